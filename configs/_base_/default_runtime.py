@@ -1,0 +1,28 @@
+# Runtime shared by every PromptHub config.
+# Our components register into MMEngine's root registries, so they resolve
+# under mmseg's scope next to mmseg's own (see docs/design.md).
+default_scope = 'mmseg'
+custom_imports = dict(
+    imports=['projects.prompthub'], allow_failed_imports=False)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+# Exact resume: the random streams are saved with every checkpoint.
+custom_hooks = [dict(type='RNGStateHook')]

@@ -1,0 +1,21 @@
+# PromptHub on the frozen MAE-VQGAN (ViT-L/16 MAE + VQGAN f16-1024).
+# Point `backbone.mae_checkpoint`/`vqgan_checkpoint` at the official files,
+# or convert them once with tools/model_converters/mae_vqgan2mmengine.py
+# and use `load_from`.
+model = dict(
+    type='PromptHub',
+    data_preprocessor=dict(type='VICLDataPreprocessor'),
+    backbone=dict(type='MAEVQGAN'),
+    neck=dict(
+        type='LocalityFusionNeck',
+        embed_dims=1024,
+        num_heads=8,
+        dropout=0.25,
+        sigma=0.65,
+        locality='gaussian'),
+    losses=[
+        dict(type='PredictionLoss', loss_weight=1.0),
+        dict(type='SemanticAlignmentLoss', loss_weight=0.5, legacy=True),
+        dict(type='UtilizationLoss', loss_weight=0.2, legacy=True),
+    ],
+    binarize='legacy')

@@ -1,0 +1,4 @@
+"""Runtime components: hooks."""
+from .hooks import RNGStateHook
+
+__all__ = ['RNGStateHook']

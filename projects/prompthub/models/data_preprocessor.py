@@ -1,0 +1,65 @@
+"""Batch VICL pairs for the model."""
+from typing import Optional, Sequence
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from projects.prompthub.registry import MODELS
+
+
+@MODELS.register_module()
+class VICLDataPreprocessor(BaseDataPreprocessor):
+    """Stack the uint8 pair tensors of a batch and scale them to [0, 1].
+
+    Each sample's ``inputs`` is a uint8 tensor ``[K+1, 2, 3, S, S]`` (the
+    query pair first, then K prompt pairs; see ``docs/design.md``). The
+    canvas normalisation belongs to the backbone, so this preprocessor only
+    moves data to the device and converts it to float.
+
+    Args:
+        num_prompts (int, optional): When given, every sample must carry
+            exactly this many prompt pairs; a mismatch raises instead of
+            silently training with another K. Defaults to None.
+        non_blocking (bool): Asynchronous host-to-device copies.
+            Defaults to False.
+    """
+
+    def __init__(self,
+                 num_prompts: Optional[int] = None,
+                 non_blocking: bool = False) -> None:
+        super().__init__(non_blocking=non_blocking)
+        self.num_prompts = num_prompts
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Stack ``inputs`` to float ``[B, K+1, 2, 3, S, S]`` in [0, 1].
+
+        Args:
+            data (dict): ``inputs`` (list of uint8 tensors or a stacked
+                tensor) and ``data_samples``.
+            training (bool): Unused; kept for the interface.
+
+        Returns:
+            dict: ``inputs`` as one float tensor and ``data_samples``.
+        """
+        data = self.cast_data(data)
+        inputs = data['inputs']
+        if isinstance(inputs, Sequence):
+            shapes = {tuple(x.shape) for x in inputs}
+            if len(shapes) != 1:
+                raise ValueError(
+                    'All samples of a batch need the same pair tensor shape '
+                    f'[K+1, 2, 3, S, S]; got {sorted(shapes)}. Resize the '
+                    'pairs to one cell size and use the same num_prompts.')
+            inputs = torch.stack(list(inputs))
+        if inputs.ndim != 6 or inputs.shape[2:4] != (2, 3):
+            raise ValueError(
+                'VICL inputs must have shape [B, K+1, 2, 3, S, S], got '
+                f'{tuple(inputs.shape)}.')
+        num_prompts = inputs.shape[1] - 1
+        if self.num_prompts is not None and num_prompts != self.num_prompts:
+            raise ValueError(
+                f'Expected {self.num_prompts} prompt pairs per query, got '
+                f'{num_prompts}; set the dataset\'s num_prompts to match '
+                'the model.')
+        inputs = inputs.float() / 255.0
+        return dict(inputs=inputs, data_samples=data.get('data_samples'))

@@ -1,0 +1,114 @@
+"""PromptHub: locality-aware fusion of several prompt pairs."""
+from typing import List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from projects.prompthub.models.segmentors.vicl_inpainter import \
+    VICLInpainter
+from projects.prompthub.models.utils.canvas import (build_canvas,
+                                                    pair_canvas,
+                                                    target_canvas)
+from projects.prompthub.registry import MODELS
+
+
+@MODELS.register_module()
+class PromptHub(VICLInpainter):
+    """Multi-prompt VICL with a trainable fusion neck on a frozen backbone.
+
+    For every pair (query and K prompts) the frozen backbone embeds the
+    pair's duplicated canvas (image at TL/BL, label at TR/BR). The prompt
+    pairs contribute their top-half tokens, the query its bottom-half
+    tokens; the neck fuses them into one canvas of tokens, which the
+    backbone completes. Only the neck is trained, with the losses of
+    ``losses`` on the VQGAN codes of the target canvas C* (the query pair
+    in both halves), encoded once per step. Reference: "PromptHub"
+    (ICLR 2026); spec ``prompthub-reference.md`` sections 2-3.
+
+    Args:
+        backbone (dict): Config of the frozen backbone.
+        neck (dict): Config of the fusion neck, e.g.
+            ``LocalityFusionNeck``.
+        losses (list[dict]): Loss configs; each module takes
+            ``(logits [B,196,V], target_codes [B,196])`` and has a
+            ``loss_name`` starting with ``loss_``.
+        binarize (str): See :class:`VICLInpainter`.
+        data_preprocessor (dict, optional): Defaults to
+            ``VICLDataPreprocessor``.
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 losses: Union[dict, Sequence[dict]],
+                 binarize: str = 'legacy',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            binarize=binarize,
+            prompt_slot=1,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.neck = MODELS.build(neck)
+        losses = [losses] if isinstance(losses, dict) else list(losses)
+        self.losses = nn.ModuleList(MODELS.build(cfg) for cfg in losses)
+        names = [loss.loss_name for loss in self.losses]
+        if len(set(names)) != len(names):
+            raise ValueError(f'loss names must be unique, got {names}')
+
+    def pair_tokens(self, inputs: Tensor) -> tuple:
+        """Embed every pair's duplicated canvas with the frozen backbone.
+
+        Args:
+            inputs (Tensor): [B, K+1, 2, 3, S, S] in [0, 1].
+
+        Returns:
+            tuple: ``support`` [B, K, T/2, D] (top-half tokens of the
+            prompt pairs) and ``query`` [B, T/2, D] (bottom-half tokens of
+            the query pair), T = number of canvas tokens.
+        """
+        batch, num_pairs = inputs.shape[:2]
+        pairs = inputs.flatten(0, 1)
+        with torch.no_grad():
+            tokens = self.backbone.embed(pair_canvas(pairs[:, 0], pairs[:,
+                                                                         1]))
+        tokens = tokens.view(batch, num_pairs, *tokens.shape[1:])
+        half = tokens.shape[2] // 2
+        return tokens[:, 1:, :half], tokens[:, 0, half:]
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """Fused canvas tokens [B, T, D]."""
+        if inputs.shape[1] < 2:
+            raise ValueError('PromptHub needs at least one prompt pair per '
+                             f'query, got inputs of shape '
+                             f'{tuple(inputs.shape)}')
+        support, query = self.pair_tokens(inputs)
+        return self.neck(support, query)
+
+    def target_codes(self, inputs: Tensor) -> Tensor:
+        """VQGAN codes [B, T] of C*, the query pair in both halves."""
+        query = inputs[:, 0]
+        with torch.no_grad():
+            canvas = build_canvas(None, None, query[:, 0], query[:, 1])
+            return self.backbone.encode_to_codes(target_canvas(canvas))
+
+    def loss(self, inputs: Tensor, data_samples: list) -> dict:
+        """Compute every configured loss on the fused canvas's logits."""
+        logits = self.encode_decode(inputs)
+        targets = self.target_codes(inputs)
+        return {
+            loss.loss_name: loss(logits, targets)
+            for loss in self.losses
+        }
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[list] = None) -> List:
+        """Predict the query label cell from the fused prompts."""
+        logits = self.encode_decode(inputs)
+        # The canvas around BR only matters for visualisation and for
+        # reading the ground truth back; the reference uses prompt slot 1.
+        canvas = self.prompt_canvas(inputs, 1)
+        return self.render_predictions(logits, canvas, inputs.shape[0],
+                                       data_samples)

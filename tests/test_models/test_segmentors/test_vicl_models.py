@@ -1,0 +1,158 @@
+"""PromptHub and the single-prompt baseline on the tiny backbone."""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.structures import SegDataSample
+
+import projects.prompthub  # noqa: F401
+from projects.prompthub.evaluation.functional import binarize
+from projects.prompthub.registry import MODELS
+
+TINY = 'configs/prompthub_tiny_synthetic.py'
+
+
+def tiny_model_cfg(**overrides) -> dict:
+    cfg = Config.fromfile(TINY).model.to_dict()
+    cfg['neck']['dropout'] = 0.0
+    cfg.update(overrides)
+    return cfg
+
+
+def make_batch(batch: int = 2, prompts: int = 2, size: int = 111,
+               seed: int = 0) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    inputs = [
+        torch.randint(0, 256, (prompts + 1, 2, 3, size, size),
+                      generator=gen, dtype=torch.uint8)
+        for _ in range(batch)
+    ]
+    return dict(inputs=inputs,
+                data_samples=[SegDataSample() for _ in range(batch)])
+
+
+@pytest.fixture(scope='module')
+def model():
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg())
+    model.init_weights()
+    return model
+
+
+def test_only_neck_parameters_are_trainable(model):
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith('neck.') for n in trainable)
+    data = model.data_preprocessor(make_batch(), True)
+    model.train()
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_p', 'loss_s', 'loss_u'}
+    total = sum(losses.values())
+    model.zero_grad()
+    total.backward()
+    for name, param in model.named_parameters():
+        if name.startswith('neck.'):
+            assert param.grad is not None, name
+        else:
+            assert param.grad is None, name
+    # The frozen backbone stays in eval mode under model.train().
+    assert not model.backbone.training
+
+
+def test_predict_fills_the_documented_fields(model):
+    model.eval()
+    data = model.data_preprocessor(make_batch(batch=3), False)
+    with torch.no_grad():
+        samples = model(**data, mode='predict')
+    assert len(samples) == 3
+    for sample in samples:
+        pred = sample.pred_label_img.data
+        gt = sample.gt_label_img.data
+        assert pred.dtype == torch.uint8 and pred.shape == (3, 111, 111)
+        assert gt.dtype == torch.uint8 and gt.shape == (3, 111, 111)
+        assert torch.equal(sample.pred_sem_seg.data[0].bool(),
+                           binarize(pred, 'legacy'))
+        assert torch.equal(sample.gt_sem_seg.data[0].bool(),
+                           binarize(gt, 'legacy'))
+
+
+def test_ground_truth_is_read_back_from_the_canvas(model):
+    """gt_label_img is the query label de-normalised by truncation."""
+    model.eval()
+    batch = make_batch(batch=1)
+    label = torch.zeros(3, 111, 111, dtype=torch.uint8)
+    label[:, 20:60, 30:90] = 255
+    batch['inputs'][0][0, 1] = label
+    data = model.data_preprocessor(batch, False)
+    with torch.no_grad():
+        sample = model(**data, mode='predict')[0]
+    gt = sample.gt_label_img.data.int()
+    # Truncation maps white to 254 or 255 and black to 0 (reference 1.5).
+    assert (gt[:, 20:60, 30:90] >= 254).all()
+    assert (gt[:, :20] == 0).all()
+    assert sample.gt_sem_seg.data[0, 20:60, 30:90].all()
+    assert sample.gt_sem_seg.data.sum() == 40 * 60
+
+
+def test_tensor_mode_and_any_number_of_prompts(model):
+    model.eval()
+    for prompts in (1, 3):
+        data = model.data_preprocessor(make_batch(prompts=prompts), False)
+        with torch.no_grad():
+            logits = model(**data, mode='tensor')
+        assert logits.shape == (2, 196, model.backbone.num_codes)
+
+
+def test_batched_equals_per_sample(model):
+    model.eval()
+    data = model.data_preprocessor(make_batch(batch=3), False)
+    with torch.no_grad():
+        batched = model(**data, mode='tensor')
+        single = torch.cat([
+            model(inputs=data['inputs'][i:i + 1], mode='tensor')
+            for i in range(3)
+        ])
+    torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
+
+
+def test_query_label_does_not_leak_into_the_prediction(model):
+    """Changing the query's ground truth must not change the logits."""
+    model.eval()
+    batch = make_batch(batch=1)
+    other = copy.deepcopy(batch)
+    other['inputs'][0][0, 1] = 255 - other['inputs'][0][0, 1]
+    with torch.no_grad():
+        a = model(**model.data_preprocessor(batch), mode='tensor')
+        b = model(**model.data_preprocessor(other), mode='tensor')
+    assert torch.equal(a, b)
+
+
+def test_baseline_uses_one_prompt_and_cannot_train():
+    init_default_scope('mmseg')
+    cfg = tiny_model_cfg()
+    baseline = MODELS.build(
+        dict(type='VICLInpainter', backbone=cfg['backbone']))
+    baseline.eval()
+    assert not any(p.requires_grad for p in baseline.parameters())
+    data = baseline.data_preprocessor(make_batch(batch=2, prompts=2))
+    with torch.no_grad():
+        logits = baseline(**data, mode='tensor')
+        samples = baseline(**data, mode='predict')
+    assert logits.shape == (2, 196, baseline.backbone.num_codes)
+    assert samples[0].pred_label_img.data.shape == (3, 111, 111)
+    # Prompt 2 is ignored by the single-prompt baseline.
+    changed = copy.deepcopy(data)
+    changed['inputs'][:, 2] = 1 - changed['inputs'][:, 2]
+    with torch.no_grad():
+        assert torch.equal(baseline(**changed, mode='tensor'), logits)
+    with pytest.raises(NotImplementedError, match='cannot be trained'):
+        baseline(**data, mode='loss')
+
+
+def test_wrong_prompt_count_is_refused():
+    init_default_scope('mmseg')
+    model = MODELS.build(tiny_model_cfg())
+    with pytest.raises(ValueError, match='Expected 2 prompt pairs'):
+        model.data_preprocessor(make_batch(prompts=3))

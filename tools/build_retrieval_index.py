@@ -1,0 +1,111 @@
+"""Build the prompt-retrieval index of a config, or import a reference JSON.
+
+Examples::
+
+    # features + cosine top-k as configured in ``retrieval = dict(...)``
+    python tools/build_retrieval_index.py CONFIG --device cuda \\
+        --cfg-options retrieval.fp16=True
+
+    # convert the reference's lists into an index file
+    python tools/build_retrieval_index.py --from-json \\
+        data/.../folder0_top_50-similarity.json --out folder0.npz
+"""
+import argparse
+import os.path as osp
+import sys
+
+# Make ``projects`` importable when run as ``python tools/...``.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Build a PromptHub retrieval index (top-k prompts per '
+        'query) from the `retrieval` dict of a config.')
+    parser.add_argument(
+        'config', nargs='?', help='config file with a `retrieval` dict')
+    parser.add_argument(
+        '--out',
+        help='output .npz (default: retrieval.out, else '
+        'work_dirs/<config name>/retrieval_index.npz)')
+    parser.add_argument(
+        '--device',
+        choices=['cpu', 'cuda'],
+        help='default: retrieval.device, else cuda when available')
+    parser.add_argument(
+        '--from-json',
+        metavar='JSON',
+        help='import a reference `{query: [names]}` top-k JSON instead of '
+        'computing features (CONFIG is then optional)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. retrieval.topk=20')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.config is None and args.from_json is None:
+        raise SystemExit('Give a CONFIG or --from-json JSON.')
+
+    retrieval = {}
+    cfg = None
+    if args.config is not None:
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
+        if cfg.get('retrieval') is None and args.from_json is None:
+            raise SystemExit(f'{args.config} has no `retrieval` dict.')
+        retrieval = dict(cfg.get('retrieval') or {})
+
+    # Imported here so that the config's custom_imports ran first.
+    import projects.prompthub  # noqa: F401 registers the datasets
+    from projects.prompthub.retrieval import (RetrievalIndex,
+                                              build_retrieval_index)
+
+    cfg_out = retrieval.pop('out', None)
+    cfg_device = retrieval.pop('device', None)
+    out = args.out or cfg_out
+    if args.from_json is not None:
+        index = RetrievalIndex.from_reference_json(args.from_json)
+        out = out or osp.splitext(args.from_json)[0] + '.npz'
+        index.save(out)
+        print(f'Imported {len(index)} queries x {index.topk} neighbours '
+              f'over {len(index.candidate_names)} candidates from '
+              f'{args.from_json} into {out}')
+        return
+
+    if out is None:
+        stem = osp.splitext(osp.basename(args.config))[0]
+        out = osp.join('work_dirs', stem, 'retrieval_index.npz')
+    import torch
+    device = args.device or cfg_device
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda requested but CUDA is unavailable.')
+    if cfg.get('default_scope') is not None:
+        init_default_scope(cfg.default_scope)
+
+    index, stats = build_retrieval_index(**retrieval, device=device)
+    index.save(out)
+    print(f'Saved {len(index)} queries x {index.topk} neighbours over '
+          f'{len(index.candidate_names)} candidates to {out}')
+    if stats['images']:
+        print(f'Features: {stats["images"]} images in '
+              f'{stats["extract_seconds"]:.1f} s '
+              f'({stats["images_per_second"]:.1f} images/s)')
+    else:
+        print('Features: all reused from retrieval.feature_dir')
+    print(f'Search: {stats["search_seconds"]:.1f} s')
+    print(f'Peak memory: RSS {stats["peak_rss_mib"]:.0f} MiB, '
+          f'GPU {stats["peak_gpu_mib"]:.0f} MiB')
+
+
+if __name__ == '__main__':
+    main()
