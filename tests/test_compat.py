@@ -45,3 +45,13 @@ def test_arbitrary_classes_are_still_refused(tmp_path):
     torch.save({'payload': NotAllowed()}, path)
     with pytest.raises(pickle.UnpicklingError, match='NotAllowed'):
         torch.load(path)
+
+
+def test_getattr_is_restricted_to_history_buffer_methods():
+    from projects.prompthub.compat import history_buffer_getattr
+    assert history_buffer_getattr(HistoryBuffer, 'mean') is \
+        HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
+        history_buffer_getattr(HistoryBuffer, '__init__')
+    with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
+        history_buffer_getattr(np.ndarray, 'mean')

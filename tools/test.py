@@ -57,7 +57,8 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> Config:
+def trigger_visualization_hook(cfg: Config,
+                               args: argparse.Namespace) -> Config:
     """Turn on drawing in the config's visualization hook."""
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:

@@ -9,6 +9,8 @@ and ``tools/test.py`` fail. Instead of switching safe loading off globally
 MMEngine checkpoint legitimately contains. Any other global in a user's
 file is still refused by torch.
 """
+import pickle
+
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
@@ -27,13 +29,39 @@ def _numpy_globals() -> list:
     return found + [np.ndarray, np.dtype] + dtype_classes
 
 
+def history_buffer_getattr(obj, name: str):
+    """A ``getattr`` restricted to HistoryBuffer's statistics methods.
+
+    A pickled :class:`HistoryBuffer` refers to its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``. Allow-listing the real builtin
+    ``getattr`` would let a checkpoint fetch any attribute of any allowed
+    object, so the name ``builtins.getattr`` is mapped to this function.
+
+    Raises:
+        pickle.UnpicklingError: For anything but those methods.
+    """
+    # The built-in statistics are added to the class dict lazily, by the
+    # first HistoryBuffer created, so name them explicitly.
+    methods = {'min', 'max', 'current', 'mean'}
+    methods.update(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint '
+        'safely: only HistoryBuffer statistics methods '
+        f'{sorted(methods)} are allowed.')
+
+
 def checkpoint_safe_globals() -> list:
     """Return the allow-list registered for ``torch.load(weights_only)``.
 
     Returns:
-        list: Classes and functions an MMEngine checkpoint may reference.
+        list: Classes and functions an MMEngine checkpoint may reference
+        (a ``(function, name)`` tuple maps a pickled name to a safe
+        stand-in).
     """
-    return [HistoryBuffer] + _numpy_globals()
+    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')
+            ] + _numpy_globals()
 
 
 def register_checkpoint_safe_globals() -> None:

@@ -96,7 +96,11 @@ def test_ground_truth_is_read_back_from_the_canvas(model):
     assert sample.gt_sem_seg.data.sum() == 40 * 60
 
 
-def test_tensor_mode_and_any_number_of_prompts(model):
+def test_tensor_mode_and_any_number_of_prompts():
+    """The same weights serve any number of prompts."""
+    init_default_scope('mmseg')
+    model = MODELS.build(
+        tiny_model_cfg(data_preprocessor=dict(type='VICLDataPreprocessor')))
     model.eval()
     for prompts in (1, 3):
         data = model.data_preprocessor(make_batch(prompts=prompts), False)

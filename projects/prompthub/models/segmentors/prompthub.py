@@ -72,8 +72,8 @@ class PromptHub(VICLInpainter):
         batch, num_pairs = inputs.shape[:2]
         pairs = inputs.flatten(0, 1)
         with torch.no_grad():
-            tokens = self.backbone.embed(pair_canvas(pairs[:, 0], pairs[:,
-                                                                         1]))
+            canvases = pair_canvas(pairs[:, 0], pairs[:, 1])
+            tokens = self.backbone.embed(canvases)
         tokens = tokens.view(batch, num_pairs, *tokens.shape[1:])
         half = tokens.shape[2] // 2
         return tokens[:, 1:, :half], tokens[:, 0, half:]

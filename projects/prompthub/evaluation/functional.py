@@ -1,0 +1,270 @@
+"""Pure functions behind the PromptHub evaluation metrics.
+
+The model and the metrics share these, so the maps a metric scores are the
+maps the model writes into ``pred_sem_seg``/``gt_sem_seg``.
+
+Every function accepts a ``torch.Tensor`` or a ``np.ndarray`` and returns
+the same kind (tensors stay on their device where the operation allows it).
+"""
+from typing import Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+
+ArrayLike = Union[torch.Tensor, np.ndarray]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BINARIZE_MODES = ('legacy', 'threshold')
+
+
+def _as_tensor(x: ArrayLike) -> Tuple[torch.Tensor, bool]:
+    """Return ``x`` as a tensor and whether it was a numpy array."""
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x)), True
+    if isinstance(x, torch.Tensor):
+        return x, False
+    raise TypeError(f'expected a torch.Tensor or np.ndarray, got {type(x)}')
+
+
+def stack_pixel_data(data_samples: Sequence, key: str) -> torch.Tensor:
+    """Stack one ``PixelData`` field of a batch of data samples.
+
+    Accepts samples as dicts (what ``mmengine.evaluator.Evaluator`` hands to
+    ``BaseMetric.process``) or as data elements; the field may be a
+    ``PixelData``, its dict form (``{'data': ...}``), a tensor or an array.
+
+    Args:
+        data_samples (Sequence[dict | BaseDataElement]): The batch.
+        key (str): Field name, e.g. ``'pred_label_img'``.
+
+    Returns:
+        Tensor: CPU tensor of shape (B, ...), B = len(data_samples).
+    """
+    items = []
+    for sample in data_samples:
+        if isinstance(sample, dict):
+            if key not in sample:
+                raise KeyError(f'data sample has no {key!r}; got keys '
+                               f'{sorted(sample)}')
+            value = sample[key]
+        else:
+            value = getattr(sample, key)
+        if isinstance(value, dict):
+            value = value['data']
+        elif not isinstance(value, (torch.Tensor, np.ndarray)):
+            value = value.data
+        items.append(_as_tensor(value)[0].detach().cpu())
+    return torch.stack(items)
+
+
+def _restore(x: torch.Tensor, was_numpy: bool) -> ArrayLike:
+    return x.cpu().numpy() if was_numpy else x
+
+
+def cell_size(canvas_size: int = 224, padding: int = 1) -> int:
+    """Side of one canvas cell: ``(canvas_size - 2 * padding) // 2``.
+
+    Args:
+        canvas_size (int): Side of the square 2x2 canvas. Defaults to 224.
+        padding (int): Half the gutter width between cells. Defaults to 1.
+
+    Returns:
+        int: The cell side (111 for the reference canvas).
+    """
+    return (canvas_size - 2 * padding) // 2
+
+
+def query_label_cell(canvas: ArrayLike, padding: int = 1) -> ArrayLike:
+    """Crop the bottom-right (query-label) cell of a canvas.
+
+    For the reference 224 canvas this is ``canvas[..., 113:, 113:]``, the
+    111x111 region the papers score (spec §8).
+
+    Args:
+        canvas (Tensor | ndarray): Canvas of shape (..., C, H, W), H == W.
+        padding (int): Half the gutter width between cells. Defaults to 1.
+
+    Returns:
+        Tensor | ndarray: View of shape (..., C, cell, cell).
+    """
+    size = canvas.shape[-1]
+    if canvas.ndim < 3 or canvas.shape[-2] != size:
+        raise ValueError('expected a square canvas of shape (..., C, H, W), '
+                         f'got {tuple(canvas.shape)}')
+    cell = cell_size(size, padding)
+    start = size - cell
+    return canvas[..., start:start + cell, start:start + cell]
+
+
+def binarize(img: ArrayLike, mode: str = 'legacy') -> ArrayLike:
+    """Decide per pixel whether an RGB uint8 image is white or black.
+
+    Both modes pick the nearer of WHITE (255, 255, 255) and BLACK (0, 0, 0)
+    by squared distance summed over channels, white on ties (the
+    reference's ``argmin`` over ``[WHITE, BLACK]`` returns the first).
+
+    - ``'legacy'``: the reference's ``round_image`` on uint8 input, where
+      the difference and its square wrap modulo 256 before the channel
+      sum. Closed form with x in 0..255:
+      ``d_W = sum_c ((x_c + 1) % 256) ** 2 % 256``,
+      ``d_B = sum_c x_c ** 2 % 256``, white iff ``d_W <= d_B``. Needed to
+      reproduce the published numbers; it scrambles mid-gray values.
+    - ``'threshold'``: the same rule in int32 arithmetic, i.e. what was
+      intended: white iff ``sum_c x_c >= 383`` (mean above 127.5).
+
+    Args:
+        img (Tensor | ndarray): uint8 image(s) of shape (..., 3, H, W).
+        mode (str): ``'legacy'`` or ``'threshold'``. Defaults to
+            ``'legacy'``.
+
+    Returns:
+        Tensor | ndarray: bool of shape (..., H, W), True where white
+        (foreground).
+    """
+    if mode not in BINARIZE_MODES:
+        raise ValueError(f'mode must be one of {BINARIZE_MODES}, got {mode!r}')
+    x, was_numpy = _as_tensor(img)
+    if x.dtype != torch.uint8:
+        raise TypeError(f'binarize expects uint8 images, got {x.dtype}')
+    if x.ndim < 3 or x.shape[-3] != 3:
+        raise ValueError('expected images of shape (..., 3, H, W), got '
+                         f'{tuple(x.shape)}')
+    x = x.to(torch.int32)
+    if mode == 'legacy':
+        # (x - 255) mod 256 == (x + 1) mod 256; squares wrap too, the
+        # channel sum does not (the reference sums in float).
+        d_white = (((x + 1) & 255)**2 & 255).sum(dim=-3)
+        d_black = ((x * x) & 255).sum(dim=-3)
+    else:
+        d_white = ((x - 255)**2).sum(dim=-3)
+        d_black = (x * x).sum(dim=-3)
+    return _restore(d_white <= d_black, was_numpy)
+
+
+def _largest_box_2d(mask: np.ndarray) -> np.ndarray:
+    """Box-filled largest 8-connected True component of one 2D mask."""
+    num, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8)
+    out = np.zeros(mask.shape, dtype=bool)
+    if num <= 1:
+        return out
+    # Label 0 is the background (False pixels); only True components count.
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    cands = np.flatnonzero(areas == areas.max()) + 1
+    best = cands[0]
+    if len(cands) > 1:
+        # Equal areas: take the component met first in raster order, a
+        # rule that does not depend on how cv2 numbers its labels.
+        first = np.unique(labels.ravel(), return_index=True)[1]
+        best = cands[np.argmin(first[cands])]
+    x, y, w, h = stats[best, :4]
+    out[y:y + h, x:x + w] = True
+    return out
+
+
+def fill_largest_component_box(mask: ArrayLike) -> ArrayLike:
+    """Replace a binary mask by the bounding box of its largest component.
+
+    Detection protocol (spec §8, reference ``to_rectangle``): find the
+    8-connected components of the foreground (as ``cv2.connectedComponents``
+    does by default), take the largest one and fill its bounding box. A
+    mask without foreground stays all False. Ties in area, which the
+    reference leaves to numpy's unstable ``argsort``, go to the component
+    whose first pixel comes first in raster order.
+
+    Args:
+        mask (Tensor | ndarray): bool mask(s) of shape (..., H, W).
+
+    Returns:
+        Tensor | ndarray: bool of the same shape (and device).
+    """
+    x, was_numpy = _as_tensor(mask)
+    if x.ndim < 2:
+        raise ValueError(f'expected (..., H, W), got {tuple(x.shape)}')
+    flat = x.detach().cpu().numpy().astype(bool).reshape(-1, *x.shape[-2:])
+    out = np.zeros(flat.shape, dtype=bool)
+    for i, m in enumerate(flat):
+        out[i] = _largest_box_2d(m)
+    out = torch.from_numpy(out.reshape(x.shape))
+    return out.numpy() if was_numpy else out.to(x.device)
+
+
+def fg_iou_stats(pred: ArrayLike, gt: ArrayLike) -> ArrayLike:
+    """Per-image foreground pixel counts for IoU.
+
+    Args:
+        pred (Tensor | ndarray): bool predicted foreground, (..., H, W).
+        gt (Tensor | ndarray): bool ground-truth foreground, (..., H, W).
+
+    Returns:
+        Tensor | ndarray: int64 of shape (..., 4), holding
+        ``(intersection, union, pred_area, gt_area)`` per image.
+    """
+    p, was_numpy = _as_tensor(pred)
+    g, _ = _as_tensor(gt)
+    if p.shape != g.shape:
+        raise ValueError(f'shape mismatch: pred {tuple(p.shape)} vs gt '
+                         f'{tuple(g.shape)}')
+    p, g = p.bool(), g.to(p.device).bool()
+    counts = [(p & g), (p | g), p, g]
+    stats = torch.stack([c.sum(dim=(-2, -1)) for c in counts], dim=-1)
+    return _restore(stats.to(torch.int64), was_numpy)
+
+
+def iou_from_stats(inter: ArrayLike,
+                   union: ArrayLike,
+                   empty_score: float = 1.0) -> np.ndarray:
+    """Per-image IoU ``inter / union`` with 0/0 mapped to ``empty_score``.
+
+    Args:
+        inter (Tensor | ndarray): Intersection counts.
+        union (Tensor | ndarray): Union counts, same shape.
+        empty_score (float): Score of an image whose prediction and ground
+            truth are both empty. Defaults to 1.0.
+
+    Returns:
+        ndarray: float64 IoU, same shape as the inputs.
+    """
+    inter = np.asarray(inter, dtype=np.float64)
+    union = np.asarray(union, dtype=np.float64)
+    empty = union == 0
+    return np.where(empty, float(empty_score),
+                    inter / np.where(empty, 1.0, union))
+
+
+def colorization_mse(pred: ArrayLike,
+                     gt: ArrayLike,
+                     mean: Sequence[float] = IMAGENET_MEAN,
+                     std: Sequence[float] = IMAGENET_STD) -> np.ndarray:
+    """Per-image MSE on the ImageNet-normalised scale (spec §8).
+
+    Each uint8 image is divided by 255 and normalised as
+    ``(x - mean) / std`` in float64, then the squared differences are
+    averaged over all channels and pixels, as the reference's
+    ``calculate_mse`` does on the query-label cell.
+
+    Args:
+        pred (Tensor | ndarray): uint8 predicted image(s), (..., 3, H, W).
+        gt (Tensor | ndarray): uint8 target image(s), same shape.
+        mean (Sequence[float]): Per-channel mean. Defaults to ImageNet's.
+        std (Sequence[float]): Per-channel std. Defaults to ImageNet's.
+
+    Returns:
+        ndarray: float64 of shape (...), one MSE per image.
+    """
+    p, _ = _as_tensor(pred)
+    g, _ = _as_tensor(gt)
+    if p.dtype != torch.uint8 or g.dtype != torch.uint8:
+        raise TypeError('colorization_mse expects uint8 images, got '
+                        f'{p.dtype} and {g.dtype}')
+    if p.shape != g.shape or p.ndim < 3 or p.shape[-3] != len(mean):
+        raise ValueError('expected two images of equal shape (..., C, H, W) '
+                         f'with C == {len(mean)}, got {tuple(p.shape)} and '
+                         f'{tuple(g.shape)}')
+    m = np.asarray(mean, dtype=np.float64)[:, None, None]
+    s = np.asarray(std, dtype=np.float64)[:, None, None]
+    p = (p.detach().cpu().numpy() / 255. - m) / s
+    g = (g.detach().cpu().numpy() / 255. - m) / s
+    return np.mean((g - p)**2, axis=(-3, -2, -1))

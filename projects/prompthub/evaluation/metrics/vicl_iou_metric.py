@@ -1,0 +1,130 @@
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+
+from projects.prompthub.registry import METRICS
+from ..functional import (BINARIZE_MODES, binarize, fg_iou_stats,
+                          fill_largest_component_box, iou_from_stats,
+                          stack_pixel_data)
+
+
+@METRICS.register_module()
+class VICLIoUMetric(BaseMetric):
+    """Per-image foreground IoU of visual in-context learning papers.
+
+    This is the "mIoU" of Visual Prompting, InMeMo and PromptHub (spec §8):
+    both the predicted and the ground-truth query-label cells (uint8 RGB,
+    already cropped by the model) are binarised to white/black, foreground
+    is white, the IoU of the two foregrounds is computed **per image** and
+    averaged over images, reported x100.
+
+    For ``task='detection'`` the largest 8-connected white component of the
+    binarised prediction is replaced by its filled bounding box before the
+    IoU (reference ``to_rectangle``; all background if there is none). The
+    ground truth is binarised but not box-filled.
+
+    The reference divides 0 by 0 when both maps are empty and lets the NaN
+    poison the mean; here such an image scores ``empty_score`` and is
+    counted in ``num_empty``. The default 1.0 treats a correctly empty
+    prediction as perfect. With no such image (as in the published runs,
+    whose means are finite) the result does not depend on ``empty_score``.
+
+    Output keys (under ``prefix``, default ``'vicl'``):
+
+    - ``mIoU``: mean per-image foreground IoU x100 (the papers' number);
+    - ``fgIoU``: dataset-level foreground IoU x100 (summed intersections
+      over summed unions, mmseg's way of pooling);
+    - ``num_empty``: how many images had empty prediction and ground truth.
+
+    ``process`` stores four integers per image, so results are tiny and
+    ``compute_metrics`` depends on nothing but the gathered list.
+
+    Args:
+        mode (str): Binarisation, ``'legacy'`` (the reference's uint8
+            wrap-around rounding, needed to match published numbers) or
+            ``'threshold'`` (the intended nearest-colour rule). See
+            :func:`~projects.prompthub.evaluation.functional.binarize`.
+            Defaults to ``'legacy'``.
+        task (str): ``'segmentation'`` or ``'detection'``. Defaults to
+            ``'segmentation'``.
+        empty_score (float): IoU given to an image whose prediction and
+            ground truth are both empty, in [0, 1]. Defaults to 1.0.
+        pred_key (str): Data-sample field with the predicted cell, uint8
+            (3, S, S). Defaults to ``'pred_label_img'``.
+        gt_key (str): Data-sample field with the target cell, uint8
+            (3, S, S). Defaults to ``'gt_label_img'``.
+        collect_device (str): Device for collecting results across ranks,
+            ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
+        prefix (str, optional): Prefix of the metric names; ``'vicl'`` when
+            None, which keeps ``mIoU`` apart from mmseg ``IoUMetric``'s in
+            one evaluator. Defaults to None.
+    """
+
+    default_prefix: Optional[str] = 'vicl'
+    TASKS = ('segmentation', 'detection')
+
+    def __init__(self,
+                 mode: str = 'legacy',
+                 task: str = 'segmentation',
+                 empty_score: float = 1.0,
+                 pred_key: str = 'pred_label_img',
+                 gt_key: str = 'gt_label_img',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if mode not in BINARIZE_MODES:
+            raise ValueError(
+                f'mode must be one of {BINARIZE_MODES}, got {mode!r}')
+        if task not in self.TASKS:
+            raise ValueError(f'task must be one of {self.TASKS}, got {task!r}')
+        empty_score = float(empty_score)
+        if not 0.0 <= empty_score <= 1.0:
+            raise ValueError(f'empty_score must be in [0, 1], got '
+                             f'{empty_score}')
+        self.mode = mode
+        self.task = task
+        self.empty_score = empty_score
+        self.pred_key = pred_key
+        self.gt_key = gt_key
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Store ``(intersection, union, pred_area, gt_area)`` per image.
+
+        Args:
+            data_batch (dict): A batch from the dataloader (unused).
+            data_samples (Sequence[dict]): The model's outputs, each with
+                ``pred_key`` and ``gt_key`` uint8 (3, S, S) images.
+        """
+        if len(data_samples) == 0:
+            return
+        pred = binarize(
+            stack_pixel_data(data_samples, self.pred_key), self.mode)
+        gt = binarize(stack_pixel_data(data_samples, self.gt_key), self.mode)
+        if self.task == 'detection':
+            pred = fill_largest_component_box(pred)
+        stats = fg_iou_stats(pred, gt)
+        self.results.extend(tuple(row) for row in stats.tolist())
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Aggregate the per-image counts.
+
+        Args:
+            results (list): ``(intersection, union, pred_area, gt_area)``
+                tuples, one per image, from all ranks.
+
+        Returns:
+            dict: ``mIoU`` and ``fgIoU`` (percent, float) and ``num_empty``
+            (int). With no images both scores are 0.0.
+        """
+        stats = np.asarray(results, dtype=np.int64).reshape(-1, 4)
+        inter, union = stats[:, 0], stats[:, 1]
+        num_empty = int((union == 0).sum())
+        if len(stats) == 0:
+            return dict(mIoU=0.0, fgIoU=0.0, num_empty=0)
+        per_image = iou_from_stats(inter, union, self.empty_score)
+        pooled = iou_from_stats(inter.sum(), union.sum(), self.empty_score)
+        return dict(
+            mIoU=float(per_image.mean() * 100),
+            fgIoU=float(pooled * 100),
+            num_empty=num_empty)

@@ -1,0 +1,151 @@
+"""Input checks and reductions shared by the PromptHub losses."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+
+def check_canvas_logits(logits: Tensor, target: Optional[Tensor], grid: int,
+                        loss_name: str) -> None:
+    """Validate decoder logits (B, L, V) and target codes (B, L).
+
+    Raises:
+        ValueError: on wrong shapes, dtypes or out-of-range codes, naming
+            the loss and the offending tensor.
+    """
+    num_tokens = 4 * grid * grid
+    if logits.dim() != 3 or logits.shape[1] != num_tokens:
+        raise ValueError(
+            f'{loss_name}: logits must have shape [B, {num_tokens}, V] '
+            f'(decoder logits of the {2 * grid}x{2 * grid} canvas), got '
+            f'{tuple(logits.shape)}.')
+    if target is None:
+        return
+    if target.shape != logits.shape[:2]:
+        raise ValueError(
+            f'{loss_name}: target must have shape {tuple(logits.shape[:2])} '
+            f'(one codebook index per canvas token), got '
+            f'{tuple(target.shape)}.')
+    if target.dtype != torch.long:
+        raise ValueError(f'{loss_name}: target must be int64 code indices, '
+                         f'got dtype {target.dtype}; use target.long().')
+    if target.numel() and (target.min() < 0
+                           or target.max() >= logits.shape[2]):
+        raise ValueError(
+            f'{loss_name}: target codes must be in [0, {logits.shape[2]}) '
+            f'(the vocabulary size of the logits), got values in '
+            f'[{int(target.min())}, {int(target.max())}].')
+
+
+def weight_reduce_loss(loss: Tensor,
+                       weight: Optional[Tensor] = None,
+                       reduction: str = 'mean',
+                       avg_factor: Optional[float] = None) -> Tensor:
+    """Element-wise weighting and reduction (mmseg/mmdet semantics).
+
+    Args:
+        loss (Tensor): element-wise loss.
+        weight (Tensor, optional): element-wise weight, broadcastable to
+            ``loss``.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        avg_factor (float, optional): divisor replacing the element count
+            for ``'mean'``.
+
+    Returns:
+        Tensor: the reduced loss.
+    """
+    if reduction not in ('none', 'mean', 'sum'):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got "
+                         f'{reduction!r}.')
+    if weight is not None:
+        loss = loss * weight
+    if avg_factor is None:
+        if reduction == 'mean':
+            return loss.mean()
+        return loss.sum() if reduction == 'sum' else loss
+    if reduction == 'mean':
+        eps = torch.finfo(torch.float32).eps
+        return loss.sum() / (avg_factor + eps)
+    if reduction == 'sum':
+        raise ValueError('avg_factor can not be used with reduction="sum".')
+    return loss
+
+
+class CanvasTokenLoss(nn.Module):
+    """Base of the losses on canvas-token decoder logits.
+
+    Subclasses implement :meth:`elementwise`; this class validates inputs,
+    weights, reduces and scales by ``loss_weight`` (mmseg conventions).
+
+    Args:
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+            Defaults to ``'mean'``.
+        loss_weight (float): multiplier of the loss. Defaults to 1.0.
+        grid (int): canvas block side (7 for 14x14 tokens). Defaults to 7.
+        loss_name (str): key of the term in the loss dict; must start with
+            ``loss_`` to be back-propagated. Defaults to ``'loss_canvas'``.
+    """
+
+    needs_target = True
+
+    def __init__(self,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0,
+                 grid: int = 7,
+                 loss_name: str = 'loss_canvas') -> None:
+        super().__init__()
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError(f"reduction must be 'none', 'mean' or 'sum', "
+                             f'got {reduction!r}.')
+        if not loss_name.startswith('loss_'):
+            raise ValueError(f"loss_name must start with 'loss_' to join "
+                             f'the backward graph, got {loss_name!r}.')
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self.grid = grid
+        self._loss_name = loss_name
+
+    def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
+        """Unreduced loss from fp32 logits (B, L, V) and codes (B, L)."""
+        raise NotImplementedError
+
+    def forward(self,
+                logits: Tensor,
+                target: Optional[Tensor] = None,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        """Compute the weighted loss.
+
+        Args:
+            logits (Tensor): decoder logits (B, 4*grid*grid, V); cast to
+                fp32.
+            target (Tensor, optional): int64 target codes (B, 4*grid*grid),
+                the VQGAN codes of the target canvas.
+            weight (Tensor, optional): element-wise weight, broadcastable to
+                the unreduced loss.
+            avg_factor (float, optional): divisor for ``'mean'``.
+            reduction_override (str, optional): overrides ``reduction``.
+
+        Returns:
+            Tensor: the loss (scalar unless the reduction is ``'none'``).
+        """
+        if self.needs_target and target is None:
+            raise ValueError(f'{self.loss_name} needs the target codes.')
+        check_canvas_logits(logits, target if self.needs_target else None,
+                            self.grid, self.loss_name)
+        reduction = reduction_override or self.reduction
+        loss = self.elementwise(logits.float(), target)
+        return self.loss_weight * weight_reduce_loss(loss, weight, reduction,
+                                                     avg_factor)
+
+    @property
+    def loss_name(self) -> str:
+        """Name of the term in the loss dict."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return (f'reduction={self.reduction}, loss_weight='
+                f'{self.loss_weight}, loss_name={self.loss_name}')

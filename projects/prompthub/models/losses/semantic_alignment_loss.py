@@ -1,0 +1,51 @@
+"""L_s: cross-entropy of the fused prompt tokens against the query codes."""
+from typing import Optional
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from projects.prompthub.registry import MODELS
+from .loss_utils import CanvasTokenLoss
+from .token_blocks import token_block_ids
+
+
+@MODELS.register_module()
+class SemanticAlignmentLoss(CanvasTokenLoss):
+    """Semantic alignment loss L_s of PromptHub.
+
+    Cross-entropy between the decoder logits at the prompt half (TL and TR,
+    ``2*grid*grid`` tokens) and the target codes there. The target canvas
+    has the query pair in both halves, so the fused prompt must reproduce
+    the query pair's codes.
+
+    Args:
+        reduction (str): ``'none'`` (shape (B, 2*grid*grid)), ``'mean'`` or
+            ``'sum'``. Defaults to ``'mean'``.
+        loss_weight (float): multiplier (lambda). Defaults to 0.5, the
+            reference value.
+        legacy (bool): divide every term by the batch size B once more, as
+            the reference does (its effective weight is lambda / B). Set
+            False for the plain mean. Defaults to True.
+        grid (int): canvas block side. Defaults to 7.
+        loss_name (str): Defaults to ``'loss_s'``.
+    """
+
+    def __init__(self,
+                 reduction: str = 'mean',
+                 loss_weight: float = 0.5,
+                 legacy: bool = True,
+                 grid: int = 7,
+                 loss_name: str = 'loss_s') -> None:
+        super().__init__(reduction, loss_weight, grid, loss_name)
+        self.legacy = legacy
+
+    def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
+        ids = token_block_ids('TOP', self.grid, logits.device)
+        loss = F.cross_entropy(
+            logits[:, ids].transpose(1, 2), target[:, ids], reduction='none')
+        if self.legacy:
+            loss = loss / logits.shape[0]
+        return loss
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, legacy={self.legacy}'

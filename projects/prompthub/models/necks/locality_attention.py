@@ -1,0 +1,104 @@
+"""Multi-head cross-attention with locality-modulated logits."""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class LocalityCrossAttention(nn.Module):
+    """Cross-attention from query tokens to the tokens of N prompts.
+
+    The packed projection follows ``nn.MultiheadAttention`` (rows
+    ``[0, D)`` query, ``[D, 2D)`` key, ``[2D, 3D)`` value), so the
+    reference's ``CrossAttention_S1`` weights load one to one. The scaled
+    logits ``<q_h, k_h> / sqrt(d_h)`` between query position ``i`` and key
+    position ``j`` of prompt ``n`` become ``logit * G[i, j] + C[i, j]``; one
+    softmax spans all ``N * L`` keys, then dropout is applied to the weights.
+
+    Args:
+        embed_dims (int): token width D.
+        num_heads (int): number of heads; must divide ``embed_dims``.
+        attn_drop (float): dropout on the attention weights. Defaults to 0.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 attn_drop: float = 0.) -> None:
+        super().__init__()
+        if embed_dims % num_heads != 0:
+            raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
+                             f'by num_heads ({num_heads}).')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.attn_drop = attn_drop
+        # Same creation order as nn.MultiheadAttention (out_proj's default
+        # init draws from the RNG first), so seeded inits replay.
+        self.in_proj_weight = nn.Parameter(
+            torch.empty(3 * embed_dims, embed_dims))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dims))
+        self.out_proj = nn.Linear(embed_dims, embed_dims)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, S, D) -> (B, heads, S, D / heads)."""
+        b, s, _ = x.shape
+        return x.view(b, s, self.num_heads, -1).transpose(1, 2)
+
+    def forward(
+        self,
+        query: Tensor,
+        key_value: Tensor,
+        tables: Optional[Tuple[Tensor,
+                               Tensor]] = None) -> Tuple[Tensor, Tensor]:
+        """Attend from ``query`` to ``key_value``.
+
+        Args:
+            query (Tensor): (B, L, D).
+            key_value (Tensor): (B, N * L, D), keys ordered (prompt, position);
+                used as both key and value input.
+            tables (tuple[Tensor, Tensor], optional): ``G`` and ``C`` of
+                shape (L, L) or (B, L, L). None gives plain attention.
+
+        Returns:
+            tuple[Tensor, Tensor]: output (B, L, D) and the per-head
+            attention weights after dropout (B, heads, L, N * L).
+        """
+        d = self.embed_dims
+        w, b = self.in_proj_weight, self.in_proj_bias
+        q = self._heads(F.linear(query, w[:d], b[:d]))
+        k = self._heads(F.linear(key_value, w[d:2 * d], b[d:2 * d]))
+        v = self._heads(F.linear(key_value, w[2 * d:], b[2 * d:]))
+        q = q * math.sqrt(1.0 / q.shape[-1])
+        logits = q @ k.transpose(-2, -1)
+        if tables is not None:
+            logits = self._modulate(logits, *tables)
+        attn = logits.softmax(dim=-1)
+        attn = F.dropout(attn, p=self.attn_drop, training=self.training)
+        out = (attn @ v).transpose(1, 2).flatten(2)
+        return self.out_proj(out), attn
+
+    @staticmethod
+    def _modulate(logits: Tensor, table: Tensor, cut_table: Tensor) -> Tensor:
+        """Apply ``logit * G + C`` per prompt, broadcasting over prompts."""
+        bsz, heads, num_q, num_k = logits.shape
+        if table.shape[-2:] != (num_q, num_q) or num_k % num_q != 0:
+            raise ValueError(
+                f'locality tables of shape {tuple(table.shape)} do not fit '
+                f'{num_q} queries and {num_k} keys; the key count must be '
+                f'a multiple of the query count (N prompts x {num_q}).')
+        if table.dim() == 3:
+            # Per-sample tables: (B, L, L) -> (B, 1, L, 1, L).
+            table = table[:, None, :, None, :]
+            cut_table = cut_table[:, None, :, None, :]
+        else:
+            table = table[:, None, :]
+            cut_table = cut_table[:, None, :]
+        logits = logits.view(bsz, heads, num_q, num_k // num_q, num_q)
+        logits = logits * table + cut_table
+        return logits.view(bsz, heads, num_q, num_k)

@@ -1,0 +1,22 @@
+from .canvas import (CANVAS_SIZE, IMAGENET_MEAN, IMAGENET_STD, br_cell,
+                     br_token_ids, build_canvas, cell_size,
+                     denormalize_to_uint8, normalize_canvas, pair_canvas,
+                     paste_prediction, target_canvas, visible_mask_ids)
+from .checkpoint_io import (MAE_WEIGHTS_HINT, VQGAN_WEIGHTS_HINT,
+                            check_state_dict, checkpoint_allow_list,
+                            load_checkpoint_file, load_mae_state_dict,
+                            load_mae_vqgan_files, load_vqgan_state_dict,
+                            merge_mae_vqgan, module_layout,
+                            state_dict_mismatch, vae_keys_differ)
+from .pos_embed import get_2d_sincos_pos_embed, sincos_pos_embed_tensor
+
+__all__ = [
+    'CANVAS_SIZE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'br_cell', 'br_token_ids',
+    'build_canvas', 'cell_size', 'denormalize_to_uint8', 'normalize_canvas',
+    'pair_canvas', 'paste_prediction', 'target_canvas', 'visible_mask_ids',
+    'MAE_WEIGHTS_HINT', 'VQGAN_WEIGHTS_HINT', 'check_state_dict',
+    'checkpoint_allow_list', 'load_checkpoint_file', 'load_mae_state_dict',
+    'load_mae_vqgan_files', 'load_vqgan_state_dict', 'merge_mae_vqgan',
+    'module_layout', 'state_dict_mismatch', 'vae_keys_differ',
+    'get_2d_sincos_pos_embed', 'sincos_pos_embed_tensor'
+]

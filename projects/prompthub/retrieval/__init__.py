@@ -1,0 +1,15 @@
+"""Offline prompt retrieval: features, top-k search and the index file."""
+from .features import (CLIP_MEAN, CLIP_STD, DEFAULT_MODEL, DEFAULT_PREPROCESS,
+                       FeatureExtractor, FeatureStore, FeatureWriter,
+                       build_preprocess, load_timm_model)
+from .index import (RetrievalIndex, build_retrieval_index, collect_samples,
+                    fingerprint_diff, make_fingerprint, names_hash)
+from .topk import cosine_topk
+
+__all__ = [
+    'CLIP_MEAN', 'CLIP_STD', 'DEFAULT_MODEL', 'DEFAULT_PREPROCESS',
+    'FeatureExtractor', 'FeatureStore', 'FeatureWriter', 'RetrievalIndex',
+    'build_preprocess', 'build_retrieval_index', 'collect_samples',
+    'cosine_topk', 'fingerprint_diff', 'load_timm_model', 'make_fingerprint',
+    'names_hash'
+]

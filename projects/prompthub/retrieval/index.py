@@ -1,0 +1,541 @@
+"""The retrieval index: which candidates serve as prompts for which query.
+
+A :class:`RetrievalIndex` is the product of offline retrieval (see
+``tools/build_retrieval_index.py``). It maps every query sample name to its
+``K`` best candidate sample names, best first, and carries a *fingerprint*
+describing how it was built so that a stale file (other splits, another
+model or top-k) is refused when loaded instead of silently used.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Bumped when the on-disk layout of the ``.npz`` file changes.
+INDEX_FORMAT_VERSION = 1
+
+
+def names_hash(names: Iterable[str]) -> str:
+    """SHA-1 of an ordered list of sample names.
+
+    The order matters: ``indices`` refer to positions in the list.
+
+    Args:
+        names (Iterable[str]): Sample names.
+
+    Returns:
+        str: Hex digest.
+    """
+    sha = hashlib.sha1()
+    for name in names:
+        # A separator that cannot occur in a file stem keeps
+        # ['ab', 'c'] and ['a', 'bc'] apart.
+        sha.update(str(name).encode('utf-8'))
+        sha.update(b'\0')
+    return sha.hexdigest()
+
+
+def _jsonable(obj):
+    """Round-trip through JSON so tuples compare equal to stored lists."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def make_fingerprint(query_names: Sequence[str],
+                     candidate_names: Sequence[str],
+                     **fields) -> dict:
+    """Build the fingerprint of an index.
+
+    Args:
+        query_names (Sequence[str]): Query sample names, in index order.
+        candidate_names (Sequence[str]): Candidate sample names, in index
+            order.
+        **fields: Everything else that determines the neighbours, e.g.
+            ``model``, ``weights`` (file name only), ``preprocess``,
+            ``feature``, ``topk``, ``exclude_self``. Values must be
+            JSON-serialisable.
+
+    Returns:
+        dict: A JSON-serialisable fingerprint.
+    """
+    fingerprint = dict(
+        query_names_sha1=names_hash(query_names),
+        num_queries=len(query_names),
+        candidate_names_sha1=names_hash(candidate_names),
+        num_candidates=len(candidate_names))
+    fingerprint.update(fields)
+    return _jsonable(fingerprint)
+
+
+def fingerprint_diff(stored: dict, expected: dict) -> List[str]:
+    """Keys of ``expected`` whose value differs from (or is missing in)
+    ``stored``.
+
+    Keys only present in ``stored`` are ignored, so a caller may check a
+    partial fingerprint (e.g. only the name hashes).
+
+    Args:
+        stored (dict): The fingerprint read from a file.
+        expected (dict): The fingerprint the caller requires.
+
+    Returns:
+        list[str]: Sorted differing keys (empty when consistent).
+    """
+    expected = _jsonable(expected)
+    missing = object()
+    return sorted(k for k, v in expected.items()
+                  if stored.get(k, missing) != v)
+
+
+class RetrievalIndex:
+    """Top-K retrieval lists from query samples to candidate samples.
+
+    Args:
+        query_names (Sequence[str]): Unique query sample names.
+        candidate_names (Sequence[str]): Unique candidate sample names.
+        indices (np.ndarray): int64 [Q, K] positions in
+            ``candidate_names``, best first. ``-1`` pads rows that have
+            fewer than ``K`` neighbours.
+        scores (np.ndarray, optional): float32 [Q, K] similarities of
+            ``indices``; NaN where unknown. Defaults to all NaN.
+        fingerprint (dict, optional): JSON-serialisable description of how
+            the index was built. Defaults to the name hashes only.
+    """
+
+    def __init__(self,
+                 query_names: Sequence[str],
+                 candidate_names: Sequence[str],
+                 indices: np.ndarray,
+                 scores: Optional[np.ndarray] = None,
+                 fingerprint: Optional[dict] = None) -> None:
+        self.query_names = [str(n) for n in query_names]
+        self.candidate_names = [str(n) for n in candidate_names]
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 2 or len(indices) != len(self.query_names):
+            raise ValueError(
+                f'indices must have shape [num_queries={len(query_names)}, '
+                f'K], got {indices.shape}')
+        if indices.size and (indices.min() < -1
+                             or indices.max() >= len(self.candidate_names)):
+            raise ValueError('indices out of range of candidate_names')
+        if scores is None:
+            scores = np.full(indices.shape, np.nan, dtype=np.float32)
+        scores = np.asarray(scores, dtype=np.float32)
+        if scores.shape != indices.shape:
+            raise ValueError(f'scores shape {scores.shape} differs from '
+                             f'indices shape {indices.shape}')
+        for what, names in (('query', self.query_names),
+                            ('candidate', self.candidate_names)):
+            if len(set(names)) != len(names):
+                raise ValueError(f'{what} names are not unique')
+        self.indices = indices
+        self.scores = scores
+        if fingerprint is None:
+            fingerprint = make_fingerprint(self.query_names,
+                                           self.candidate_names)
+        self.fingerprint = _jsonable(fingerprint)
+        self._query_pos: Optional[Dict[str, int]] = None
+
+    # ------------------------------------------------------------------
+    # Look-ups
+    # ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.query_names)
+
+    def __contains__(self, query_name: str) -> bool:
+        return query_name in self._query_positions()
+
+    @property
+    def topk(self) -> int:
+        """int: Number of neighbour slots per query."""
+        return self.indices.shape[1]
+
+    def _query_positions(self) -> Dict[str, int]:
+        if self._query_pos is None:
+            self._query_pos = {
+                n: i
+                for i, n in enumerate(self.query_names)
+            }
+        return self._query_pos
+
+    def neighbour_indices(self,
+                          query_name: str,
+                          k: Optional[int] = None) -> np.ndarray:
+        """Positions in ``candidate_names`` of the ``k`` best neighbours.
+
+        Args:
+            query_name (str): A query sample name.
+            k (int, optional): How many. Defaults to all ``topk``.
+
+        Returns:
+            np.ndarray: int64 [k], best first.
+
+        Raises:
+            KeyError: If ``query_name`` is not a query of the index.
+            ValueError: If fewer than ``k`` neighbours are stored.
+        """
+        try:
+            row = self.indices[self._query_positions()[query_name]]
+        except KeyError:
+            raise KeyError(f'{query_name!r} is not a query of this '
+                           f'retrieval index ({len(self)} queries)') from None
+        row = row[row >= 0]
+        if k is None:
+            return row
+        if k > len(row):
+            raise ValueError(f'{k} neighbours requested for {query_name!r} '
+                             f'but the index holds {len(row)}')
+        return row[:k]
+
+    def neighbours(self,
+                   query_name: str,
+                   k: Optional[int] = None) -> List[str]:
+        """Names of the ``k`` best neighbours of ``query_name``, best first.
+
+        Args:
+            query_name (str): A query sample name.
+            k (int, optional): How many. Defaults to all ``topk``.
+
+        Returns:
+            list[str]: Candidate sample names.
+        """
+        return [
+            self.candidate_names[i]
+            for i in self.neighbour_indices(query_name, k)
+        ]
+
+    # ------------------------------------------------------------------
+    # Files
+    # ------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write the index to one ``.npz`` file (metadata as JSON inside).
+
+        The file is written to a temporary name and renamed, so readers
+        never see a partial index.
+
+        Args:
+            path (str): Output file; parent directories are created.
+        """
+        path = osp.abspath(path)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        meta = dict(
+            format_version=INDEX_FORMAT_VERSION,
+            fingerprint=self.fingerprint)
+        fd, tmp = tempfile.mkstemp(
+            prefix='.' + osp.basename(path), dir=osp.dirname(path))
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                np.savez(
+                    f,
+                    meta=np.array(json.dumps(meta, sort_keys=True)),
+                    query_names=np.array(self.query_names, dtype=np.str_),
+                    candidate_names=np.array(
+                        self.candidate_names, dtype=np.str_),
+                    indices=self.indices,
+                    scores=self.scores)
+            os.replace(tmp, path)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls,
+             path: str,
+             expected_fingerprint: Optional[dict] = None
+             ) -> 'RetrievalIndex':
+        """Read an index written by :meth:`save`.
+
+        Args:
+            path (str): The ``.npz`` file.
+            expected_fingerprint (dict, optional): If given, every key in it
+                must equal the stored fingerprint's value (keys it lacks are
+                not checked). Defaults to None (no check).
+
+        Returns:
+            RetrievalIndex: The index.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If the file is not an index or is stale; the message
+                names the file and the differing keys.
+        """
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'Retrieval index {path!r} not found. Build it with '
+                f'`python tools/build_retrieval_index.py CONFIG --out '
+                f'{path}` or convert a reference JSON with `--from-json`.')
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data['meta']))
+                index = cls(
+                    query_names=data['query_names'].tolist(),
+                    candidate_names=data['candidate_names'].tolist(),
+                    indices=data['indices'],
+                    scores=data['scores'],
+                    fingerprint=meta['fingerprint'])
+        except (KeyError, OSError, json.JSONDecodeError) as e:
+            raise ValueError(f'{path!r} is not a retrieval index file: '
+                             f'{e}') from e
+        version = meta.get('format_version')
+        if version != INDEX_FORMAT_VERSION:
+            raise ValueError(f'Retrieval index {path!r} has format version '
+                             f'{version}, expected {INDEX_FORMAT_VERSION}; '
+                             'rebuild it.')
+        if expected_fingerprint is not None:
+            diff = fingerprint_diff(index.fingerprint, expected_fingerprint)
+            if diff:
+                expected = _jsonable(expected_fingerprint)
+                details = '; '.join(
+                    f'{k}: stored={index.fingerprint.get(k)!r} '
+                    f'expected={expected[k]!r}' for k in diff)
+                raise ValueError(
+                    f'Stale retrieval index {path!r}: fingerprint keys '
+                    f'{diff} differ ({details}). Rebuild it with '
+                    'tools/build_retrieval_index.py.')
+        return index
+
+    @classmethod
+    def from_reference_json(cls, path: str) -> 'RetrievalIndex':
+        """Import the reference's ``{query_name: [names]}`` JSON lists
+        (e.g. ``folder0_top_50-similarity.json``).
+
+        Candidate names are the distinct listed names in order of first
+        appearance; scores are NaN. Lists shorter than the longest are
+        padded with ``-1``. A name repeated within one list is kept once
+        (first position), as the reference's de-duplication intends.
+
+        Args:
+            path (str): The JSON file.
+
+        Returns:
+            RetrievalIndex: The index.
+        """
+        with open(path, encoding='utf-8') as f:
+            lists = json.load(f)
+        if not isinstance(lists, dict) or not all(
+                isinstance(v, list) for v in lists.values()):
+            raise ValueError(f'{path!r} is not a {{query_name: [names]}} '
+                             'retrieval JSON')
+        candidate_pos: Dict[str, int] = {}
+        rows = []
+        for names in lists.values():
+            row = []
+            for name in names:
+                pos = candidate_pos.setdefault(str(name), len(candidate_pos))
+                if pos not in row:
+                    row.append(pos)
+            rows.append(row)
+        k = max((len(r) for r in rows), default=0)
+        indices = np.full((len(rows), k), -1, dtype=np.int64)
+        for i, row in enumerate(rows):
+            indices[i, :len(row)] = row
+        query_names = [str(q) for q in lists]
+        candidate_names = list(candidate_pos)
+        with open(path, 'rb') as f:
+            file_sha1 = hashlib.sha1(f.read()).hexdigest()
+        fingerprint = make_fingerprint(
+            query_names,
+            candidate_names,
+            source='reference_json',
+            file=osp.basename(path),
+            file_sha1=file_sha1,
+            topk=k)
+        return cls(query_names, candidate_names, indices, None, fingerprint)
+
+    def to_reference_json(self, path: str) -> None:
+        """Write the lists in the reference's ``{query_name: [names]}``
+        format.
+
+        Args:
+            path (str): Output JSON file.
+        """
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        lists = {q: self.neighbours(q) for q in self.query_names}
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(lists, f)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_queries={len(self)}, '
+                f'num_candidates={len(self.candidate_names)}, '
+                f'topk={self.topk})')
+
+
+def collect_samples(dataset) -> Tuple[List[str], List[str]]:
+    """Distinct sample names of a dataset and their image paths.
+
+    Records sharing a ``sample_name`` (one image listed once per class)
+    give one entry, at the first record's position; the retrieval index's
+    name lists are made this way.
+
+    Args:
+        dataset: Anything with ``len()`` and ``get_data_info(i)`` returning
+            ``img_path`` and ``sample_name`` (docs/design.md).
+
+    Returns:
+        tuple[list[str], list[str]]: Names and image paths.
+
+    Raises:
+        ValueError: If one name is given two different image paths.
+    """
+    if hasattr(dataset, 'full_init'):
+        dataset.full_init()
+    path_of: Dict[str, str] = {}
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        name, path = str(info['sample_name']), str(info['img_path'])
+        first = path_of.setdefault(name, path)
+        if first != path:
+            raise ValueError(
+                f'sample_name {name!r} names two images, {first!r} and '
+                f'{path!r}; the retrieval key must identify one image')
+    return list(path_of), list(path_of.values())
+
+
+def build_retrieval_index(query_dataset,
+                          candidate_dataset=None,
+                          model: str = 'vit_large_patch14_clip_224.laion2b',
+                          weights: Optional[str] = None,
+                          model_kwargs: Optional[dict] = None,
+                          feature: str = 'pixel',
+                          preprocess: Optional[dict] = None,
+                          topk: int = 50,
+                          exclude_self: Optional[bool] = None,
+                          batch_size: int = 16,
+                          num_workers: int = 0,
+                          chunk_size: int = 4096,
+                          query_chunk_size: Optional[int] = None,
+                          fp16: bool = False,
+                          device: str = 'cpu',
+                          feature_dir: Optional[str] = None,
+                          progress: bool = True
+                          ) -> Tuple[RetrievalIndex, dict]:
+    """Extract features of two datasets and retrieve top-k neighbours.
+
+    Args:
+        query_dataset (dict | Dataset): The queries; a config is built
+            through ``projects.prompthub.registry.DATASETS``.
+        candidate_dataset (dict | Dataset, optional): The prompt pool.
+            Defaults to None: the query set itself (train -> train).
+        model (str): timm model name.
+        weights (str): Local weight file of ``model``.
+        model_kwargs (dict, optional): Extra ``timm.create_model`` kwargs.
+        feature (str): ``'pixel'`` or ``'pooled'``. Defaults to 'pixel'.
+        preprocess (dict, optional): Overrides of the CLIP preprocessing.
+        topk (int): Neighbours per query. Defaults to 50.
+        exclude_self (bool, optional): Exclude a candidate named like the
+            query. Defaults to None: True iff the candidates are the
+            queries.
+        batch_size (int): Images per forward. Defaults to 16.
+        num_workers (int): Image-loading workers. Defaults to 0.
+        chunk_size (int): Candidate rows per matrix product.
+            Defaults to 4096.
+        query_chunk_size (int, optional): Query rows per block.
+            Defaults to ``chunk_size``.
+        fp16 (bool): Store features in float16. Defaults to False.
+        device (str): 'cpu' or 'cuda'. Defaults to 'cpu'.
+        feature_dir (str, optional): Where the ``.npy`` feature stores are
+            written, kept and reused when still valid. Defaults to None: a
+            temporary directory (under ``$TMPDIR``) removed afterwards.
+        progress (bool): Show progress bars. Defaults to True.
+
+    Returns:
+        tuple[RetrievalIndex, dict]: The index and run statistics
+        (``images``, ``extract_seconds``, ``images_per_second``,
+        ``search_seconds``, ``peak_rss_mib``, ``peak_gpu_mib``).
+    """
+    import resource
+    import time
+
+    import torch
+
+    from ..registry import DATASETS
+    from .features import FeatureExtractor
+    from .topk import cosine_topk
+
+    def build(ds):
+        return DATASETS.build(ds) if isinstance(ds, dict) else ds
+
+    same = candidate_dataset is None
+    query_names, query_paths = collect_samples(build(query_dataset))
+    if same:
+        cand_names, cand_paths = query_names, query_paths
+    else:
+        cand_names, cand_paths = collect_samples(build(candidate_dataset))
+    if exclude_self is None:
+        exclude_self = same
+    overlap = exclude_self and not set(query_names).isdisjoint(cand_names)
+    available = len(cand_names) - int(overlap)
+    if topk > available:
+        raise ValueError(f'topk={topk} but only {available} candidates are '
+                         'available per query')
+
+    extractor = FeatureExtractor(
+        model=model,
+        weights=weights,
+        feature=feature,
+        preprocess=preprocess,
+        model_kwargs=model_kwargs,
+        device=device,
+        fp16=fp16,
+        batch_size=batch_size,
+        num_workers=num_workers)
+    if device != 'cpu' and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+    tmp = None
+    if feature_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix='prompthub_features_')
+        feature_dir = tmp.name
+    try:
+        images, seconds = 0, 0.0
+        stores = []
+        for paths in ((query_paths, ) if same else (query_paths,
+                                                    cand_paths)):
+            out_file = osp.join(
+                feature_dir, f'{feature}_{names_hash(paths)[:16]}.npy')
+            stores.append(extractor.extract(paths, out_file, progress))
+            images += extractor.last_stats['images']
+            seconds += extractor.last_stats['seconds']
+        query_feats, cand_feats = stores[0], stores[-1]
+        start = time.perf_counter()
+        indices, scores = cosine_topk(
+            query_feats,
+            cand_feats,
+            topk,
+            query_names=query_names,
+            candidate_names=cand_names,
+            exclude_self=exclude_self,
+            chunk_size=chunk_size,
+            query_chunk_size=query_chunk_size,
+            device=device,
+            normalize=False,
+            progress=progress)
+        search_seconds = time.perf_counter() - start
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    fingerprint = make_fingerprint(
+        query_names,
+        cand_names,
+        **extractor.describe(),
+        topk=topk,
+        exclude_self=bool(exclude_self))
+    index = RetrievalIndex(query_names, cand_names, indices, scores,
+                           fingerprint)
+    stats = dict(
+        images=images,
+        extract_seconds=seconds,
+        images_per_second=images / seconds if seconds > 0 else float('nan'),
+        search_seconds=search_seconds,
+        # ru_maxrss is in KiB on Linux.
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
+        1024,
+        peak_gpu_mib=(torch.cuda.max_memory_allocated() / 2**20
+                      if device != 'cpu' and torch.cuda.is_available() else
+                      0.0))
+    return index, stats

@@ -1,0 +1,274 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from projects.prompthub.models.necks import (ConvFusionNeck,
+                                             LocalityCrossAttention,
+                                             LocalityFusionNeck,
+                                             PatchwiseFusionNeck)
+from projects.prompthub.registry import MODELS
+
+D, HEADS = 32, 4
+KINDS = [
+    'gaussian', 'laplacian', 'global', 'learnable', 'query_adaptive',
+    'patchwise'
+]
+
+
+def _inputs(bsz=2, num_prompts=3, dims=D, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    support = torch.randn(bsz, num_prompts, 98, dims, generator=gen)
+    query = torch.randn(bsz, 98, dims, generator=gen)
+    return support, query
+
+
+def _neck(locality='gaussian', dropout=0.25, sigma=0.65, **kwargs):
+    torch.manual_seed(0)
+    neck = LocalityFusionNeck(
+        embed_dims=D,
+        num_heads=HEADS,
+        dropout=dropout,
+        sigma=sigma,
+        locality=locality,
+        **kwargs)
+    return neck
+
+
+def test_registered():
+    for name in [
+            'LocalityFusionNeck', 'PatchwiseFusionNeck', 'ConvFusionNeck'
+    ]:
+        neck = MODELS.build(dict(type=name, embed_dims=D, num_heads=HEADS))
+        assert type(neck).__name__ == name
+
+
+def test_state_dict_layout_and_init():
+    neck = _neck()
+    expected = {
+        f'{m}.{k}'
+        for m in ['cross_attn', 'query_align', 'prompt_align']
+        for k in
+        ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias']
+    } | {'label_proj.weight', 'label_proj.bias', 'norm.weight', 'norm.bias'}
+    assert set(neck.state_dict()) == expected
+    # Psi tables are buffers outside the state dict
+    assert {n
+            for n, _ in neck.named_buffers()
+            } == {'locality.table', 'locality.cut_table'}
+    assert torch.equal(neck.label_proj.weight, torch.eye(D))
+    for name, p in neck.named_parameters():
+        if name.endswith('bias') and not name.startswith('norm'):
+            assert p.eq(0).all(), name
+    assert neck.norm.weight.eq(1).all() and neck.norm.bias.eq(0).all()
+    # xavier-uniform bounds: sqrt(6 / (fan_in + fan_out))
+    for m in ['cross_attn', 'query_align', 'prompt_align']:
+        w = neck.get_parameter(f'{m}.in_proj_weight')
+        assert w.abs().max() <= math.sqrt(6 / (4 * D))
+        assert w.abs().max() > 0.8 * math.sqrt(6 / (4 * D))
+        w = neck.get_parameter(f'{m}.out_proj.weight')
+        assert w.abs().max() <= math.sqrt(6 / (2 * D))
+        assert w.abs().max() > 0.8 * math.sqrt(6 / (2 * D))
+
+
+@pytest.mark.parametrize('num_prompts', [1, 3, 16])
+@pytest.mark.parametrize('locality', KINDS)
+def test_shapes_and_attention(num_prompts, locality):
+    neck = _neck(locality).eval()
+    support, query = _inputs(2, num_prompts)
+    with torch.no_grad():
+        tokens, attn = neck(support, query, return_attention=True)
+    assert tokens.shape == (2, 196, D)
+    assert attn.shape == (2, 49, num_prompts * 49)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(2, 49))
+    if locality in ('gaussian', 'laplacian', 'patchwise'):
+        # cut keys get exactly zero weight, in every prompt
+        cut = neck.locality.cut_table.repeat(1, num_prompts) != 0
+        assert attn[:, cut].eq(0).all()
+        assert attn[:, ~cut].gt(0).all()
+
+
+def test_canvas_assembly():
+    neck = _neck().eval()
+    support, query = _inputs(2, 3)
+    with torch.no_grad():
+        tokens = neck(support, query).view(2, 14, 14, D)
+        q = query.view(2, 7, 14, D)
+        q_img = q[:, :, :7].reshape(2, 49, D)
+        aligned = q_img + neck.query_align(
+            neck.norm(q_img), neck.norm(q_img), neck.norm(q_img))[0]
+    # query-label placeholder untouched, bottom-right
+    assert torch.equal(tokens[:, 7:, 7:], q[:, :, 7:])
+    # aligned query image tokens bottom-left
+    torch.testing.assert_close(tokens[:, 7:, :7], aligned.view(2, 7, 7, D))
+
+
+def test_prompt_order_invariance():
+    neck = _neck().eval()
+    support, query = _inputs(2, 5)
+    perm = torch.tensor([3, 0, 4, 2, 1])
+    with torch.no_grad():
+        out, attn = neck(support, query, return_attention=True)
+        out_p, attn_p = neck(support[:, perm], query, return_attention=True)
+    torch.testing.assert_close(out_p, out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        attn_p.view(2, 49, 5, 49),
+        attn.view(2, 49, 5, 49)[:, :, perm])
+
+
+@pytest.mark.parametrize('locality', KINDS)
+def test_identical_prompts_equal_single_prompt(locality):
+    neck = _neck(locality).eval()
+    support, query = _inputs(2, 1)
+    with torch.no_grad():
+        single = neck(support, query)
+        repeated = neck(support.repeat(1, 4, 1, 1), query)
+    torch.testing.assert_close(repeated, single, atol=1e-5, rtol=1e-5)
+
+
+def test_any_number_of_prompts_same_weights():
+    neck = _neck().eval()
+    support, query = _inputs(1, 16)
+    with torch.no_grad():
+        out_16 = neck(support, query)
+        out_2 = neck(support[:, :2], query)
+    # same parameters serve every N, and the prompts do interact
+    assert out_16.shape == out_2.shape
+    assert not torch.allclose(out_16[:, :98], out_2[:, :98])
+    torch.testing.assert_close(out_16[:, 98:], out_2[:, 98:])
+
+
+@pytest.mark.parametrize('neck_cfg', [
+    dict(type='LocalityFusionNeck', locality='gaussian'),
+    dict(type='LocalityFusionNeck', locality='laplacian'),
+    dict(type='LocalityFusionNeck', locality='global'),
+    dict(type='LocalityFusionNeck', locality='learnable'),
+    dict(type='LocalityFusionNeck', locality='query_adaptive'),
+    dict(type='PatchwiseFusionNeck'),
+    dict(type='ConvFusionNeck'),
+])
+def test_gradients_reach_all_parameters(neck_cfg):
+    torch.manual_seed(0)
+    neck = MODELS.build(dict(embed_dims=D, num_heads=HEADS, **neck_cfg))
+    neck.train()
+    support, query = _inputs(2, 3)
+    support.requires_grad_(True)
+    out = neck(support, query)
+    (out * torch.randn_like(out)).sum().backward()
+    for name, p in neck.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+    assert support.grad.abs().sum() > 0
+
+
+def test_train_mode_without_dropout_equals_eval():
+    neck = _neck(dropout=0.)
+    support, query = _inputs(2, 3)
+    neck.train()
+    out_train, attn_train = neck(support, query, return_attention=True)
+    neck.eval()
+    with torch.no_grad():
+        out_eval, attn_eval = neck(support, query, return_attention=True)
+    torch.testing.assert_close(out_train.detach(), out_eval)
+    torch.testing.assert_close(attn_train.detach(), attn_eval)
+
+
+def test_label_path_uses_dropped_out_attention():
+    neck = _neck(dropout=0.5).train()
+    support, query = _inputs(1, 2)
+    captured = {}
+
+    def hook(module, args, output):
+        captured['align'] = output[0]  # returns None: output unchanged
+
+    neck.prompt_align.register_forward_hook(hook)
+    torch.manual_seed(1)
+    out, attn = neck(support, query, return_attention=True)
+    # dropout scaled/zeroed the weights: rows no longer sum to one
+    assert not torch.allclose(attn.sum(-1), torch.ones(1, 49))
+    prompts = (support.view(2, 98, D) + captured['align']).view(1, 2, 7, 14, D)
+    labels = prompts[:, :, :, 7:].reshape(1, 98, D)
+    expected = attn @ neck.label_proj(labels)
+    torch.testing.assert_close(
+        out.view(1, 14, 14, D)[:, :7, 7:], expected.view(1, 7, 7, D))
+
+
+def test_global_cross_attention_equals_torch_mha():
+    torch.manual_seed(0)
+    attn = LocalityCrossAttention(D, HEADS).eval()
+    mha = nn.MultiheadAttention(D, HEADS, batch_first=True).eval()
+    mha.load_state_dict(attn.state_dict())
+    with torch.no_grad():
+        nn.init.normal_(mha.in_proj_bias)
+        attn.in_proj_bias.copy_(mha.in_proj_bias)
+        q, kv = torch.randn(2, 49, D), torch.randn(2, 3 * 49, D)
+        out, weights = attn(q, kv)
+        ref_out, ref_weights = mha(q, kv, kv)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights.mean(1), ref_weights)
+
+
+def test_patchwise_equals_per_position_attention():
+    """CONDENSER-style: position i attends to position i of each prompt."""
+    neck = PatchwiseFusionNeck(embed_dims=D, num_heads=HEADS).eval()
+    mha = nn.MultiheadAttention(D, HEADS, batch_first=True).eval()
+    mha.load_state_dict(neck.cross_attn.state_dict())
+    q, kv = torch.randn(2, 49, D), torch.randn(2, 3 * 49, D)
+    with torch.no_grad():
+        out, weights = neck.cross_attn(q, kv, neck.locality(q))
+        # reference layout: [B*49, 1, D] queries over [B*49, N, D] keys
+        kv_pos = kv.view(2, 3, 49, D).transpose(1, 2).reshape(98, 3, D)
+        ref_out, ref_w = mha(q.reshape(98, 1, D), kv_pos, kv_pos)
+    torch.testing.assert_close(
+        out, ref_out.view(2, 49, D), atol=1e-5, rtol=1e-5)
+    same_pos = weights.mean(1).view(2, 49, 3, 49).diagonal(dim1=1, dim2=3)
+    torch.testing.assert_close(
+        same_pos.permute(0, 2, 1).reshape(98, 1, 3), ref_w)
+
+
+def test_conv_fusion_neck_convolves_prompts():
+    torch.manual_seed(0)
+    neck = ConvFusionNeck(embed_dims=D, num_heads=HEADS, kernel_size=3)
+    neck.eval()
+    assert neck.locality.kind == 'patchwise'
+    support, query = _inputs(1, 2)
+    prompts = support.view(2, 7, 14, D)
+    with torch.no_grad():
+        conv = neck.embed_support(prompts)
+        expected = torch.cat([
+            neck.img_conv(prompts[:, :, :7].permute(0, 3, 1, 2)),
+            neck.label_conv(prompts[:, :, 7:].permute(0, 3, 1, 2))
+        ],
+                             dim=3).permute(0, 2, 3, 1)
+        assert neck(support, query).shape == (1, 196, D)
+    torch.testing.assert_close(conv, expected)
+    with pytest.raises(ValueError, match='kernel_size'):
+        ConvFusionNeck(embed_dims=D, num_heads=HEADS, kernel_size=2)
+
+
+def test_bad_inputs():
+    neck = _neck()
+    support, query = _inputs(2, 3)
+    with pytest.raises(ValueError, match='support must have shape'):
+        neck(support[:, :, :97], query)
+    with pytest.raises(ValueError, match='query must have shape'):
+        neck(support, query[:1])
+    with pytest.raises(ValueError, match='support must have shape'):
+        neck(support[0], query)
+    # the reference loaders' [B, 1, 98, D] query is accepted
+    neck.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            neck(support, query[:, None]), neck(support, query))
+    with pytest.raises(ValueError, match='divisible'):
+        LocalityFusionNeck(embed_dims=30, num_heads=4)
+    with pytest.raises(ValueError, match='locality'):
+        LocalityFusionNeck(embed_dims=D, num_heads=HEADS, locality='none')
+
+
+def test_reference_size_parameter_count():
+    # the reference fusion module has 13,646,848 parameters (spec 1.6)
+    neck = LocalityFusionNeck()
+    assert sum(p.numel() for p in neck.parameters()) == 13_646_848
+    assert neck.cross_attn.in_proj_weight.shape == (3072, 1024)
