@@ -195,3 +195,26 @@ class MAEVQGAN(InpaintingMAEViT):
             raise ValueError(f'decode_codes expects the full grid [B, {num}]'
                              f' of code indices, got {tuple(codes.shape)}')
         return self.vae.decode_codes(codes, self.grid_size)
+
+    # -- backbone-agnostic interface used by the VICL models -------------
+    def prediction_targets(self, canvas: torch.Tensor) -> torch.Tensor:
+        """What the decoder is trained to predict for a canvas: its codes.
+
+        Args:
+            canvas (Tensor): [B, 3, 224, 224] normalised canvas.
+
+        Returns:
+            Tensor: int64 [B, 196] VQGAN codes (classification targets).
+        """
+        return self.encode_to_codes(canvas)
+
+    def render(self, logits: torch.Tensor) -> torch.Tensor:
+        """Image of a prediction: hard argmax, then full-grid decode.
+
+        Args:
+            logits (Tensor): [B, 196, num_codes].
+
+        Returns:
+            Tensor: float [B, 3, 224, 224] in [0, 1].
+        """
+        return self.decode_codes(logits.argmax(dim=-1))

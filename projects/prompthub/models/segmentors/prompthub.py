@@ -30,8 +30,9 @@ class PromptHub(VICLInpainter):
         neck (dict): Config of the fusion neck, e.g.
             ``LocalityFusionNeck``.
         losses (list[dict]): Loss configs; each module takes
-            ``(logits [B,196,V], target_codes [B,196])`` and has a
-            ``loss_name`` starting with ``loss_``.
+            ``(logits [B,196,V], targets)`` (the backbone's
+            ``prediction_targets`` of C*: codes [B,196] for the MAE-VQGAN)
+            and has a ``loss_name`` starting with ``loss_``.
         binarize (str): See :class:`VICLInpainter`.
         data_preprocessor (dict, optional): Defaults to
             ``VICLDataPreprocessor``.
@@ -87,17 +88,22 @@ class PromptHub(VICLInpainter):
         support, query = self.pair_tokens(inputs)
         return self.neck(support, query)
 
-    def target_codes(self, inputs: Tensor) -> Tensor:
-        """VQGAN codes [B, T] of C*, the query pair in both halves."""
+    def prediction_targets(self, inputs: Tensor) -> Tensor:
+        """Targets of C*, the query pair in both halves.
+
+        For the MAE-VQGAN these are the VQGAN codes [B, T]; a pixel
+        backbone returns its own kind (see the backbone's
+        ``prediction_targets``).
+        """
         query = inputs[:, 0]
         with torch.no_grad():
             canvas = build_canvas(None, None, query[:, 0], query[:, 1])
-            return self.backbone.encode_to_codes(target_canvas(canvas))
+            return self.backbone.prediction_targets(target_canvas(canvas))
 
     def loss(self, inputs: Tensor, data_samples: list) -> dict:
         """Compute every configured loss on the fused canvas's logits."""
         logits = self.encode_decode(inputs)
-        targets = self.target_codes(inputs)
+        targets = self.prediction_targets(inputs)
         return {
             loss.loss_name: loss(logits, targets)
             for loss in self.losses

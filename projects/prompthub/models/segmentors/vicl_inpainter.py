@@ -116,12 +116,13 @@ class VICLInpainter(BaseSegmentor):
                            ) -> List[SegDataSample]:
         """Decode logits to label cells as the reference evaluates them.
 
-        Hard argmax over all 196 positions, full-grid VQGAN decode,
-        truncating uint8 conversion, paste into BR of the de-normalised
-        input canvas (reference spec 1.5), then crop the BR cell.
+        The backbone renders the logits (MAE-VQGAN: hard argmax over all
+        196 positions, full-grid VQGAN decode); the image is converted to
+        uint8 by truncation and pasted into BR of the de-normalised input
+        canvas (reference spec 1.5); then the BR cell is cropped.
 
         Args:
-            logits (Tensor): [B, 196, V].
+            logits (Tensor): [B, T, C], the backbone's raw predictions.
             canvas (Tensor): The normalised input canvas [B, 3, H, W].
             batch_size (int): B.
             data_samples (list, optional): Samples to fill in; new ones
@@ -132,8 +133,7 @@ class VICLInpainter(BaseSegmentor):
             ``pred_sem_seg`` and ``gt_sem_seg`` (see ``docs/design.md``).
         """
         with torch.no_grad():
-            codes = logits.argmax(dim=-1)
-            decoded = self.backbone.decode_codes(codes)
+            decoded = self.backbone.render(logits)
             pasted = paste_prediction(decoded, canvas)
             pred_cells = br_cell(pasted)
             gt_cells = br_cell(denormalize_to_uint8(canvas))
