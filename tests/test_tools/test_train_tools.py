@@ -20,8 +20,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(cmd: list, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONUNBUFFERED='1', PORT=str(_free_port()))
+def _run(cmd: list, timeout: int = 600,
+         **env_vars: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PORT=str(_free_port()),
+               **env_vars)
     # Use the interpreter running the tests for the shell scripts too.
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
     proc = subprocess.run(
@@ -96,3 +98,90 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert osp.exists(ckpt)
     state = _weights(ckpt)
     assert any(k.startswith('neck.') for k in state)
+
+
+def _mean_training_loss(cfg_path: str, checkpoint: str = None,
+                        **cfg_options) -> float:
+    """Mean total loss of the tiny model over its training set (no
+    dropout), with the initial weights or those of ``checkpoint``."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner, load_checkpoint
+    cfg = Config.fromfile(cfg_path)
+    cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = osp.join(REPO, 'work_dirs', 'test_mean_loss')
+    runner = Runner.from_cfg(cfg)  # seeds, then builds the model
+    model = runner.model
+    model.init_weights()
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    model.eval()
+    totals = []
+    with torch.no_grad():
+        for data in runner.build_dataloader(cfg.train_dataloader):
+            data = model.data_preprocessor(data, True)
+            losses = model(**data, mode='loss')
+            totals.append(float(sum(losses.values())))
+    return sum(totals) / len(totals)
+
+
+def test_one_epoch_of_training_lowers_the_loss(tmp_path):
+    work_dir = str(tmp_path / 'learn')
+    options = {
+        'train_dataloader.dataset.num_samples': 32,
+        'model.neck.dropout': 0.0,
+        'optim_wrapper.optimizer.lr': 1.0,
+    }
+    _run([
+        sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir',
+        work_dir, '--cfg-options', 'train_cfg.max_epochs=1',
+        *[f'{k}={v}' for k, v in options.items()]
+    ])
+    before = _mean_training_loss(TINY_CONFIG, **options)
+    after = _mean_training_loss(
+        TINY_CONFIG, osp.join(work_dir, 'epoch_1.pth'), **options)
+    assert after < before - 0.05, (before, after)
+
+
+def _metrics(work_dir: str) -> dict:
+    """The metrics tools/test.py wrote to ``<timestamp>/<timestamp>.json``."""
+    runs = sorted(d for d in os.listdir(work_dir)
+                  if osp.isdir(osp.join(work_dir, d)))
+    path = osp.join(work_dir, runs[-1], f'{runs[-1]}.json')
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_two_process_evaluation_equals_one_process(tmp_path):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from projects.prompthub.registry import MODELS
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(TINY_CONFIG).model)
+    ckpt = str(tmp_path / 'tiny.pth')
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    # 7 queries do not split evenly over 2 ranks: the sampler pads and the
+    # collection must drop the padding again. One query per batch and one
+    # thread per process (as torchrun sets) keep every floating-point
+    # reduction identical, so the random tiny model's near-tied argmaxes
+    # cannot flip between the runs.
+    options = [
+        '--cfg-options', 'test_dataloader.dataset.num_samples=7',
+        'test_dataloader.batch_size=1'
+    ]
+    single = str(tmp_path / 'single')
+    _run([
+        sys.executable, 'tools/test.py', TINY_CONFIG, ckpt, '--work-dir',
+        single, *options
+    ], OMP_NUM_THREADS='1')
+    dist = str(tmp_path / 'dist')
+    proc = _run([
+        'bash', 'tools/dist_test.sh', TINY_CONFIG, ckpt, '2', '--work-dir',
+        dist, *options
+    ])
+    assert 'Distributed training: True' in proc.stdout + proc.stderr
+    a, b = _metrics(single), _metrics(dist)
+    keys = [k for k in a if k.startswith('vicl/') or k in ('mIoU', 'aAcc')]
+    assert 'vicl/mIoU' in keys and 'mIoU' in keys
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}

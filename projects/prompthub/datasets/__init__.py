@@ -1,0 +1,13 @@
+"""Datasets, the retrieval wrapper and data transforms of PromptHub."""
+from .coco20i import Coco20iDataset
+from .imagenet_colorization import ImageNetColorizationDataset
+from .pascal5i import Pascal5iDataset
+from .retrieval_augmented_dataset import RetrievalAugmentedDataset
+from .transforms import LoadVICLPair, PackVICLInputs, PromptReplacement
+from .voc_single_object import VOCSingleObjectDataset
+
+__all__ = [
+    'Coco20iDataset', 'ImageNetColorizationDataset', 'LoadVICLPair',
+    'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
+    'RetrievalAugmentedDataset', 'VOCSingleObjectDataset'
+]

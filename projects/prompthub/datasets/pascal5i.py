@@ -1,0 +1,186 @@
+"""Pascal-5i (VOC 2012 + SBD) as a per-(image, class) binary dataset."""
+import os.path as osp
+from typing import Iterable, List, Sequence
+
+from mmengine.fileio import list_from_file
+from mmseg.datasets import BaseSegDataset
+
+from projects.prompthub.registry import DATASETS
+
+VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
+               'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
+               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train',
+               'tvmonitor')
+
+NUM_FOLDS = 4
+CLASSES_PER_FOLD = 5
+
+PASCAL5I_HINT = (
+    'Pascal-5i needs <data_root>/VOC2012/JPEGImages (VOC 2012 trainval), '
+    '<data_root>/VOC2012/SegmentationClassAug (the SBD-augmented masks) and '
+    'the HSNet/VAT split files <data_root>/splits/pascal/{trn,val}/'
+    'fold{0-3}.txt (shipped with amirbar/visual_prompting and InMeMo).')
+
+
+def fold_class_ids(fold: int) -> List[int]:
+    """0-based VOC class ids of a Pascal-5i fold (5k .. 5k+4)."""
+    if fold not in range(NUM_FOLDS):
+        raise ValueError(f'fold must be one of 0..{NUM_FOLDS - 1}, '
+                         f'got {fold!r}')
+    start = fold * CLASSES_PER_FOLD
+    return list(range(start, start + CLASSES_PER_FOLD))
+
+
+def check_dir(path: str, what: str, hint: str) -> None:
+    """Raise one clear ``FileNotFoundError`` if a directory is missing."""
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'{what} not found: {path!r}. {hint}')
+
+
+def read_split_file(path: str, what: str, hint: str) -> List[str]:
+    """Read the non-empty lines of a split file (LF or CRLF).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file holds no line.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path!r}. {hint}')
+    # ``str.strip`` also removes the '\r' of CRLF files.
+    lines = [line.strip() for line in list_from_file(path)]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise ValueError(f'{what} {path!r} contains no sample.')
+    return lines
+
+
+def check_files_exist(paths: Iterable[str], what: str, hint: str) -> None:
+    """Raise one ``FileNotFoundError`` naming the first missing file.
+
+    The message also counts the other missing files, so that a partly
+    extracted dataset is reported once rather than file by file.
+    """
+    missing = []
+    seen = set()
+    for path in paths:
+        if path in seen:
+            continue
+        seen.add(path)
+        if not osp.isfile(path):
+            missing.append(path)
+    if missing:
+        more = (f' (and {len(missing) - 1} more missing)'
+                if len(missing) > 1 else '')
+        raise FileNotFoundError(
+            f'{what} not found: {missing[0]!r}{more}. {hint}')
+
+
+def split_line(line: str, path: str, lineno: int) -> Sequence[str]:
+    """Split a ``<name>__<class>`` split-file line."""
+    name, sep, cls = line.rpartition('__')
+    if not sep or not name or not cls.isdigit():
+        raise ValueError(f'{path}:{lineno}: malformed line {line!r}; '
+                         'expected "<image>__<class id>".')
+    return name, cls
+
+
+@DATASETS.register_module()
+class Pascal5iDataset(BaseSegDataset):
+    """Pascal-5i: one sample per (image, class) line of a fold split file.
+
+    Lines of ``splits/pascal/{trn,val}/fold{k}.txt`` look like
+    ``2007_000033__01`` (image stem, 1-based VOC class). The binary target
+    of a sample is the set of pixels of that class in the
+    ``SegmentationClassAug`` mask: value ``class_id + 1`` is foreground,
+    everything else (other classes, background and the 255 boundary band)
+    is background. The loading transform (``LoadVICLPair``) applies this
+    rule using the record's ``seg_fg_value``.
+
+    Records hold ``img_path``, ``seg_map_path``, ``class_id`` (0-based VOC
+    id), ``seg_fg_value`` (``class_id + 1``) and ``sample_name`` (the image
+    stem; the retrieval key, shared by every class of one image).
+
+    Both splits of a fold use the fold's 5 classes (InMeMo protocol), and a
+    line whose class is not one of them raises an error.
+
+    Args:
+        fold (int): Fold index, 0-3. Defaults to 0.
+        split (str): ``'trn'`` or ``'val'``. Defaults to ``'trn'``.
+        ann_file (str): Split file. Defaults to
+            ``splits/pascal/{split}/fold{fold}.txt`` (relative to
+            ``data_root``).
+        data_prefix (dict): Image and mask folders. Defaults to
+            ``dict(img_path='VOC2012/JPEGImages',
+            seg_map_path='VOC2012/SegmentationClassAug')``.
+        check_files (bool): Check at initialisation that every image and
+            mask exists, so that a missing file fails once with a clear
+            message. Defaults to True.
+        **kwargs: Other arguments of
+            :class:`mmseg.datasets.BaseSegDataset` (``data_root``,
+            ``pipeline``, ``test_mode``, ``lazy_init``, ``indices``, ...).
+    """
+
+    METAINFO = dict(classes=VOC_CLASSES, task='segmentation')
+
+    def __init__(self,
+                 fold: int = 0,
+                 split: str = 'trn',
+                 ann_file: str = '',
+                 data_prefix: dict = dict(
+                     img_path='VOC2012/JPEGImages',
+                     seg_map_path='VOC2012/SegmentationClassAug'),
+                 check_files: bool = True,
+                 **kwargs) -> None:
+        if split not in ('trn', 'val'):
+            raise ValueError(f"split must be 'trn' or 'val', got {split!r}")
+        self.fold = fold
+        self.split = split
+        self.fold_classes = fold_class_ids(fold)
+        self.check_files = check_files
+        if not ann_file:
+            ann_file = osp.join('splits', 'pascal', split, f'fold{fold}.txt')
+        kwargs.setdefault('img_suffix', '.jpg')
+        kwargs.setdefault('seg_map_suffix', '.png')
+        super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Parse the fold's split file into one record per line.
+
+        Returns:
+            list[dict]: Records, in split-file order.
+        """
+        if self.data_root is not None:
+            check_dir(self.data_root, 'Pascal-5i data root', PASCAL5I_HINT)
+        img_dir = self.data_prefix['img_path']
+        seg_dir = self.data_prefix['seg_map_path']
+        lines = read_split_file(self.ann_file,
+                                f'Pascal-5i {self.split} split file',
+                                PASCAL5I_HINT)
+        data_list = []
+        for lineno, line in enumerate(lines, 1):
+            name, cls = split_line(line, self.ann_file, lineno)
+            class_id = int(cls) - 1
+            if class_id not in self.fold_classes:
+                raise ValueError(
+                    f'{self.ann_file}:{lineno}: class {int(cls)} of line '
+                    f'{line!r} is not in fold {self.fold} (1-based classes '
+                    f'{[c + 1 for c in self.fold_classes]}); is this the '
+                    'split file of another fold?')
+            data_list.append(
+                dict(
+                    img_path=osp.join(img_dir, name + self.img_suffix),
+                    seg_map_path=osp.join(seg_dir, name + self.seg_map_suffix),
+                    class_id=class_id,
+                    seg_fg_value=class_id + 1,
+                    sample_name=name,
+                    label_map=self.label_map,
+                    reduce_zero_label=self.reduce_zero_label,
+                    seg_fields=[]))
+        if self.check_files:
+            check_dir(img_dir, 'Pascal-5i image folder', PASCAL5I_HINT)
+            check_dir(seg_dir, 'Pascal-5i mask folder', PASCAL5I_HINT)
+            check_files_exist((d['img_path'] for d in data_list),
+                              'Pascal-5i image', PASCAL5I_HINT)
+            check_files_exist((d['seg_map_path'] for d in data_list),
+                              'Pascal-5i mask', PASCAL5I_HINT)
+        return data_list

@@ -1,0 +1,204 @@
+"""Load an (image, label image) pair at the canvas cell size."""
+import io
+from typing import Optional, Tuple, Union
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
+from PIL import Image
+
+from projects.prompthub.registry import TRANSFORMS
+
+_TASK_ALIASES = {
+    'segmentation': 'segmentation',
+    'seg': 'segmentation',
+    'detection': 'detection',
+    'det': 'detection',
+    'colorization': 'colorization',
+    'color': 'colorization',
+    'colour': 'colorization',
+}
+
+_INTERPOLATIONS = {
+    'nearest': Image.Resampling.NEAREST,
+    'bilinear': Image.Resampling.BILINEAR,
+    'bicubic': Image.Resampling.BICUBIC,
+    'lanczos': Image.Resampling.LANCZOS,
+    'box': Image.Resampling.BOX,
+    'hamming': Image.Resampling.HAMMING,
+}
+
+# Reference resizes (spec section 4/7): PIL bicubic for segmentation and
+# colourisation, PIL bilinear for detection.
+_DEFAULT_INTERPOLATION = {
+    'segmentation': 'bicubic',
+    'detection': 'bilinear',
+    'colorization': 'bicubic',
+}
+
+
+def read_pil_image(path: str,
+                   what: str = 'image',
+                   backend_args: Optional[dict] = None) -> Image.Image:
+    """Read an image file with mmengine's file backends into PIL.
+
+    Raises:
+        FileNotFoundError: Naming the missing file.
+    """
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{what} file not found: {path!r}') from None
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+@TRANSFORMS.register_module()
+class LoadVICLPair(BaseTransform):
+    """Load a VICL pair (image, label image) resized to the cell size.
+
+    Produces the sample contract of ``docs/design.md``: ``img`` and
+    ``label_img`` as HxWx3 uint8 RGB arrays at ``size``, plus
+    ``gt_seg_map`` (HxW uint8 in {0, 1}) for segmentation and detection.
+    Resizing uses PIL (the reference's canvas pipeline); ``antialias``
+    settings only concern tensor resizes and do not apply here.
+
+    Per task (keys read from the dataset record):
+
+    - ``segmentation`` (Pascal-5i, COCO-20i): ``img_path`` and
+      ``seg_map_path``. The label image is 255 where the mask equals
+      ``seg_fg_value`` (``class_id + 1`` when absent) and 0 elsewhere
+      (other classes, background and the 255 boundary band), broadcast to 3
+      channels.
+    - ``detection`` (VOC single object): ``img_path`` and ``bbox``
+      (``[x0, y0, x1, y1]`` ints). The label image is black at the
+      original image size with ``[y0:y1, x0:x1]`` white.
+    - ``colorization``: ``label_path`` (colour target) and ``img_path``.
+      With ``derive_gray=True`` the input is the colour image converted to
+      ITU-R 601-2 luma (PIL ``'L'``) at full resolution, replicated to 3
+      channels; otherwise ``img_path`` is read (a prepared gray image) and
+      converted to RGB. No ``gt_seg_map``.
+
+    ``gt_seg_map`` is computed from the *resized* label image as
+    ``label_img[..., 0] >= label_threshold`` (the resize blurs the 0/255
+    edges; 128 splits them at the midpoint).
+
+    Added keys: ``img``, ``label_img``, ``gt_seg_map`` (optional),
+    ``ori_shape`` (original (H, W)), ``img_shape`` (resized (H, W)).
+
+    Args:
+        task (str): ``'segmentation'``, ``'detection'`` or
+            ``'colorization'`` (or ``'seg'``, ``'det'``, ``'color'``).
+            Defaults to ``'segmentation'``.
+        size (int | tuple[int, int]): Output size, ``S`` or ``(H, W)``.
+            Defaults to 111 (the canvas cell).
+        interpolation (str, optional): PIL filter for both images; None
+            uses the task default (bicubic for segmentation and
+            colourisation, bilinear for detection).
+        label_threshold (int): Threshold of ``gt_seg_map``. Defaults to
+            128.
+        with_gt_seg_map (bool, optional): Whether to add ``gt_seg_map``;
+            None means True for segmentation and detection.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+    """
+
+    def __init__(self,
+                 task: str = 'segmentation',
+                 size: Union[int, Tuple[int, int]] = 111,
+                 interpolation: Optional[str] = None,
+                 label_threshold: int = 128,
+                 with_gt_seg_map: Optional[bool] = None,
+                 backend_args: Optional[dict] = None) -> None:
+        if task not in _TASK_ALIASES:
+            raise ValueError(f'Unknown task {task!r}; expected one of '
+                             f'{sorted(set(_TASK_ALIASES.values()))}.')
+        self.task = _TASK_ALIASES[task]
+        if isinstance(size, int):
+            size = (size, size)
+        self.size = tuple(int(s) for s in size)
+        if interpolation is None:
+            interpolation = _DEFAULT_INTERPOLATION[self.task]
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f'Unknown interpolation {interpolation!r}; '
+                             f'expected one of {sorted(_INTERPOLATIONS)}.')
+        self.interpolation = interpolation
+        self.label_threshold = label_threshold
+        if with_gt_seg_map is None:
+            with_gt_seg_map = self.task != 'colorization'
+        self.with_gt_seg_map = with_gt_seg_map
+        self.backend_args = backend_args
+
+    def _resize(self, img: Image.Image) -> np.ndarray:
+        height, width = self.size
+        img = img.resize((width, height), _INTERPOLATIONS[self.interpolation])
+        return np.asarray(img, dtype=np.uint8)
+
+    def _load_segmentation(self, results: dict) -> tuple:
+        img = read_pil_image(results['img_path'], 'Image', self.backend_args)
+        mask = np.asarray(
+            read_pil_image(results['seg_map_path'], 'Segmentation mask',
+                           self.backend_args))
+        if mask.ndim != 2:
+            raise ValueError(
+                f"Segmentation mask {results['seg_map_path']!r} must be a "
+                f'single-channel (label id) PNG, got shape {mask.shape}.')
+        fg_value = results.get('seg_fg_value')
+        if fg_value is None:
+            fg_value = results['class_id'] + 1
+        label = Image.fromarray(
+            np.where(mask == fg_value, 255, 0).astype(np.uint8))
+        return img.convert('RGB'), label
+
+    def _load_detection(self, results: dict) -> tuple:
+        img = read_pil_image(results['img_path'], 'Image',
+                             self.backend_args).convert('RGB')
+        x0, y0, x1, y1 = (int(v) for v in results['bbox'])
+        label = np.zeros((img.height, img.width), dtype=np.uint8)
+        # Slices clip at the far border like the reference's; VOC corners
+        # are 1-based, so starts are never negative.
+        label[max(y0, 0):y1, max(x0, 0):x1] = 255
+        return img, Image.fromarray(label)
+
+    def _load_colorization(self, results: dict) -> tuple:
+        label_path = results.get('label_path', results['img_path'])
+        color = read_pil_image(label_path, 'Colour image',
+                               self.backend_args).convert('RGB')
+        if results.get('derive_gray', False):
+            gray = color.convert('L')
+        else:
+            gray = read_pil_image(results['img_path'], 'Grayscale image',
+                                  self.backend_args)
+        return gray.convert('RGB'), color
+
+    def transform(self, results: dict) -> dict:
+        """Load, resize and binarise one pair.
+
+        Args:
+            results (dict): A dataset record.
+
+        Returns:
+            dict: ``results`` with the added keys.
+        """
+        load = getattr(self, f'_load_{self.task}')
+        img, label = load(results)
+        results['ori_shape'] = (img.height, img.width)
+        img = self._resize(img)
+        label = self._resize(label)
+        if label.ndim == 2:
+            label = np.repeat(label[..., None], 3, axis=2)
+        results['img'] = np.ascontiguousarray(img)
+        results['label_img'] = np.ascontiguousarray(label)
+        results['img_shape'] = img.shape[:2]
+        if self.with_gt_seg_map:
+            results['gt_seg_map'] = (label[..., 0]
+                                     >= self.label_threshold).astype(np.uint8)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(task={self.task!r}, '
+                f'size={self.size}, interpolation={self.interpolation!r}, '
+                f'label_threshold={self.label_threshold}, '
+                f'with_gt_seg_map={self.with_gt_seg_map}, '
+                f'backend_args={self.backend_args})')
