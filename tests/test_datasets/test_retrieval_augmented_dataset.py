@@ -152,7 +152,16 @@ def test_lazy_init_metainfo_and_idempotent_full_init(tiny_voc, trn_json):
     assert not ds._fully_initialized
     meta = ds.metainfo
     meta['classes'] = ('changed', )
-    assert ds.metainfo['classes'][0] == 'aeroplane'
+    # Binary VICL classes are reported; the source classes are kept.
+    assert ds.metainfo['classes'] == ('background', 'foreground')
+    assert ds.metainfo['source_classes'][0] == 'aeroplane'
+    custom = RetrievalAugmentedDataset(
+        dataset=_pascal(root, 'trn', lazy_init=True),
+        index=trn_json,
+        num_prompts=2,
+        metainfo=dict(classes=('bg', 'object')),
+        lazy_init=True)
+    assert custom.metainfo['classes'] == ('bg', 'object')
     assert len(ds) == 7  # triggers full_init
     table = ds._prompt_table
     ds.full_init()

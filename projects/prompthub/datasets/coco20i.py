@@ -165,6 +165,14 @@ class Coco20iDataset(BaseSegDataset):
                     label_map=self.label_map,
                     reduce_zero_label=self.reduce_zero_label,
                     seg_fields=[]))
+        # The reference's precomputed fusion features hold, per image, the
+        # mask of the class listed first for it (spec 2.1); kept for
+        # ``LoadVICLPair(legacy_features=True)``.
+        first_fg = {}
+        for info in data_list:
+            first_fg.setdefault(info['sample_name'], info['seg_fg_value'])
+        for info in data_list:
+            info['feature_fg_value'] = first_fg[info['sample_name']]
         if self.check_files:
             check_dir(img_dir, 'COCO-20i image folder', COCO20I_HINT)
             check_dir(seg_dir, 'COCO-20i mask folder', COCO20I_HINT)

@@ -86,8 +86,18 @@ class RetrievalAugmentedDataset:
             Defaults to None.
         test_mode (bool, optional): None takes the query dataset's
             ``test_mode``. Defaults to None.
+        metainfo (dict, optional): Overrides of the reported meta
+            information. By default the wrapper reports the binary VICL
+            classes ``('background', 'foreground')`` (what every VICL model
+            predicts, and what mmseg's ``IoUMetric`` must count) and keeps
+            the query dataset's classes as ``source_classes``. Defaults to
+            None.
         lazy_init (bool): Defer :meth:`full_init`. Defaults to False.
     """
+
+    BINARY_METAINFO = dict(
+        classes=('background', 'foreground'),
+        palette=[[0, 0, 0], [255, 255, 255]])
 
     def __init__(self,
                  dataset: Union[dict, BaseDataset],
@@ -100,6 +110,7 @@ class RetrievalAugmentedDataset:
                  skip_unknown_candidates: bool = False,
                  expected_fingerprint: Optional[dict] = None,
                  test_mode: Optional[bool] = None,
+                 metainfo: Optional[dict] = None,
                  lazy_init: bool = False) -> None:
         self.dataset = self._build(dataset, 'dataset')
         self.prompt_dataset = (
@@ -135,7 +146,12 @@ class RetrievalAugmentedDataset:
                 'results will not be deterministic.',
                 logger='current',
                 level=logging.WARNING)
-        self._metainfo = self.dataset.metainfo
+        source = self.dataset.metainfo
+        self._metainfo = dict(
+            source,
+            source_classes=source.get('classes'),
+            **self.BINARY_METAINFO)
+        self._metainfo.update(metainfo or {})
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -153,7 +169,8 @@ class RetrievalAugmentedDataset:
 
     @property
     def metainfo(self) -> dict:
-        """The query dataset's meta information (a deep copy)."""
+        """Meta information (a deep copy): the query dataset's, with the
+        binary VICL classes unless overridden by ``metainfo``."""
         return copy.deepcopy(self._metainfo)
 
     def _load_index(self) -> Any:

@@ -35,14 +35,31 @@ class VICLDataPreprocessor(BaseDataPreprocessor):
 
         Args:
             data (dict): ``inputs`` (list of uint8 tensors or a stacked
-                tensor) and ``data_samples``.
+                tensor; or a dict with such ``pairs`` and float
+                ``feature_pairs``, the legacy fusion inputs) and
+                ``data_samples``.
             training (bool): Unused; kept for the interface.
 
         Returns:
-            dict: ``inputs`` as one float tensor and ``data_samples``.
+            dict: ``inputs`` as one float tensor (or a dict of ``pairs``
+            and ``feature_pairs`` tensors) and ``data_samples``.
         """
         data = self.cast_data(data)
         inputs = data['inputs']
+        if isinstance(inputs, dict):
+            pairs = self._stack(inputs['pairs']).float() / 255.0
+            features = self._stack(inputs['feature_pairs']).float()
+            if features.shape != pairs.shape:
+                raise ValueError(
+                    f'feature_pairs {tuple(features.shape)} and pairs '
+                    f'{tuple(pairs.shape)} must have the same shape.')
+            inputs = dict(pairs=pairs, feature_pairs=features)
+        else:
+            inputs = self._stack(inputs).float() / 255.0
+        return dict(inputs=inputs, data_samples=data.get('data_samples'))
+
+    def _stack(self, inputs) -> torch.Tensor:
+        """Stack per-sample pair tensors and check the layout."""
         if isinstance(inputs, Sequence):
             shapes = {tuple(x.shape) for x in inputs}
             if len(shapes) != 1:
@@ -61,5 +78,4 @@ class VICLDataPreprocessor(BaseDataPreprocessor):
                 f'Expected {self.num_prompts} prompt pairs per query, got '
                 f'{num_prompts}; set the dataset\'s num_prompts to match '
                 'the model.')
-        inputs = inputs.float() / 255.0
-        return dict(inputs=inputs, data_samples=data.get('data_samples'))
+        return inputs

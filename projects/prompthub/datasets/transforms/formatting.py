@@ -73,8 +73,9 @@ class PackVICLInputs(BaseTransform):
                 ``gt_seg_map``) and ``prompt_results``.
 
         Returns:
-            dict: ``inputs`` (uint8 tensor [K+1, 2, 3, S, S]) and
-            ``data_samples`` (``SegDataSample``).
+            dict: ``inputs`` (uint8 tensor [K+1, 2, 3, S, S], or a dict of
+            it as ``pairs`` and the float legacy ``feature_pairs`` when the
+            loader produced them) and ``data_samples`` (``SegDataSample``).
         """
         query_shape = results['img'].shape
         self._check_pair(results['img'], results['label_img'], 'Query')
@@ -93,6 +94,10 @@ class PackVICLInputs(BaseTransform):
             pairs.append(np.stack([prompt['img'], prompt['label_img']]))
         # [K+1, 2, H, W, 3] -> [K+1, 2, 3, H, W]
         inputs = torch.from_numpy(np.stack(pairs)).permute(0, 1, 4, 2, 3)
+        features = self._feature_pairs(results, prompts)
+        if features is not None:
+            inputs = dict(
+                pairs=inputs.contiguous(), feature_pairs=features.contiguous())
 
         data_sample = SegDataSample()
         if 'gt_seg_map' in results:
@@ -111,7 +116,31 @@ class PackVICLInputs(BaseTransform):
             elif key in results:
                 metainfo[key] = results[key]
         data_sample.set_metainfo(metainfo)
-        return dict(inputs=inputs.contiguous(), data_samples=data_sample)
+        if isinstance(inputs, torch.Tensor):
+            inputs = inputs.contiguous()
+        return dict(inputs=inputs, data_samples=data_sample)
+
+    @staticmethod
+    def _feature_pairs(results: dict, prompts: list):
+        """float32 [K+1, 2, 3, S, S] of the legacy feature inputs, if any.
+
+        ``LoadVICLPair(legacy_features=True)`` adds ``feat_img`` and
+        ``feat_label_img``; they must then exist for every pair.
+        """
+        items = [results] + list(prompts)
+        have = ['feat_img' in item for item in items]
+        if not any(have):
+            return None
+        if not all(have):
+            raise ValueError(
+                'legacy feature inputs (feat_img) exist for some pairs only; '
+                'load the query and every prompt with the same '
+                'LoadVICLPair(legacy_features=...) setting.')
+        feats = np.stack([
+            np.stack([item['feat_img'], item['feat_label_img']])
+            for item in items
+        ]).astype(np.float32)
+        return torch.from_numpy(feats).permute(0, 1, 4, 2, 3)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

@@ -3,6 +3,8 @@ import io
 from typing import Optional, Tuple, Union
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from PIL import Image
@@ -80,6 +82,18 @@ class LoadVICLPair(BaseTransform):
       channels; otherwise ``img_path`` is read (a prepared gray image) and
       converted to RGB. No ``gt_seg_map``.
 
+    With ``legacy_features=True`` the pair is also prepared the way the
+    reference prepared the inputs of its precomputed fusion features
+    (spec 2.1), as float32 HxWx3 arrays in [0, 1] under ``feat_img`` and
+    ``feat_label_img``: segmentation resizes with PIL bicubic to
+    ``legacy_size`` (224), then bilinearly as a tensor to ``size`` without
+    antialiasing, and draws the label of ``feature_fg_value`` (the image's
+    first-listed class) when the record has it; colourisation resizes with
+    PIL bilinear to 224, then bilinearly as a tensor; detection's features
+    use the canvas pair itself. ``PackVICLInputs`` then packs them as
+    ``feature_pairs`` and the model embeds those instead of the canvas
+    pairs, which reproduces the reference's fusion inputs numerically.
+
     ``gt_seg_map`` is computed from the *resized* label image as
     ``label_img[..., 0] >= label_threshold`` (the resize blurs the 0/255
     edges; 128 splits them at the midpoint).
@@ -102,7 +116,13 @@ class LoadVICLPair(BaseTransform):
             None means True for segmentation and detection.
         backend_args (dict, optional): mmengine file backend arguments.
             Defaults to None.
+        legacy_features (bool): Also add the reference's feature inputs
+            (see above). Defaults to False.
+        legacy_size (int): Intermediate PIL size of the legacy feature
+            pipeline. Defaults to 224.
     """
+
+    _LEGACY_PIL = {'segmentation': 'bicubic', 'colorization': 'bilinear'}
 
     def __init__(self,
                  task: str = 'segmentation',
@@ -110,7 +130,9 @@ class LoadVICLPair(BaseTransform):
                  interpolation: Optional[str] = None,
                  label_threshold: int = 128,
                  with_gt_seg_map: Optional[bool] = None,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 legacy_features: bool = False,
+                 legacy_size: int = 224) -> None:
         if task not in _TASK_ALIASES:
             raise ValueError(f'Unknown task {task!r}; expected one of '
                              f'{sorted(set(_TASK_ALIASES.values()))}.')
@@ -129,6 +151,23 @@ class LoadVICLPair(BaseTransform):
             with_gt_seg_map = self.task != 'colorization'
         self.with_gt_seg_map = with_gt_seg_map
         self.backend_args = backend_args
+        self.legacy_features = legacy_features
+        self.legacy_size = legacy_size
+
+    def _legacy_feature_input(self, img: Image.Image) -> np.ndarray:
+        """PIL resize to ``legacy_size``, then a tensor bilinear resize to
+        ``size`` without antialiasing (reference feature pipeline)."""
+        size = self.legacy_size
+        img = img.convert('RGB').resize(
+            (size, size), _INTERPOLATIONS[self._LEGACY_PIL[self.task]])
+        x = torch.from_numpy(np.asarray(img, np.float32) / 255.0)
+        x = F.interpolate(
+            x.permute(2, 0, 1)[None],
+            size=self.size,
+            mode='bilinear',
+            align_corners=False,
+            antialias=False)
+        return x[0].permute(1, 2, 0).numpy()
 
     def _resize(self, img: Image.Image) -> np.ndarray:
         height, width = self.size
@@ -147,6 +186,10 @@ class LoadVICLPair(BaseTransform):
         fg_value = results.get('seg_fg_value')
         if fg_value is None:
             fg_value = results['class_id'] + 1
+        if self.legacy_features:
+            feature_fg = results.get('feature_fg_value', fg_value)
+            self._feature_label = Image.fromarray(
+                np.where(mask == feature_fg, 255, 0).astype(np.uint8))
         label = Image.fromarray(
             np.where(mask == fg_value, 255, 0).astype(np.uint8))
         return img.convert('RGB'), label
@@ -182,7 +225,12 @@ class LoadVICLPair(BaseTransform):
             dict: ``results`` with the added keys.
         """
         load = getattr(self, f'_load_{self.task}')
+        self._feature_label = None
         img, label = load(results)
+        if self.legacy_features and self.task != 'detection':
+            results['feat_img'] = self._legacy_feature_input(img)
+            results['feat_label_img'] = self._legacy_feature_input(
+                self._feature_label or label)
         results['ori_shape'] = (img.height, img.width)
         img = self._resize(img)
         label = self._resize(label)
@@ -194,6 +242,9 @@ class LoadVICLPair(BaseTransform):
         if self.with_gt_seg_map:
             results['gt_seg_map'] = (label[..., 0]
                                      >= self.label_threshold).astype(np.uint8)
+        if self.legacy_features and self.task == 'detection':
+            results['feat_img'] = img.astype(np.float32) / 255.0
+            results['feat_label_img'] = label.astype(np.float32) / 255.0
         return results
 
     def __repr__(self) -> str:
@@ -201,4 +252,5 @@ class LoadVICLPair(BaseTransform):
                 f'size={self.size}, interpolation={self.interpolation!r}, '
                 f'label_threshold={self.label_threshold}, '
                 f'with_gt_seg_map={self.with_gt_seg_map}, '
-                f'backend_args={self.backend_args})')
+                f'backend_args={self.backend_args}, '
+                f'legacy_features={self.legacy_features})')

@@ -9,6 +9,7 @@ from projects.prompthub.models.segmentors.vicl_inpainter import \
 from projects.prompthub.models.utils.canvas import (build_canvas,
                                                     pair_canvas,
                                                     target_canvas)
+from projects.prompthub.models.utils.target_cache import build_target_cache
 from projects.prompthub.registry import MODELS
 
 
@@ -37,6 +38,10 @@ class PromptHub(VICLInpainter):
         data_preprocessor (dict, optional): Defaults to
             ``VICLDataPreprocessor``.
         init_cfg (dict, optional): Defaults to None.
+        target_cache (dict, optional): Reuse the targets of C* across
+            epochs (:class:`TargetCache`), e.g. ``dict(dir='work_dirs/x/'
+            'target_cache')``; the VQGAN encoder then runs once per
+            distinct query pair. Defaults to None (encode every step).
     """
 
     def __init__(self,
@@ -45,7 +50,8 @@ class PromptHub(VICLInpainter):
                  losses: Union[dict, Sequence[dict]],
                  binarize: str = 'legacy',
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 target_cache: Optional[dict] = None) -> None:
         super().__init__(
             backbone=backbone,
             binarize=binarize,
@@ -58,20 +64,28 @@ class PromptHub(VICLInpainter):
         names = [loss.loss_name for loss in self.losses]
         if len(set(names)) != len(names):
             raise ValueError(f'loss names must be unique, got {names}')
+        self.target_cache = build_target_cache(target_cache)
 
     def pair_tokens(self, inputs: Tensor) -> tuple:
         """Embed every pair's duplicated canvas with the frozen backbone.
 
+        The legacy ``feature_pairs`` (the reference's feature resize
+        pipeline) are embedded instead of the canvas pairs when present.
+
         Args:
-            inputs (Tensor): [B, K+1, 2, 3, S, S] in [0, 1].
+            inputs (Tensor | dict): [B, K+1, 2, 3, S, S] in [0, 1], or a
+                dict with ``pairs`` and ``feature_pairs``.
 
         Returns:
             tuple: ``support`` [B, K, T/2, D] (top-half tokens of the
             prompt pairs) and ``query`` [B, T/2, D] (bottom-half tokens of
             the query pair), T = number of canvas tokens.
         """
-        batch, num_pairs = inputs.shape[:2]
-        pairs = inputs.flatten(0, 1)
+        pairs, features = self.split_inputs(inputs)
+        if features is not None:
+            pairs = features
+        batch, num_pairs = pairs.shape[:2]
+        pairs = pairs.flatten(0, 1)
         with torch.no_grad():
             canvases = pair_canvas(pairs[:, 0], pairs[:, 1])
             tokens = self.backbone.embed(canvases)
@@ -81,10 +95,11 @@ class PromptHub(VICLInpainter):
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Fused canvas tokens [B, T, D]."""
-        if inputs.shape[1] < 2:
+        pairs = self.split_inputs(inputs)[0]
+        if pairs.shape[1] < 2:
             raise ValueError('PromptHub needs at least one prompt pair per '
                              f'query, got inputs of shape '
-                             f'{tuple(inputs.shape)}')
+                             f'{tuple(pairs.shape)}')
         support, query = self.pair_tokens(inputs)
         return self.neck(support, query)
 
@@ -95,7 +110,7 @@ class PromptHub(VICLInpainter):
         backbone returns its own kind (see the backbone's
         ``prediction_targets``).
         """
-        query = inputs[:, 0]
+        query = self.split_inputs(inputs)[0][:, 0]
         with torch.no_grad():
             canvas = build_canvas(None, None, query[:, 0], query[:, 1])
             return self.backbone.prediction_targets(target_canvas(canvas))
@@ -103,7 +118,11 @@ class PromptHub(VICLInpainter):
     def loss(self, inputs: Tensor, data_samples: list) -> dict:
         """Compute every configured loss on the fused canvas's logits."""
         logits = self.encode_decode(inputs)
-        targets = self.prediction_targets(inputs)
+        if self.target_cache is None:
+            targets = self.prediction_targets(inputs)
+        else:
+            targets = self.target_cache.get(inputs, self.prediction_targets,
+                                            self.backbone)
         return {
             loss.loss_name: loss(logits, targets)
             for loss in self.losses
@@ -116,5 +135,5 @@ class PromptHub(VICLInpainter):
         # The canvas around BR only matters for visualisation and for
         # reading the ground truth back; the reference uses prompt slot 1.
         canvas = self.prompt_canvas(inputs, 1)
-        return self.render_predictions(logits, canvas, inputs.shape[0],
+        return self.render_predictions(logits, canvas, canvas.shape[0],
                                        data_samples)

@@ -58,6 +58,17 @@ class VICLInpainter(BaseSegmentor):
         self.prompt_slot = prompt_slot
 
     # -- canvases -------------------------------------------------------
+    @staticmethod
+    def split_inputs(inputs) -> tuple:
+        """``(pairs, feature_pairs)`` of the preprocessed inputs.
+
+        ``feature_pairs`` is None unless the pipeline produced the legacy
+        fusion inputs (``LoadVICLPair(legacy_features=True)``).
+        """
+        if isinstance(inputs, dict):
+            return inputs['pairs'], inputs.get('feature_pairs')
+        return inputs, None
+
     def prompt_canvas(self, inputs: Tensor, slot: int) -> Tensor:
         """Normalised canvas of prompt ``slot`` and the query pair.
 
@@ -68,6 +79,7 @@ class VICLInpainter(BaseSegmentor):
         Returns:
             Tensor: [B, 3, 224, 224] ImageNet-normalised.
         """
+        inputs = self.split_inputs(inputs)[0]
         if not 1 <= slot < inputs.shape[1]:
             raise ValueError(f'prompt slot {slot} does not exist: the batch '
                              f'has {inputs.shape[1] - 1} prompt pairs')
@@ -106,7 +118,7 @@ class VICLInpainter(BaseSegmentor):
         """Inpaint the query label cell; see :meth:`render_predictions`."""
         logits = self.encode_decode(inputs)
         canvas = self.prompt_canvas(inputs, self.prompt_slot)
-        return self.render_predictions(logits, canvas, inputs.shape[0],
+        return self.render_predictions(logits, canvas, canvas.shape[0],
                                        data_samples)
 
     # -- output ---------------------------------------------------------
