@@ -1,5 +1,6 @@
 """Datasets, the retrieval wrapper and data transforms of PromptHub."""
 from .coco20i import Coco20iDataset
+from .holdout import HoldoutSubset, holdout_names
 from .imagenet_colorization import ImageNetColorizationDataset
 from .pascal5i import Pascal5iDataset
 from .retrieval_augmented_dataset import RetrievalAugmentedDataset
@@ -7,7 +8,7 @@ from .transforms import LoadVICLPair, PackVICLInputs, PromptReplacement
 from .voc_single_object import VOCSingleObjectDataset
 
 __all__ = [
-    'Coco20iDataset', 'ImageNetColorizationDataset', 'LoadVICLPair',
-    'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
-    'RetrievalAugmentedDataset', 'VOCSingleObjectDataset'
+    'Coco20iDataset', 'HoldoutSubset', 'ImageNetColorizationDataset',
+    'LoadVICLPair', 'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
+    'RetrievalAugmentedDataset', 'VOCSingleObjectDataset', 'holdout_names'
 ]

@@ -1,0 +1,31 @@
+# PromptHub on Pascal-5i fold 3 with N = 16 prompt(s); otherwise as
+# prompthub_seg.py. Reproduces: 46.74 mIoU (README, Seg_K_16_Fold_3).
+_base_ = './prompthub_seg.py'
+
+fold = 3
+num_prompts = 16
+train_index = 'data/retrieval/pascal_fold3_trn_top50.npz'
+test_index = 'data/retrieval/pascal_fold3_val_top50.npz'
+
+model = dict(data_preprocessor=dict(num_prompts=num_prompts))
+train_dataloader = dict(
+    dataset=dict(
+        index=train_index,
+        num_prompts=num_prompts,
+        dataset=dict(dataset=dict(fold=fold))))
+val_dataloader = dict(
+    dataset=dict(
+        index=train_index,
+        num_prompts=num_prompts,
+        dataset=dict(dataset=dict(fold=fold)),
+        prompt_dataset=dict(dataset=dict(fold=fold))))
+test_dataloader = dict(
+    dataset=dict(
+        index=test_index,
+        num_prompts=num_prompts,
+        dataset=dict(fold=fold),
+        prompt_dataset=dict(fold=fold)))
+retrieval = dict(
+    query_dataset=dict(fold=fold),
+    candidate_dataset=dict(fold=fold),
+    out=train_index)

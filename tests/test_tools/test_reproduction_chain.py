@@ -1,0 +1,164 @@
+"""The reproduction path of docs/reproduction.md, end to end on tiny files.
+
+Tiny random-weight stand-ins of the public files are written in the
+reference layouts (``checkpoint-1000.pth`` without ``vae.*``, taming's
+``last.ckpt``, a released ``Seg_K_16_Fold_0.pth``, a reference top-50
+JSON) next to a tiny Pascal-5i folder, in the directory layout the docs
+use (``data/``, ``checkpoints/``). The two converters run as
+subprocesses, the JSON is imported with ``build_retrieval_index.py
+--from-json`` and ``tools/test.py configs/prompthub_seg_fold0_n16.py``
+evaluates the merged checkpoint, with only the model size and the number
+of prompts overridden.
+"""
+import copy
+import importlib.util
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import torch
+
+from projects.prompthub.datasets.testing import (make_tiny_voc,
+                                                 write_reference_json)
+from projects.prompthub.models.backbones import MAEVQGAN, TINY_MAE_VQGAN_CFG
+from projects.prompthub.models.necks import LocalityFusionNeck
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(REPO, 'configs', 'prompthub_seg_fold0_n16.py')
+# LocalityFusionNeck module -> reference PromptGeneratorCut module.
+TO_REFERENCE = {
+    'cross_attn.': 'CrossAttention_S1.',
+    'query_align.': 'SelfAttention_Q.',
+    'prompt_align.': 'SelfAttention_S.',
+    'label_proj.': 'Linear.',
+    'norm.': 'Layer_norm.',
+}
+
+
+def _run(args: list, cwd: str) -> str:
+    proc = subprocess.run([sys.executable, *args],
+                          cwd=cwd,
+                          env=dict(os.environ, PYTHONUNBUFFERED='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{args[0]} failed:\n{out[-6000:]}'
+    return out
+
+
+def _public_files(work: str) -> dict:
+    """Tiny random weights in the layouts of the released files."""
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(TINY_MAE_VQGAN_CFG)
+    cfg.pop('type')
+    state = MAEVQGAN(**cfg).state_dict()
+    ckpts = osp.join(work, 'checkpoints')
+    os.makedirs(osp.join(ckpts, 'vqgan'))
+    # checkpoint-1000.pth without vae.* and taming's last.ckpt with the
+    # LPIPS/discriminator entries the converter must drop.
+    mae = {k: v for k, v in state.items() if not k.startswith('vae.')}
+    torch.save(dict(model=mae, epoch=999),
+               osp.join(ckpts, 'checkpoint-1000.pth'))
+    vq = {k[4:]: v for k, v in state.items() if k.startswith('vae.')}
+    vq['loss.logvar'] = torch.zeros(())
+    torch.save(dict(state_dict=vq), osp.join(ckpts, 'vqgan', 'last.ckpt'))
+    # A released fusion checkpoint: reference key names, D = 64.
+    neck = LocalityFusionNeck(embed_dims=64, num_heads=4)
+    with torch.no_grad():
+        for param in neck.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    fusion = {}
+    for key, value in neck.state_dict().items():
+        module = next(m for m in TO_REFERENCE if key.startswith(m))
+        fusion[TO_REFERENCE[module] + key[len(module):]] = value.clone()
+    torch.save(
+        dict(visual_prompt_dict=fusion, epoch=7, best_iou=45.93),
+        osp.join(ckpts, 'Seg_K_16_Fold_0.pth'))
+    return dict(mae_keys=set(mae), vq_keys=set(vq), neck=neck.state_dict())
+
+
+def test_public_files_to_tools_test(tmp_path):
+    work = str(tmp_path)
+    info = make_tiny_voc(osp.join(work, 'data', 'VOCdevkit'))
+    files = _public_files(work)
+
+    # 1. Backbone: checkpoint-1000.pth + last.ckpt -> one MMEngine file.
+    _run([
+        osp.join(REPO, 'tools', 'model_converters', 'mae_vqgan2mmengine.py'),
+        'checkpoints/checkpoint-1000.pth',
+        'checkpoints/mae_vqgan_mmengine.pth', '--vqgan',
+        'checkpoints/vqgan/last.ckpt', '--arch', 'tiny'
+    ], work)
+    # 2. Released fusion weights, merged with the backbone.
+    _run([
+        osp.join(REPO, 'tools', 'model_converters', 'prompthub2mmengine.py'),
+        'checkpoints/Seg_K_16_Fold_0.pth',
+        'checkpoints/prompthub_seg_fold0_n16.pth', '--merge',
+        'checkpoints/mae_vqgan_mmengine.pth'
+    ], work)
+    merged = torch.load(
+        osp.join(work, 'checkpoints', 'prompthub_seg_fold0_n16.pth'),
+        map_location='cpu')['state_dict']
+    assert {k for k in merged if k.startswith('neck.')} == {
+        'neck.' + k
+        for k in files['neck']
+    }
+    assert {k[len('backbone.'):]
+            for k in merged if k.startswith('backbone.')} == (
+                files['mae_keys'] | {'vae.' + k
+                                     for k in files['vq_keys']} -
+                {'vae.loss.logvar'})
+    for key, value in files['neck'].items():
+        assert torch.equal(merged['neck.' + key], value), key
+
+    # 3. The reference's val -> trn top-50 JSON becomes the test index.
+    trn = sorted({line.split('__')[0]
+                  for line in info['fold_lines'][('trn', 0)]})
+    val = [line.split('__')[0] for line in info['fold_lines'][('val', 0)]]
+    lists = {q: trn[i % 2:] + trn[:i % 2] for i, q in enumerate(val)}
+    json_path = write_reference_json(
+        osp.join(work, 'data', 'reference', 'folder0_top_50-similarity.json'),
+        lists)
+    spec = importlib.util.spec_from_file_location(
+        'build_retrieval_index',
+        osp.join(REPO, 'tools', 'build_retrieval_index.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    index_path = osp.join(work, 'data', 'retrieval',
+                          'pascal_fold0_val_top50.npz')
+    tool.main(['--from-json', json_path, '--out', index_path])
+    assert osp.isfile(index_path)
+
+    # 4. tools/test.py with the real config; only sizes are overridden.
+    vq = TINY_MAE_VQGAN_CFG['vqgan_cfg']
+    overrides = [
+        f'model.backbone.{k}={v}' for k, v in TINY_MAE_VQGAN_CFG.items()
+        if k not in ('type', 'vqgan_cfg')
+    ] + [
+        f'model.backbone.vqgan_cfg.{k}={v}' for k, v in vq.items()
+        if k != 'ch_mult'
+    ] + [
+        'model.backbone.vqgan_cfg.ch_mult=[{}]'.format(','.join(
+            map(str, vq['ch_mult']))),
+        'model.neck.embed_dims=64',
+        'model.neck.num_heads=4',
+        'model.data_preprocessor.num_prompts=2',
+        'test_dataloader.dataset.num_prompts=2',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'env_cfg.dist_cfg.backend=gloo',
+    ]
+    out = _run([
+        osp.join(REPO, 'tools', 'test.py'), CONFIG,
+        'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
+        'work_dirs/test', '--cfg-options', *overrides
+    ], work)
+    assert 'missing keys' not in out and 'unexpected key' not in out, out
+    match = re.search(r'vicl/mIoU: ([0-9.]+)', out)
+    assert match, out[-4000:]
+    assert 0.0 <= float(match.group(1)) <= 100.0
+    # Batch 8: the three val lines of fold 0 are one iteration.
+    assert 'Epoch(test) [1/1]' in out
