@@ -41,6 +41,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='import a reference `{query: [names]}` top-k JSON instead of '
         'computing features (CONFIG is then optional)')
     parser.add_argument(
+        '--strip-ext',
+        action='store_true',
+        help='with --from-json: drop file extensions from the names (the '
+        "reference's COCO lists name images with '.jpg')")
+    parser.add_argument(
+        '--key',
+        default='retrieval',
+        help='the config dict to read (default: retrieval), e.g. a second '
+        'dict describing the val -> train index')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -59,9 +69,9 @@ def main(argv=None) -> None:
         cfg = Config.fromfile(args.config)
         if args.cfg_options is not None:
             cfg.merge_from_dict(args.cfg_options)
-        if cfg.get('retrieval') is None and args.from_json is None:
-            raise SystemExit(f'{args.config} has no `retrieval` dict.')
-        retrieval = dict(cfg.get('retrieval') or {})
+        if cfg.get(args.key) is None and args.from_json is None:
+            raise SystemExit(f'{args.config} has no `{args.key}` dict.')
+        retrieval = dict(cfg.get(args.key) or {})
 
     # Imported here so that the config's custom_imports ran first.
     import projects.prompthub  # noqa: F401 registers the datasets
@@ -72,7 +82,8 @@ def main(argv=None) -> None:
     cfg_device = retrieval.pop('device', None)
     out = args.out or cfg_out
     if args.from_json is not None:
-        index = RetrievalIndex.from_reference_json(args.from_json)
+        index = RetrievalIndex.from_reference_json(
+            args.from_json, strip_ext=args.strip_ext)
         out = out or osp.splitext(args.from_json)[0] + '.npz'
         index.save(out)
         print(f'Imported {len(index)} queries x {index.topk} neighbours '

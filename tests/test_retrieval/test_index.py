@@ -156,3 +156,16 @@ def test_collect_samples_deduplicates_by_name():
     ])
     with pytest.raises(ValueError, match='two images'):
         collect_samples(bad)
+
+
+def test_reference_json_with_extensions_can_be_stripped(tmp_path):
+    import json
+
+    from projects.prompthub.retrieval.index import RetrievalIndex
+    path = tmp_path / 'coco.json'
+    path.write_text(json.dumps({'a.jpg': ['b.jpg', 'c.jpg']}))
+    plain = RetrievalIndex.from_reference_json(str(path))
+    assert plain.neighbours('a.jpg') == ['b.jpg', 'c.jpg']
+    stripped = RetrievalIndex.from_reference_json(str(path), strip_ext=True)
+    assert stripped.query_names == ['a']
+    assert stripped.neighbours('a') == ['b', 'c']

@@ -299,9 +299,15 @@ class RetrievalIndex:
         return index
 
     @classmethod
-    def from_reference_json(cls, path: str) -> 'RetrievalIndex':
+    def from_reference_json(cls,
+                            path: str,
+                            strip_ext: bool = False) -> 'RetrievalIndex':
         """Import the reference's ``{query_name: [names]}`` JSON lists
         (e.g. ``folder0_top_50-similarity.json``).
+
+        The reference's COCO lists name images with their ``.jpg``
+        extension while our datasets' ``sample_name`` is the stem;
+        ``strip_ext=True`` drops the extension of every name.
 
         Candidate names are the distinct listed names in order of first
         appearance; scores are NaN. Lists shorter than the longest are
@@ -310,6 +316,8 @@ class RetrievalIndex:
 
         Args:
             path (str): The JSON file.
+            strip_ext (bool): Drop file extensions from all names.
+                Defaults to False.
 
         Returns:
             RetrievalIndex: The index.
@@ -320,6 +328,12 @@ class RetrievalIndex:
                 isinstance(v, list) for v in lists.values()):
             raise ValueError(f'{path!r} is not a {{query_name: [names]}} '
                              'retrieval JSON')
+        if strip_ext:
+            lists = {
+                osp.splitext(str(q))[0]:
+                [osp.splitext(str(n))[0] for n in names]
+                for q, names in lists.items()
+            }
         candidate_pos: Dict[str, int] = {}
         rows = []
         for names in lists.values():
