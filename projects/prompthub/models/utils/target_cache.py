@@ -1,0 +1,396 @@
+"""A persistent cache of per-sample training targets (e.g. VQGAN codes).
+
+PromptHub's targets are the codes of C*, a canvas built from the query
+pair alone, by a frozen tokenizer: for a given query pair they never
+change. Computing them once and reusing them in every later epoch removes
+the VQGAN encoder from the training step.
+
+Keys are *content* hashes of the query pair (exact integer hashes of its
+uint8 pixels), not dataset indices: the same key is valid for any dataset,
+split, class or sampler order, a changed or augmented query pair simply
+misses, and no metadata has to be threaded through the pipeline. Values
+live in a store per *fingerprint* (hash of the tokenizer's weights, the
+pair geometry, the device type and the autocast precision under which the
+targets were computed), so that a cached target is exactly what the
+uncached code would have produced in the same setting (the reference
+encodes C* under fp16 autocast during AMP training).
+
+Stores are memory-mapped files under ``dir`` (one ``targets``/``keys``
+file pair per rank, read by every rank at start) or in memory.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+#: Integer lanes of the content hash; each is exact in float64 and a
+#: given change of the pixels goes unnoticed with probability < 2**-20.
+_HASH_LANES = 4
+_HASH_RANGE = 2**20
+_KEY_BYTES = 8 * _HASH_LANES
+
+
+def _hash_weights(length: int, device: torch.device) -> Tensor:
+    gen = torch.Generator().manual_seed(20260101 + length)
+    w = torch.randint(1, _HASH_RANGE, (length, _HASH_LANES), generator=gen)
+    return w.to(device=device, dtype=torch.float64)
+
+
+def content_keys(pairs: Tensor, weights: Optional[Tensor] = None
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact content hashes of a batch of uint8-valued pairs.
+
+    Args:
+        pairs (Tensor): [B, ...] pixels, uint8 or float in [0, 1] holding
+            multiples of 1/255 (what ``VICLDataPreprocessor`` produces).
+        weights (Tensor, optional): Hash weights from
+            :func:`_hash_weights`; created when None.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: int64 keys [B, 4] (sums of pixel
+        values times fixed random weights, exact in float64 since they
+        stay below 2**53) and a bool mask [B] of the samples whose pixels
+        really are uint8 values (only those can be cached).
+    """
+    flat = pairs.detach().flatten(1)
+    if flat.is_floating_point():
+        scaled = flat.double() * 255
+        values = scaled.round()
+        exact = (scaled - values).abs().amax(dim=1) <= 1e-3
+        exact &= (values >= 0).all(dim=1) & (values <= 255).all(dim=1)
+    else:
+        values = flat.double()
+        exact = torch.ones(flat.shape[0], dtype=torch.bool,
+                           device=flat.device)
+    if weights is None:
+        weights = _hash_weights(flat.shape[1], flat.device)
+    keys = values @ weights
+    # One transfer for both (a single host sync).
+    packed = torch.cat([keys, exact[:, None].double()], dim=1).cpu().numpy()
+    return packed[:, :-1].astype(np.int64), packed[:, -1] > 0
+
+
+def tensor_fingerprint(module: nn.Module) -> str:
+    """Hex digest of a module's state dict (names, dtypes, shapes, data)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, value in sorted(module.state_dict().items()):
+        value = value.detach().cpu().contiguous()
+        digest.update(f'{name}|{value.dtype}|{tuple(value.shape)}'.encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes()
+                      if value.numel() else b'')
+    return digest.hexdigest()
+
+
+def precision_tag(device: torch.device) -> str:
+    """``'<device type>-<autocast dtype>'`` or ``'<type>-fp32'``."""
+    kind = device.type
+    if torch.is_autocast_enabled(kind):
+        dtype = str(torch.get_autocast_dtype(kind)).replace('torch.', '')
+        return f'{kind}-autocast-{dtype}'
+    return f'{kind}-fp32'
+
+
+class _RowStore:
+    """Append-only rows of one shape/dtype with a key -> row map.
+
+    With ``path`` the rows of this rank live in ``<path>/targets-rank<r>``
+    and their keys in ``keys-rank<r>`` (appended after the rows are
+    flushed, so a crash never leaves a key without its row); the files of
+    the other ranks are mapped read-only at opening.
+    """
+
+    def __init__(self, path: Optional[str], shape: Tuple[int, ...],
+                 dtype: np.dtype, rank: int = 0) -> None:
+        self.path = path
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape, dtype=np.int64)) * \
+            self.dtype.itemsize
+        self.index: Dict[bytes, Tuple[int, int]] = {}
+        self.arrays: List[np.ndarray] = []  # one per source file
+        self.size = 0  # rows of the writable array
+        self.capacity = 0
+        self.rank = rank
+        if path is None:
+            self.arrays.append(np.empty((0, ) + self.shape, self.dtype))
+            self.own = 0
+            return
+        os.makedirs(path, exist_ok=True)
+        self.rows_file = osp.join(path, f'targets-rank{rank}.bin')
+        self.keys_file = osp.join(path, f'keys-rank{rank}.bin')
+        for name in sorted(os.listdir(path)):
+            if not (name.startswith('keys-rank') and name.endswith('.bin')):
+                continue
+            other = int(name[len('keys-rank'):-len('.bin')])
+            if other != rank:
+                self._load(other, writable=False)
+        self.own = self._load(rank, writable=True)
+
+    def _load(self, rank: int, writable: bool) -> int:
+        keys_file = osp.join(self.path, f'keys-rank{rank}.bin')
+        rows_file = osp.join(self.path, f'targets-rank{rank}.bin')
+        keys = np.fromfile(keys_file, dtype=np.int64) \
+            if osp.exists(keys_file) else np.empty(0, np.int64)
+        have = osp.getsize(rows_file) // max(self.row_bytes, 1) \
+            if osp.exists(rows_file) else 0
+        num = min(len(keys) // _HASH_LANES, have)
+        keys = keys[:num * _HASH_LANES].reshape(num, _HASH_LANES)
+        slot = len(self.arrays)
+        if writable:
+            if not osp.exists(rows_file):
+                open(rows_file, 'wb').close()
+            # Drop a torn tail (rows flushed, keys not yet appended).
+            with open(keys_file, 'ab') as f:
+                f.truncate(num * _KEY_BYTES)
+            self.size = self.capacity = num
+            self.arrays.append(self._map(rows_file, num, 'r+'))
+        else:
+            self.arrays.append(self._map(rows_file, num, 'r'))
+        for row, key in enumerate(keys):
+            self.index.setdefault(key.tobytes(), (slot, row))
+        return slot
+
+    def _map(self, file: str, rows: int, mode: str) -> np.ndarray:
+        if rows == 0:
+            return np.empty((0, ) + self.shape, self.dtype)
+        return np.memmap(file, self.dtype, mode, shape=(rows, ) + self.shape)
+
+    def _grow(self, needed: int) -> None:
+        capacity = max(needed, 2 * self.capacity, 64)
+        old = self.arrays[self.own]
+        if self.path is None:
+            new = np.empty((capacity, ) + self.shape, self.dtype)
+            new[:self.size] = old[:self.size]
+        else:
+            if isinstance(old, np.memmap):
+                old.flush()
+            del old
+            self.arrays[self.own] = None
+            with open(self.rows_file, 'r+b') as f:
+                f.truncate(capacity * self.row_bytes)
+            new = self._map(self.rows_file, capacity, 'r+')
+        self.arrays[self.own] = new
+        self.capacity = capacity
+
+    def lookup(self, keys: np.ndarray) -> List[Optional[Tuple[int, int]]]:
+        return [self.index.get(k.tobytes()) for k in keys]
+
+    def gather(self, places: List[Tuple[int, int]]) -> np.ndarray:
+        return np.stack([self.arrays[s][r] for s, r in places])
+
+    def append(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        if rows.shape[1:] != self.shape or rows.dtype != self.dtype:
+            raise ValueError(f'target rows {rows.dtype}{rows.shape[1:]} do '
+                             f'not match the store {self.dtype}{self.shape}')
+        fresh = {}
+        for key, row in zip(keys, rows):
+            k = key.tobytes()
+            if k not in self.index and k not in fresh:
+                fresh[k] = row
+        if not fresh:
+            return
+        start, num = self.size, len(fresh)
+        if start + num > self.capacity:
+            self._grow(start + num)
+        array = self.arrays[self.own]
+        array[start:start + num] = np.stack(list(fresh.values()))
+        self.size += num
+        for i, k in enumerate(fresh):
+            self.index[k] = (self.own, start + i)
+        if self.path is not None:
+            array.flush()
+            with open(self.keys_file, 'ab') as f:
+                f.write(b''.join(fresh))
+
+
+class TargetCache:
+    """Compute-once cache of the per-sample targets of a frozen backbone.
+
+    ``cache.get(inputs, compute, backbone)`` returns ``compute(inputs)``
+    but calls ``compute`` only on the samples whose query pair
+    (``inputs[:, 0]``) has not been seen in the same setting (backbone
+    weights, pair size, device type, autocast precision). Targets must not
+    depend on anything but the query pair and the backbone (true for
+    :meth:`PromptHub.prediction_targets`).
+
+    Args:
+        dir (str, optional): Folder of the memory-mapped stores (one
+            sub-folder per fingerprint, e.g. under the work dir). None
+            keeps them in memory for the life of the process.
+            Defaults to None.
+        enabled (bool): When False, :meth:`get` always computes.
+            Defaults to True.
+        fingerprint_module (str, optional): Attribute of the backbone that
+            holds every weight the targets depend on (``'vae'`` for the
+            MAE-VQGAN). Defaults to ``'vae'`` when the backbone has one,
+            else the whole backbone.
+
+    Attributes:
+        hits (int): Samples served from the cache.
+        misses (int): Samples computed (cacheable or not).
+    """
+
+    def __init__(self,
+                 dir: Optional[str] = None,
+                 enabled: bool = True,
+                 fingerprint_module: Optional[str] = None) -> None:
+        self.dir = dir
+        self.enabled = enabled
+        self.fingerprint_module = fingerprint_module
+        self.hits = 0
+        self.misses = 0
+        self._weights_digest: Optional[str] = None
+        self._stores: Dict[str, _RowStore] = {}
+        self._hash_weights: Dict[tuple, Tensor] = {}
+
+    def __getstate__(self) -> dict:
+        # Open files and device tensors are not copied; copies reopen.
+        state = self.__dict__.copy()
+        state.update(_stores={}, _hash_weights={})
+        return state
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(dir={self.dir!r}, '
+                f'enabled={self.enabled}, hits={self.hits}, '
+                f'misses={self.misses})')
+
+    def reset_fingerprint(self) -> None:
+        """Re-hash the backbone weights at the next call (after a load)."""
+        self._weights_digest = None
+
+    def fingerprint(self, backbone: nn.Module, query: Tensor) -> dict:
+        """What a cached target depends on, besides the query pixels."""
+        if self._weights_digest is None:
+            name = self.fingerprint_module
+            if name is None and hasattr(backbone, 'vae'):
+                name = 'vae'
+            module = getattr(backbone, name) if name else backbone
+            self._weights_digest = tensor_fingerprint(module)
+        return dict(
+            backbone=type(backbone).__name__,
+            weights=self._weights_digest,
+            pair_shape=list(query.shape[1:]),
+            precision=precision_tag(query.device))
+
+    def _open(self, fingerprint: dict,
+              sample: Optional[np.ndarray] = None) -> Optional[_RowStore]:
+        """The store of ``fingerprint``; created from ``sample`` rows."""
+        text = json.dumps(fingerprint, sort_keys=True)
+        name = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        store = self._stores.get(name)
+        if store is not None:
+            return store
+        path = meta_file = None
+        meta = None
+        if self.dir is not None:
+            path = osp.join(self.dir, name)
+            meta_file = osp.join(path, 'meta.json')
+            if osp.exists(meta_file):
+                with open(meta_file) as f:
+                    meta = json.load(f)
+        if meta is None:
+            if sample is None:
+                return None
+            meta = dict(
+                fingerprint=fingerprint,
+                shape=list(sample.shape[1:]),
+                dtype=str(sample.dtype))
+            if path is not None:
+                os.makedirs(path, exist_ok=True)
+                tmp = f'{meta_file}.{os.getpid()}.tmp'
+                with open(tmp, 'w') as f:
+                    json.dump(meta, f, sort_keys=True, indent=1)
+                os.replace(tmp, meta_file)
+        if meta['fingerprint'] != fingerprint:
+            raise RuntimeError(f'{meta_file} belongs to another setting; '
+                               'remove the folder')
+        store = _RowStore(path, tuple(meta['shape']), np.dtype(meta['dtype']),
+                          rank=_rank())
+        self._stores[name] = store
+        return store
+
+    def get(self, inputs: Tensor, compute: Callable[[Tensor], Tensor],
+            backbone: nn.Module) -> Tensor:
+        """``compute(inputs)``, reading cached rows where possible.
+
+        Args:
+            inputs (Tensor | dict): [B, K+1, 2, 3, S, S] pairs, or a dict
+                with them under ``'pairs'`` (and other batch-first
+                tensors); the key is the query pair ``pairs[:, 0]``.
+            compute (Callable): Batched target function; called with a
+                subset of the rows of ``inputs`` (all of them when nothing
+                is cached).
+            backbone (nn.Module): The frozen network behind ``compute``
+                (fingerprinted once, at the first call).
+
+        Returns:
+            Tensor: The targets [B, ...] on the device of ``inputs``.
+        """
+        pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
+        if not self.enabled:
+            self.misses += pairs.shape[0]
+            return compute(inputs)
+        query = pairs[:, 0]
+        wkey = (query[0].numel(), query.device)
+        if wkey not in self._hash_weights:
+            self._hash_weights[wkey] = _hash_weights(*wkey)
+        keys, cacheable = content_keys(query, self._hash_weights[wkey])
+        fingerprint = self.fingerprint(backbone, query)
+        store = self._open(fingerprint)
+        places = store.lookup(keys) if store else [None] * len(keys)
+        hit = [i for i, p in enumerate(places) if p is not None]
+        miss = [i for i, p in enumerate(places) if p is None]
+        self.hits += len(hit)
+        self.misses += len(miss)
+        if not hit:
+            out = compute(inputs)
+        else:
+            cached = torch.from_numpy(store.gather([places[i] for i in hit]))
+            if not miss:
+                return cached.to(pairs.device, non_blocking=True)
+            idx = torch.as_tensor(miss, device=pairs.device)
+            computed = compute(_take(inputs, idx))
+            out = computed.new_empty((len(keys), ) + tuple(cached.shape[1:]))
+            out[torch.as_tensor(hit, device=out.device)] = cached.to(
+                out.device, out.dtype)
+            out[idx] = computed
+        save = np.asarray([i for i in miss if cacheable[i]], dtype=np.int64)
+        if len(save):
+            rows = out.detach()[torch.as_tensor(save, device=out.device)]
+            rows = rows.cpu().numpy()
+            store = store or self._open(fingerprint, rows)
+            store.append(keys[save], rows)
+        return out
+
+
+def _take(inputs, idx: Tensor):
+    """Rows ``idx`` of a batch tensor or of every tensor of a dict."""
+    if isinstance(inputs, dict):
+        return {
+            k: v.index_select(0, idx) if isinstance(v, Tensor) else v
+            for k, v in inputs.items()
+        }
+    return inputs.index_select(0, idx)
+
+
+def _rank() -> int:
+    try:
+        from mmengine.dist import get_rank
+        return get_rank()
+    except Exception:  # pragma: no cover - mmengine always has it
+        return 0
+
+
+def build_target_cache(cfg: Optional[dict]) -> Optional[TargetCache]:
+    """A :class:`TargetCache` from a config dict, None when off/absent."""
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    if not cfg.get('enabled', True):
+        return None
+    return TargetCache(**cfg)
