@@ -8,6 +8,7 @@ from .datasets import *  # noqa: F401,F403
 from .datasets.synthetic_vicl import SyntheticVICLDataset  # noqa: F401
 from .engine import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
+from .hgprompt import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .retrieval import *  # noqa: F401,F403
 

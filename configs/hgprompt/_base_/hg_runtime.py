@@ -1,0 +1,19 @@
+# Runtime of the HGPrompt configs: the project runtime (default_scope mmseg,
+# custom_imports, RNGStateHook) with a plain visualizer and no per-epoch
+# checkpoints (the runs are short; the last epoch is saved).
+_base_ = ['../../_base_/default_runtime.py']
+
+# Import the HGPrompt package explicitly (it is also re-exported by
+# projects.prompthub).
+custom_imports = dict(
+    imports=['projects.prompthub', 'projects.prompthub.hgprompt'],
+    allow_failed_imports=False)
+
+visualizer = dict(
+    type='Visualizer',
+    vis_backends=[dict(type='LocalVisBackend')],
+    _delete_=True)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=True, interval=-1, save_last=True))

@@ -1,0 +1,20 @@
+# VPT-deep on a generated source task (frozen tiny ViT, train800val200);
+# the trained prompt is saved to <work_dir>/prompt.pth in the bank format.
+# Set the task with --cfg-options (see tools/hgprompt_demo.py), e.g.
+#   data_root=... model.num_classes=4 custom_hooks.1.task=count4
+_base_ = [
+    './_base_/hg_runtime.py', './_base_/models/vpt-deep_vit-tiny-p8.py',
+    './_base_/datasets/vtab-synth.py', './_base_/schedules/adamw_30e.py'
+]
+task = 'count4'
+data_root = 'work_dirs/hgprompt_demo/vtab_suite/' + task
+model = dict(num_classes=4, init='random')
+train_dataloader = dict(batch_size=100, dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+optim_wrapper = dict(optimizer=dict(lr=3e-2))
+train_cfg = dict(max_epochs=24, val_interval=24)
+custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='VPTPromptSaveHook', task=task)
+]

@@ -1,0 +1,23 @@
+"""HGPrompt: multi-source visual prompt ensemble transfer on a timm ViT.
+
+A second, independent system of ``projects.prompthub``: VPT prompts
+trained on source tasks are combined for a target task by ensemble
+weights learned with a regularised H-score and a gradient-alignment
+regulariser, then tuned (two stages). See ``configs/hgprompt/README.md``.
+
+Importing this package registers its components; ``__all__`` lists the
+registered classes (helpers live in the subpackages).
+"""
+from .datasets import HGLoadImage, HGPackClsInputs, VTAB1kDataset
+from .engine import (HGEnsembleWeightLoggerHook, HGPromptStageHook,
+                     VPTPromptSaveHook)
+from .evaluation import HGAccuracy
+from .models import (HGGradAlignLoss, HGHScoreLoss, HGPromptClassifier,
+                     VPTPromptedViT)
+
+__all__ = [
+    'HGLoadImage', 'HGPackClsInputs', 'VTAB1kDataset',
+    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'VPTPromptSaveHook',
+    'HGAccuracy', 'HGGradAlignLoss', 'HGHScoreLoss', 'HGPromptClassifier',
+    'VPTPromptedViT'
+]

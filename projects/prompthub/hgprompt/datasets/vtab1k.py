@@ -1,0 +1,129 @@
+"""VTAB-1k in the folder layout of the public VPT/NOAH code."""
+import os.path as osp
+from typing import List, Optional
+
+import numpy as np
+import torch
+from mmengine.dataset import BaseDataset
+from mmengine.structures import BaseDataElement
+from PIL import Image
+
+from projects.prompthub.registry import DATASETS, TRANSFORMS
+
+VTAB_SPLITS = ('train800', 'val200', 'train800val200', 'test')
+
+
+@DATASETS.register_module()
+class VTAB1kDataset(BaseDataset):
+    """One VTAB-1k task in the NOAH layout.
+
+    Layout (``data_root`` is the task folder)::
+
+        <task>/images/{train800,val200,train800val200,test}/000123.jpg
+        <task>/{train800,val200,train800val200,test}.txt
+
+    Every list line is ``"images/<split>/<file> <label>"``.
+
+    Args:
+        data_root (str): Task folder.
+        split (str): One of ``VTAB_SPLITS``; sets ``ann_file`` to
+            ``<split>.txt`` unless ``ann_file`` is given.
+        ann_file (str): List file relative to ``data_root``.
+        num_classes (int, optional): Written to ``metainfo['classes']``
+            (default: max label + 1).
+        max_samples (int, optional): Keep a random subset of this size
+            (few-shot runs).
+        subset_seed (int): Seed of that subset (deterministic).
+        **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
+    """
+
+    def __init__(self,
+                 data_root: str = '',
+                 split: str = 'train800val200',
+                 ann_file: str = '',
+                 num_classes: Optional[int] = None,
+                 max_samples: Optional[int] = None,
+                 subset_seed: int = 0,
+                 **kwargs) -> None:
+        if split not in VTAB_SPLITS:
+            raise ValueError(f'split must be one of {VTAB_SPLITS}, got '
+                             f'{split!r}')
+        self.split = split
+        self.num_classes = num_classes
+        self.max_samples = max_samples
+        self.subset_seed = subset_seed
+        super().__init__(
+            data_root=data_root, ann_file=ann_file or f'{split}.txt',
+            **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Parse ``<split>.txt``."""
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'VTAB-1k list not found: {self.ann_file} (expected the '
+                'NOAH layout, see tools/hgprompt_make_vtab_suite.py).')
+        data_list = []
+        with open(self.ann_file) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                rel, label = line.rsplit(' ', 1)
+                data_list.append(
+                    dict(
+                        img_path=osp.join(self.data_root, rel),
+                        gt_label=int(label)))
+        if self.max_samples is not None and self.max_samples < len(
+                data_list):
+            rng = np.random.default_rng(self.subset_seed)
+            keep = np.sort(
+                rng.choice(len(data_list), self.max_samples, replace=False))
+            data_list = [data_list[i] for i in keep]
+        num_classes = self.num_classes or (
+            max(d['gt_label'] for d in data_list) + 1)
+        self._metainfo['classes'] = tuple(
+            str(i) for i in range(num_classes))
+        return data_list
+
+
+@TRANSFORMS.register_module()
+class HGLoadImage:
+    """Load an RGB image and resize it (bicubic, as VPT's pipeline).
+
+    Args:
+        size (int, optional): Output side; None keeps the file's size.
+    """
+
+    def __init__(self, size: Optional[int] = None) -> None:
+        self.size = size
+
+    def __call__(self, results: dict) -> dict:
+        """Add ``img`` (HxWx3 uint8 RGB)."""
+        img = Image.open(results['img_path']).convert('RGB')
+        if self.size is not None and img.size != (self.size, self.size):
+            img = img.resize((self.size, self.size), Image.BICUBIC)
+        results['img'] = np.asarray(img, dtype=np.uint8)
+        results['ori_shape'] = results['img'].shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class HGPackClsInputs:
+    """Pack ``img`` and ``gt_label`` for :class:`HGPromptClassifier`.
+
+    Returns ``inputs`` (uint8 ``[3, H, W]``) and a ``BaseDataElement``
+    with ``gt_label`` and the metainfo (``img_path``, ``sample_idx``).
+    """
+
+    meta_keys = ('img_path', 'sample_idx', 'ori_shape')
+
+    def __call__(self, results: dict) -> dict:
+        """Pack one sample."""
+        img = torch.from_numpy(
+            np.ascontiguousarray(results['img'].transpose(2, 0, 1)))
+        sample = BaseDataElement(metainfo={
+            k: results[k]
+            for k in self.meta_keys if k in results
+        })
+        sample.gt_label = torch.tensor(int(results['gt_label']))
+        return dict(inputs=img, data_samples=sample)

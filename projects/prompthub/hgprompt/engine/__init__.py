@@ -1,0 +1,6 @@
+from .hooks import (HGEnsembleWeightLoggerHook, HGPromptStageHook,
+                    VPTPromptSaveHook)
+
+__all__ = [
+    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'VPTPromptSaveHook'
+]

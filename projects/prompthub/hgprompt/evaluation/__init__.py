@@ -1,0 +1,3 @@
+from .accuracy import HGAccuracy
+
+__all__ = ['HGAccuracy']
