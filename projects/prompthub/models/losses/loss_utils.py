@@ -3,15 +3,20 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 
 def check_canvas_logits(logits: Tensor, target: Optional[Tensor], grid: int,
                         loss_name: str) -> None:
-    """Validate decoder logits (B, L, V) and target codes (B, L).
+    """Validate decoder logits (B, L, V) and their targets.
+
+    Two kinds of targets are accepted: int64 code indices (B, L) of a
+    code-predicting backbone (MAE-VQGAN), or float pixel targets (B, L, V)
+    in [0, 1] of a pixel-predicting backbone (``TinyVICLBackbone``).
 
     Raises:
-        ValueError: on wrong shapes, dtypes or out-of-range codes, naming
+        ValueError: on wrong shapes, dtypes or out-of-range values, naming
             the loss and the offending tensor.
     """
     num_tokens = 4 * grid * grid
@@ -21,6 +26,17 @@ def check_canvas_logits(logits: Tensor, target: Optional[Tensor], grid: int,
             f'(decoder logits of the {2 * grid}x{2 * grid} canvas), got '
             f'{tuple(logits.shape)}.')
     if target is None:
+        return
+    if target.is_floating_point() and target.dim() == 3:
+        if target.shape != logits.shape:
+            raise ValueError(
+                f'{loss_name}: float (pixel) targets must have the shape '
+                f'of the logits {tuple(logits.shape)}, got '
+                f'{tuple(target.shape)}.')
+        if target.numel() and (target.min() < 0 or target.max() > 1):
+            raise ValueError(
+                f'{loss_name}: pixel targets must be in [0, 1], got values '
+                f'in [{float(target.min())}, {float(target.max())}].')
         return
     if target.shape != logits.shape[:2]:
         raise ValueError(
@@ -36,6 +52,26 @@ def check_canvas_logits(logits: Tensor, target: Optional[Tensor], grid: int,
             f'{loss_name}: target codes must be in [0, {logits.shape[2]}) '
             f'(the vocabulary size of the logits), got values in '
             f'[{int(target.min())}, {int(target.max())}].')
+
+
+def token_prediction_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Per-token loss of selected canvas tokens, for either target kind.
+
+    Args:
+        logits (Tensor): (B, n, V) logits of n tokens.
+        target (Tensor): int64 codes (B, n): cross-entropy over the V
+            codes; or float pixels (B, n, V) in [0, 1]: binary
+            cross-entropy with logits, averaged over the V pixel values
+            of each token.
+
+    Returns:
+        Tensor: (B, n) unreduced loss.
+    """
+    if target.is_floating_point():
+        return F.binary_cross_entropy_with_logits(
+            logits, target, reduction='none').mean(dim=-1)
+    return F.cross_entropy(
+        logits.transpose(1, 2), target, reduction='none')
 
 
 def weight_reduce_loss(loss: Tensor,
@@ -107,7 +143,7 @@ class CanvasTokenLoss(nn.Module):
         self._loss_name = loss_name
 
     def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
-        """Unreduced loss from fp32 logits (B, L, V) and codes (B, L)."""
+        """Unreduced loss from fp32 logits (B, L, V) and the targets."""
         raise NotImplementedError
 
     def forward(self,
@@ -122,8 +158,9 @@ class CanvasTokenLoss(nn.Module):
         Args:
             logits (Tensor): decoder logits (B, 4*grid*grid, V); cast to
                 fp32.
-            target (Tensor, optional): int64 target codes (B, 4*grid*grid),
-                the VQGAN codes of the target canvas.
+            target (Tensor, optional): the backbone's prediction targets
+                of the target canvas: int64 codes (B, 4*grid*grid) (VQGAN
+                codes) or float pixels (B, 4*grid*grid, V) in [0, 1].
             weight (Tensor, optional): element-wise weight, broadcastable to
                 the unreduced loss.
             avg_factor (float, optional): divisor for ``'mean'``.
@@ -133,7 +170,7 @@ class CanvasTokenLoss(nn.Module):
             Tensor: the loss (scalar unless the reduction is ``'none'``).
         """
         if self.needs_target and target is None:
-            raise ValueError(f'{self.loss_name} needs the target codes.')
+            raise ValueError(f'{self.loss_name} needs the targets.')
         check_canvas_logits(logits, target if self.needs_target else None,
                             self.grid, self.loss_name)
         reduction = reduction_override or self.reduction

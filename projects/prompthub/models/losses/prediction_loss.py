@@ -1,11 +1,10 @@
-"""L_p: cross-entropy of the query-label (BR) tokens."""
+"""L_p: prediction loss of the query-label (BR) tokens."""
 from typing import Optional
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from projects.prompthub.registry import MODELS
-from .loss_utils import CanvasTokenLoss
+from .loss_utils import CanvasTokenLoss, token_prediction_loss
 from .token_blocks import token_block_ids
 
 
@@ -16,7 +15,10 @@ class PredictionLoss(CanvasTokenLoss):
     Cross-entropy between the decoder logits at the ``grid*grid`` BR
     (query label) tokens and the target codes there; with ``'mean'`` it is
     the mean over the B*49 tokens (the reference's value: its extra 1/B
-    cancels for this term).
+    cancels for this term). With float pixel targets (B, L, V) of a
+    pixel-predicting backbone, the per-token loss is the binary
+    cross-entropy with logits averaged over the token's V pixel values
+    (see :func:`token_prediction_loss`).
 
     Args:
         reduction (str): ``'none'`` (shape (B, grid*grid)), ``'mean'`` or
@@ -35,5 +37,4 @@ class PredictionLoss(CanvasTokenLoss):
 
     def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
         ids = token_block_ids('BR', self.grid, logits.device)
-        return F.cross_entropy(
-            logits[:, ids].transpose(1, 2), target[:, ids], reduction='none')
+        return token_prediction_loss(logits[:, ids], target[:, ids])

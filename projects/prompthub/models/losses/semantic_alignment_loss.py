@@ -1,11 +1,10 @@
-"""L_s: cross-entropy of the fused prompt tokens against the query codes."""
+"""L_s: the fused prompt tokens against the query pair's targets."""
 from typing import Optional
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from projects.prompthub.registry import MODELS
-from .loss_utils import CanvasTokenLoss
+from .loss_utils import CanvasTokenLoss, token_prediction_loss
 from .token_blocks import token_block_ids
 
 
@@ -16,7 +15,9 @@ class SemanticAlignmentLoss(CanvasTokenLoss):
     Cross-entropy between the decoder logits at the prompt half (TL and TR,
     ``2*grid*grid`` tokens) and the target codes there. The target canvas
     has the query pair in both halves, so the fused prompt must reproduce
-    the query pair's codes.
+    the query pair's codes. With float pixel targets (B, L, V) the
+    per-token term is the binary cross-entropy with logits averaged over
+    the token's V pixel values (see :func:`token_prediction_loss`).
 
     Args:
         reduction (str): ``'none'`` (shape (B, 2*grid*grid)), ``'mean'`` or
@@ -41,8 +42,7 @@ class SemanticAlignmentLoss(CanvasTokenLoss):
 
     def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
         ids = token_block_ids('TOP', self.grid, logits.device)
-        loss = F.cross_entropy(
-            logits[:, ids].transpose(1, 2), target[:, ids], reduction='none')
+        loss = token_prediction_loss(logits[:, ids], target[:, ids])
         if self.legacy:
             loss = loss / logits.shape[0]
         return loss

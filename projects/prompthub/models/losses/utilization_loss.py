@@ -15,7 +15,9 @@ class UtilizationLoss(CanvasTokenLoss):
     For every position (r, c) of a block, ``1 - cos`` between the decoder
     logit vectors (over the vocabulary) of the query half and the same
     (r, c) of the prompt half: BL against TL and BR against TR. The cosine
-    is that of ``F.cosine_embedding_loss``:
+    is that of ``F.cosine_embedding_loss``; the vectors are whatever the
+    backbone predicts per token (code logits of the MAE-VQGAN, pixel
+    logits of ``TinyVICLBackbone``), so the term is defined for both:
     ``<a, b> / sqrt((|a|^2 + eps) * (|b|^2 + eps))``. Needs no target.
 
     Args:

@@ -1,0 +1,191 @@
+"""Inference API: query images + prompt pairs -> predicted masks."""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import mmengine
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from torch import nn
+
+from projects.prompthub.models.utils.canvas import cell_size
+from projects.prompthub.registry import MODELS
+from projects.prompthub.visualization import (draw_vicl_grid,
+                                              fused_prompt_cells)
+
+ImageLike = Union[str, np.ndarray]
+
+
+def _read_rgb(img: ImageLike) -> np.ndarray:
+    """Path or HxWx3 RGB array -> HxWx3 uint8 RGB."""
+    if isinstance(img, str):
+        arr = cv2.imread(img, cv2.IMREAD_COLOR)
+        if arr is None:
+            raise FileNotFoundError(f'cannot read image {img!r}')
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return arr.astype(np.uint8)
+
+
+def _read_mask(mask: ImageLike) -> np.ndarray:
+    """Path or array -> HxW bool (non-zero / above 127 is foreground)."""
+    if isinstance(mask, str):
+        arr = cv2.imread(mask, cv2.IMREAD_GRAYSCALE)
+        if arr is None:
+            raise FileNotFoundError(f'cannot read mask {mask!r}')
+        return arr > 127
+    arr = np.asarray(mask)
+    if arr.ndim == 3:
+        arr = arr.mean(axis=2)
+    return arr > 127 if arr.dtype == np.uint8 and arr.max() > 1 else arr > 0
+
+
+class PromptHubInferencer:
+    """Predict query masks from prompt pairs with any VICL model.
+
+    In the spirit of mmseg's ``MMSegInferencer``: build a model from a
+    config (``PromptHub`` or ``VICLInpainter``, with the tiny demo
+    backbone or converted official weights), then call it on query images
+    with prompt pairs ``(image, mask)`` given explicitly or looked up in a
+    :class:`RetrievalIndex`.
+
+    Args:
+        model (str | Config | nn.Module): Config path, config, or a built
+            model.
+        weights (str, optional): Checkpoint loaded into the model (e.g. a
+            trained PromptHub from ``tools/train.py``). Defaults to None.
+        device (str): Defaults to ``'cpu'``.
+    """
+
+    def __init__(self,
+                 model: Union[str, Config, nn.Module],
+                 weights: Optional[str] = None,
+                 device: str = 'cpu') -> None:
+        import projects.prompthub  # noqa: F401  (registers everything)
+        if isinstance(model, nn.Module):
+            self.model = model
+        else:
+            cfg = Config.fromfile(model) if isinstance(model, str) else model
+            init_default_scope(cfg.get('default_scope', 'mmseg'))
+            self.model = MODELS.build(cfg.model)
+        if weights:
+            load_checkpoint(self.model, weights, map_location='cpu')
+        self.model.to(device).eval()
+        self.device = device
+        size = self.model.backbone.img_size
+        self.cell = cell_size(size)
+
+    def _resize(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
+        interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+        return cv2.resize(img, (self.cell, self.cell), interpolation=interp)
+
+    def pack(self, query: ImageLike,
+             prompts: Sequence[Tuple[ImageLike, ImageLike]]) -> dict:
+        """Model inputs of one query: uint8 [K+1, 2, 3, S, S]."""
+        if not prompts:
+            raise ValueError('give at least one prompt pair (image, mask)')
+        q = _read_rgb(query)
+        pairs = [(self._resize(q), np.zeros((self.cell, self.cell, 3),
+                                            np.uint8))]
+        for img, mask in prompts:
+            lab = _read_mask(mask).astype(np.uint8) * 255
+            lab = self._resize(lab, nearest=True)
+            pairs.append((self._resize(_read_rgb(img)),
+                          np.repeat(lab[..., None], 3, axis=2)))
+        arr = np.stack([np.stack(p) for p in pairs])  # [K+1, 2, S, S, 3]
+        inputs = torch.from_numpy(arr).permute(0, 1, 4, 2, 3).contiguous()
+        return dict(inputs=inputs, ori_shape=q.shape[:2])
+
+    def prompts_from_index(self, query_name: str, index,
+                           candidates: Dict[str, Tuple[str, str]],
+                           num_prompts: int) -> List[Tuple[str, str]]:
+        """Prompt pairs of ``query_name`` from a retrieval index.
+
+        Args:
+            query_name (str): Key of the query in ``index``.
+            index: A :class:`RetrievalIndex`.
+            candidates (dict): Candidate name -> ``(image, mask)`` paths.
+            num_prompts (int): K.
+        """
+        names = index.neighbours(query_name, num_prompts)
+        missing = [n for n in names if n not in candidates]
+        if missing:
+            raise KeyError(f'retrieved prompts {missing} have no (image, '
+                           'mask) entry in candidates')
+        return [candidates[n] for n in names]
+
+    @torch.no_grad()
+    def __call__(self,
+                 queries: Union[ImageLike, Sequence[ImageLike]],
+                 prompts: Optional[Sequence[Tuple[ImageLike,
+                                                  ImageLike]]] = None,
+                 index=None,
+                 candidates: Optional[Dict[str, Tuple[str, str]]] = None,
+                 num_prompts: int = 4,
+                 out_dir: Optional[str] = None) -> List[dict]:
+        """Predict a mask per query.
+
+        Args:
+            queries: One image (path or RGB array) or a list of them.
+            prompts: ``(image, mask)`` pairs shared by every query.
+            index: A :class:`RetrievalIndex`; with ``candidates``, each
+                query (named by its file stem) gets its own neighbours.
+            candidates (dict, optional): Name -> ``(image, mask)``.
+            num_prompts (int): Prompts taken from the index. Defaults
+                to 4.
+            out_dir (str, optional): Write ``{stem}_mask.png`` and
+                ``{stem}_vis.png`` (prompts, fused prompt, prediction).
+
+        Returns:
+            list[dict]: Per query: ``mask`` (bool HxW at the query's
+            size), ``pred_label_img`` (uint8 SxSx3, the predicted cell),
+            ``vis`` (the grid) and the written ``paths``.
+        """
+        if isinstance(queries, (str, np.ndarray)):
+            queries = [queries]
+        results = []
+        for n, query in enumerate(queries):
+            stem = osp.splitext(osp.basename(query))[0] if isinstance(
+                query, str) else f'query_{n}'
+            pairs = prompts
+            if pairs is None:
+                if index is None or candidates is None:
+                    raise ValueError('give prompts, or index + candidates')
+                pairs = self.prompts_from_index(stem, index, candidates,
+                                                num_prompts)
+            packed = self.pack(query, pairs)
+            data = self.model.data_preprocessor(
+                dict(inputs=[packed['inputs']]), False)
+            inputs = data['inputs'].to(self.device)
+            sample = self.model.predict(inputs)[0]
+            cell_mask = sample.pred_sem_seg.data[0].cpu().numpy() > 0
+            h, w = packed['ori_shape']
+            mask = cv2.resize(cell_mask.astype(np.uint8), (w, h),
+                              interpolation=cv2.INTER_NEAREST) > 0
+            fused = fused_prompt_cells(self.model, inputs)
+            vis = draw_vicl_grid(
+                [(inputs[0, k, 0], inputs[0, k, 1])
+                 for k in range(1, inputs.shape[1])], inputs[0, 0, 0],
+                sample.pred_label_img.data, None,
+                None if fused is None else (fused[0, 0], fused[0, 1]))
+            result = dict(
+                mask=mask,
+                pred_label_img=sample.pred_label_img.data.permute(
+                    1, 2, 0).cpu().numpy(),
+                vis=vis,
+                paths=[])
+            if out_dir:
+                mmengine.mkdir_or_exist(out_dir)
+                for suffix, img in (('mask', mask.astype(np.uint8) * 255),
+                                    ('vis', cv2.cvtColor(
+                                        vis, cv2.COLOR_RGB2BGR))):
+                    path = osp.join(out_dir, f'{stem}_{suffix}.png')
+                    cv2.imwrite(path, img)
+                    result['paths'].append(path)
+            results.append(result)
+        return results
