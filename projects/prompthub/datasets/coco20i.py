@@ -5,8 +5,8 @@ from typing import Dict, List
 from mmseg.datasets import BaseSegDataset
 
 from projects.prompthub.registry import DATASETS
-from .pascal5i import (check_dir, check_files_exist, fold_class_ids,
-                       read_split_file, split_line)
+from .pascal5i import (add_feature_fg_values, check_dir, check_files_exist,
+                       fold_class_ids, read_split_file, split_line)
 
 # The 80 COCO category names, in the order of the official category list.
 COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',
@@ -165,14 +165,7 @@ class Coco20iDataset(BaseSegDataset):
                     label_map=self.label_map,
                     reduce_zero_label=self.reduce_zero_label,
                     seg_fields=[]))
-        # The reference's precomputed fusion features hold, per image, the
-        # mask of the class listed first for it (spec 2.1); kept for
-        # ``LoadVICLPair(legacy_features=True)``.
-        first_fg = {}
-        for info in data_list:
-            first_fg.setdefault(info['sample_name'], info['seg_fg_value'])
-        for info in data_list:
-            info['feature_fg_value'] = first_fg[info['sample_name']]
+        add_feature_fg_values(data_list)
         if self.check_files:
             check_dir(img_dir, 'COCO-20i image folder', COCO20I_HINT)
             check_dir(seg_dir, 'COCO-20i mask folder', COCO20I_HINT)

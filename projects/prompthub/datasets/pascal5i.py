@@ -84,6 +84,20 @@ def split_line(line: str, path: str, lineno: int) -> Sequence[str]:
     return name, cls
 
 
+def add_feature_fg_values(data_list: List[dict]) -> None:
+    """Add ``feature_fg_value``: the image's first-listed class's mask value.
+
+    The reference's precomputed fusion features hold, per image, the mask
+    of the class listed first for it (spec 2.1); kept for
+    ``LoadVICLPair(legacy_features=True)``.
+    """
+    first_fg = {}
+    for info in data_list:
+        first_fg.setdefault(info['sample_name'], info['seg_fg_value'])
+    for info in data_list:
+        info['feature_fg_value'] = first_fg[info['sample_name']]
+
+
 @DATASETS.register_module()
 class Pascal5iDataset(BaseSegDataset):
     """Pascal-5i: one sample per (image, class) line of a fold split file.
@@ -176,14 +190,7 @@ class Pascal5iDataset(BaseSegDataset):
                     label_map=self.label_map,
                     reduce_zero_label=self.reduce_zero_label,
                     seg_fields=[]))
-        # The reference's precomputed fusion features hold, per image, the
-        # mask of the class listed first for it (spec 2.1); kept for
-        # ``LoadVICLPair(legacy_features=True)``.
-        first_fg = {}
-        for info in data_list:
-            first_fg.setdefault(info['sample_name'], info['seg_fg_value'])
-        for info in data_list:
-            info['feature_fg_value'] = first_fg[info['sample_name']]
+        add_feature_fg_values(data_list)
         if self.check_files:
             check_dir(img_dir, 'Pascal-5i image folder', PASCAL5I_HINT)
             check_dir(seg_dir, 'Pascal-5i mask folder', PASCAL5I_HINT)

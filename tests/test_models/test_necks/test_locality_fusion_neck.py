@@ -272,3 +272,32 @@ def test_reference_size_parameter_count():
     neck = LocalityFusionNeck()
     assert sum(p.numel() for p in neck.parameters()) == 13_646_848
     assert neck.cross_attn.in_proj_weight.shape == (3072, 1024)
+
+
+def test_identity_init_passes_prompt_tokens_through():
+    """With identity_init the fused image tokens are convex combinations
+    of prompt image tokens and the query image tokens pass unchanged."""
+    import torch
+
+    from projects.prompthub.models.necks import LocalityFusionNeck
+    torch.manual_seed(0)
+    neck = LocalityFusionNeck(
+        embed_dims=16, num_heads=2, dropout=0.0, identity_init=True).eval()
+    constant = torch.randn(16)
+    support = torch.randn(2, 3, 98, 16)
+    rows = support.view(2, 3, 7, 14, 16)
+    rows[:, :, :, :7] = constant  # every prompt image token is the same
+    query = torch.randn(2, 98, 16)
+    with torch.no_grad():
+        out = neck(support, query).view(2, 14, 14, 16)
+    torch.testing.assert_close(
+        out[:, :7, :7], constant.expand(2, 7, 7, 16), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[:, 7:, :7],
+                               query.view(2, 7, 14, 16)[:, :, :7])
+    # The reference init does not pass them through.
+    torch.manual_seed(0)
+    reference = LocalityFusionNeck(
+        embed_dims=16, num_heads=2, dropout=0.0).eval()
+    with torch.no_grad():
+        ref = reference(support, query).view(2, 14, 14, 16)
+    assert not torch.allclose(ref[:, :7, :7], out[:, :7, :7])

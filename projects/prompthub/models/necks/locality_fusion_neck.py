@@ -49,6 +49,13 @@ class LocalityFusionNeck(BaseModule):
             attention). Defaults to ``'gaussian'``.
         cut_threshold (float): keys with normalised Gaussian weight
             ``<=`` this are cut. Defaults to 0.01.
+        identity_init (bool): Start as a pass-through instead of the
+            reference's random init: W_VX and the output projection are the
+            identity (a fused image token is then an attention-weighted
+            average of prompt image tokens) and both alignments' output
+            projections are zero (pure residual). Useful for backbones that
+            read raw pixel values from the tokens (the tiny demo backbone).
+            Defaults to False (the reference init).
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None (the reference initialisation, done here).
     """
@@ -61,6 +68,7 @@ class LocalityFusionNeck(BaseModule):
                  grid: int = 7,
                  locality: str = 'gaussian',
                  cut_threshold: float = 0.01,
+                 identity_init: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not 0 <= dropout < 1:
@@ -83,6 +91,18 @@ class LocalityFusionNeck(BaseModule):
         self.locality = LocalityPrior(locality, embed_dims, sigma, grid,
                                       cut_threshold)
         self._reset_parameters()
+        if identity_init:
+            self._identity_init()
+
+    def _identity_init(self) -> None:
+        """Pass-through start (see ``identity_init``)."""
+        dims = self.embed_dims
+        with torch.no_grad():
+            self.cross_attn.in_proj_weight[2 * dims:].copy_(
+                torch.eye(dims))
+            nn.init.eye_(self.cross_attn.out_proj.weight)
+            for attn in (self.query_align, self.prompt_align):
+                nn.init.zeros_(attn.out_proj.weight)
 
     def _reset_parameters(self) -> None:
         """Reference init: xavier on every Linear (zero bias), LN 1/0,
