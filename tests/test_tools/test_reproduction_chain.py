@@ -162,3 +162,20 @@ def test_public_files_to_tools_test(tmp_path):
     assert 0.0 <= float(match.group(1)) <= 100.0
     # Batch 8: the three val lines of fold 0 are one iteration.
     assert 'Epoch(test) [1/1]' in out
+
+    # 5. The single-prompt MAE-VQGAN baseline runs from the converted
+    # backbone alone through tools/test.py.
+    baseline_overrides = [
+        o for o in overrides
+        if not o.startswith(('model.neck', 'model.data_preprocessor',
+                             'test_dataloader.dataset.num_prompts'))
+    ]
+    out = _run([
+        osp.join(REPO, 'tools', 'test.py'),
+        osp.join(REPO, 'configs', 'maevqgan_seg_fold0_n1.py'),
+        'checkpoints/mae_vqgan_mmengine.pth', '--work-dir',
+        'work_dirs/baseline', '--cfg-options', *baseline_overrides
+    ], work)
+    assert 'missing keys' not in out and 'unexpected key' not in out, out
+    match = re.search(r'vicl/mIoU: ([0-9.]+)', out)
+    assert match, out[-4000:]
