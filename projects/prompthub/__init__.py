@@ -6,7 +6,6 @@ applies the compatibility fixes of ``compat.py``.
 from . import compat  # noqa: F401  (must run before any checkpoint load)
 from .apis import *  # noqa: F401,F403
 from .datasets import *  # noqa: F401,F403
-from .datasets.synthetic_vicl import SyntheticVICLDataset  # noqa: F401
 from .engine import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
 from .hgprompt import *  # noqa: F401,F403

@@ -4,11 +4,13 @@ from .holdout import HoldoutSubset, holdout_names
 from .imagenet_colorization import ImageNetColorizationDataset
 from .pascal5i import Pascal5iDataset
 from .retrieval_augmented_dataset import RetrievalAugmentedDataset
+from .synthetic_vicl import LookalikeVICLDataset, SyntheticVICLDataset
 from .transforms import LoadVICLPair, PackVICLInputs, PromptReplacement
 from .voc_single_object import VOCSingleObjectDataset
 
 __all__ = [
     'Coco20iDataset', 'HoldoutSubset', 'ImageNetColorizationDataset',
     'LoadVICLPair', 'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
-    'RetrievalAugmentedDataset', 'VOCSingleObjectDataset', 'holdout_names'
+    'RetrievalAugmentedDataset', 'LookalikeVICLDataset',
+    'SyntheticVICLDataset', 'VOCSingleObjectDataset', 'holdout_names'
 ]
