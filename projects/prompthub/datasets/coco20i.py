@@ -5,8 +5,9 @@ from typing import Dict, List
 from mmseg.datasets import BaseSegDataset
 
 from projects.prompthub.registry import DATASETS
-from .pascal5i import (add_feature_fg_values, check_dir, check_files_exist,
-                       fold_class_ids, read_split_file, split_line)
+from .pascal5i import (add_feature_fg_values, check_dir,
+                       check_image_and_mask_files, fold_class_ids,
+                       read_split_file, split_line)
 
 # The 80 COCO category names, in the order of the official category list.
 COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',
@@ -167,10 +168,6 @@ class Coco20iDataset(BaseSegDataset):
                     seg_fields=[]))
         add_feature_fg_values(data_list)
         if self.check_files:
-            check_dir(img_dir, 'COCO-20i image folder', COCO20I_HINT)
-            check_dir(seg_dir, 'COCO-20i mask folder', COCO20I_HINT)
-            check_files_exist((d['img_path'] for d in data_list),
-                              'COCO-20i image', COCO20I_HINT)
-            check_files_exist((d['seg_map_path'] for d in data_list),
-                              'COCO-20i mask', COCO20I_HINT)
+            check_image_and_mask_files(data_list, img_dir, seg_dir,
+                                       'COCO-20i', COCO20I_HINT)
         return data_list

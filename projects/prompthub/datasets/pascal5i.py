@@ -84,6 +84,25 @@ def split_line(line: str, path: str, lineno: int) -> Sequence[str]:
     return name, cls
 
 
+def check_image_and_mask_files(data_list: List[dict], img_dir: str,
+                               seg_dir: str, what: str, hint: str) -> None:
+    """Fail with one clear message if a folder, image or mask is missing.
+
+    Args:
+        data_list (list[dict]): Records with ``img_path``/``seg_map_path``.
+        img_dir (str): Image folder.
+        seg_dir (str): Mask folder.
+        what (str): Dataset name for the messages, e.g. ``'Pascal-5i'``.
+        hint (str): How to obtain the data.
+    """
+    check_dir(img_dir, f'{what} image folder', hint)
+    check_dir(seg_dir, f'{what} mask folder', hint)
+    check_files_exist((d['img_path'] for d in data_list), f'{what} image',
+                      hint)
+    check_files_exist((d['seg_map_path'] for d in data_list),
+                      f'{what} mask', hint)
+
+
 def add_feature_fg_values(data_list: List[dict]) -> None:
     """Add ``feature_fg_value``: the image's first-listed class's mask value.
 
@@ -192,10 +211,6 @@ class Pascal5iDataset(BaseSegDataset):
                     seg_fields=[]))
         add_feature_fg_values(data_list)
         if self.check_files:
-            check_dir(img_dir, 'Pascal-5i image folder', PASCAL5I_HINT)
-            check_dir(seg_dir, 'Pascal-5i mask folder', PASCAL5I_HINT)
-            check_files_exist((d['img_path'] for d in data_list),
-                              'Pascal-5i image', PASCAL5I_HINT)
-            check_files_exist((d['seg_map_path'] for d in data_list),
-                              'Pascal-5i mask', PASCAL5I_HINT)
+            check_image_and_mask_files(data_list, img_dir, seg_dir,
+                                       'Pascal-5i', PASCAL5I_HINT)
         return data_list
