@@ -9,15 +9,15 @@ Importing this package registers its components; ``__all__`` lists the
 registered classes (helpers live in the subpackages).
 """
 from .datasets import HGLoadImage, HGPackClsInputs, VTAB1kDataset
-from .engine import (HGEnsembleWeightLoggerHook, HGPromptStageHook,
-                     VPTPromptSaveHook)
+from .engine import (HGEnsembleWeightLoggerHook, HGPCGradOptimWrapper,
+                     HGPromptStageHook, VPTPromptSaveHook)
 from .evaluation import HGAccuracy
 from .models import (HGGradAlignLoss, HGHScoreLoss, HGPromptClassifier,
                      VPTPromptedViT)
 
 __all__ = [
     'HGLoadImage', 'HGPackClsInputs', 'VTAB1kDataset',
-    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'VPTPromptSaveHook',
-    'HGAccuracy', 'HGGradAlignLoss', 'HGHScoreLoss', 'HGPromptClassifier',
-    'VPTPromptedViT'
+    'HGEnsembleWeightLoggerHook', 'HGPCGradOptimWrapper', 'HGPromptStageHook',
+    'VPTPromptSaveHook', 'HGAccuracy', 'HGGradAlignLoss', 'HGHScoreLoss',
+    'HGPromptClassifier', 'VPTPromptedViT'
 ]

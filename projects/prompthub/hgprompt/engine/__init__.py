@@ -1,6 +1,8 @@
+from .grad_surgery import HGPCGradOptimWrapper, pcgrad
 from .hooks import (HGEnsembleWeightLoggerHook, HGPromptStageHook,
                     VPTPromptSaveHook)
 
 __all__ = [
-    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'VPTPromptSaveHook'
+    'HGPCGradOptimWrapper', 'pcgrad', 'HGEnsembleWeightLoggerHook',
+    'HGPromptStageHook', 'VPTPromptSaveHook'
 ]

@@ -55,6 +55,14 @@ class HGPromptClassifier(BaseModel):
         stage_a_ce_weight (float): CE weight of the head on detached
             composite features in stage A.
         stage_b_h_weight (float): Optional H-score term in stage B.
+        grad_surgery (str, optional): ``'pcgrad'``: stage A also has one
+            loss per source, ``w_k * CE(head(z(x; P_k)), y)`` (the
+            w-weighted target loss of each source prompt under the shared
+            head), and :meth:`train_step` hands them to the optimizer
+            wrapper as a task list, which must be ``HGPCGradOptimWrapper``
+            (PCGrad over the sources on the shared weights and head; the
+            other terms are added unchanged). Usually with lambda_G = 0,
+            i.e. surgery instead of the alignment regulariser.
         cache_source_features (bool): Cache the frozen source features
             per sample (exact without augmentation).
         data_preprocessor (dict, optional): Defaults to an
@@ -77,6 +85,7 @@ class HGPromptClassifier(BaseModel):
                  loss_gar: dict = dict(type='HGGradAlignLoss'),
                  stage_a_ce_weight: float = 1.0,
                  stage_b_h_weight: float = 0.0,
+                 grad_surgery: Optional[str] = None,
                  cache_source_features: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -90,6 +99,9 @@ class HGPromptClassifier(BaseModel):
         if init not in INIT_MODES:
             raise ValueError(f'init must be one of {INIT_MODES}, got '
                              f'{init!r}')
+        if grad_surgery not in (None, 'pcgrad'):
+            raise ValueError("grad_surgery must be None or 'pcgrad', got "
+                             f'{grad_surgery!r}')
         if weight_param not in ('softmax', 'affine'):
             raise ValueError("weight_param must be 'softmax' or 'affine'")
         self.backbone = MODELS.build(backbone)
@@ -100,6 +112,7 @@ class HGPromptClassifier(BaseModel):
         self.temperature = temperature
         self.stage_a_ce_weight = stage_a_ce_weight
         self.stage_b_h_weight = stage_b_h_weight
+        self.grad_surgery = grad_surgery
         self.cache_source_features = cache_source_features
         self._feature_cache: Dict[int, Tensor] = {}
         self.head = nn.Linear(self.backbone.embed_dim, num_classes)
@@ -276,9 +289,39 @@ class HGPromptClassifier(BaseModel):
         if self.stage_a_ce_weight > 0:
             losses['loss_ce'] = self.stage_a_ce_weight * F.cross_entropy(
                 self.head(feats.detach()), labels)
+        if self.grad_surgery is not None:
+            src = self.source_features(inputs, data_samples)
+            flat = weights if weights.dim() == 1 else weights.mean(0)
+            per_source = torch.stack([
+                F.cross_entropy(self.head(f), labels) for f in src
+            ])
+            losses['loss_src'] = flat * per_source
         flat = weights.detach().reshape(-1, weights.shape[-1]).mean(0)
         losses['w_max'] = flat.max()
         return losses
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper) -> Dict[str, Tensor]:
+        """Default step, or a task-list step for ``grad_surgery``.
+
+        In stage A with ``grad_surgery`` the per-source losses
+        (``loss_src``, ``[K]``) go to the optimizer wrapper as
+        ``{'shared': sum of the other terms, 'tasks': [...]}``.
+        """
+        if self.grad_surgery is None or self.stage == 'B':
+            return super().train_step(data, optim_wrapper)
+        if not getattr(optim_wrapper, 'accepts_task_losses', False):
+            raise TypeError(f"grad_surgery='{self.grad_surgery}' needs "
+                            'optim_wrapper type HGPCGradOptimWrapper, got '
+                            f'{type(optim_wrapper).__name__}.')
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        tasks = losses.pop('loss_src')
+        shared, log_vars = self.parse_losses(losses)
+        optim_wrapper.update_params(dict(shared=shared, tasks=list(tasks)))
+        log_vars['loss_src'] = tasks.sum().detach()
+        return log_vars
 
     def predict(self, inputs: Tensor, data_samples: Optional[list] = None
                 ) -> List[BaseDataElement]:
