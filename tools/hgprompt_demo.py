@@ -8,9 +8,11 @@ Steps (all with this repository's configs and tools):
 3. train one VPT-deep prompt per source task (``tools/train.py``; one
    source is related to the target, one has random labels);
 4. on the held-out target (count6, 200 labels) run, for every seed,
-   HGPrompt, HGPrompt without the alignment term, the uniform-average
-   init, the best single source by H-score (SPoT-style) and VPT from
-   scratch, with the same stage-B budget;
+   HGPrompt, HGPrompt without the alignment term, HGPrompt with PCGrad
+   over per-source losses instead of it, the uniform-average init, the
+   best single source by H-score (SPoT-style) and VPT from scratch, with
+   the same stage-B budget (``--methods`` adds ``hgprompt_cos`` or
+   ``hgprompt_uniform_start``);
 5. print and save (``results.md`` / ``results.json``) the table.
 
 Usage::
@@ -52,11 +54,12 @@ METHOD_CFGS = {
     'hgprompt_uniform_start':
     'hgprompt-uniform-start_vit-tiny-p8_vtab-synth-count6.py',
     'hgprompt_cos': 'hgprompt-cos_vit-tiny-p8_vtab-synth-count6.py',
+    'hgprompt_pcgrad': 'hgprompt-pcgrad_vit-tiny-p8_vtab-synth-count6.py',
     'uniform': 'uniform-init_vit-tiny-p8_vtab-synth-count6.py',
     'best_single_H': 'single-source-init_vit-tiny-p8_vtab-synth-count6.py',
     'scratch': 'vpt-deep_vit-tiny-p8_vtab-synth-count6.py',
 }
-DEFAULT_METHODS = ('hgprompt', 'hgprompt_no_gar', 'hgprompt_uniform_start',
+DEFAULT_METHODS = ('hgprompt', 'hgprompt_no_gar', 'hgprompt_pcgrad',
                    'uniform', 'best_single_H', 'scratch')
 
 
