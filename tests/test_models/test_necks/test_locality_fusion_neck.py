@@ -145,6 +145,7 @@ def test_any_number_of_prompts_same_weights():
     dict(type='LocalityFusionNeck', locality='global'),
     dict(type='LocalityFusionNeck', locality='learnable'),
     dict(type='LocalityFusionNeck', locality='query_adaptive'),
+    dict(type='LocalityFusionNeck', label_keys=True),
     dict(type='PatchwiseFusionNeck'),
     dict(type='ConvFusionNeck'),
 ])
@@ -301,3 +302,50 @@ def test_identity_init_passes_prompt_tokens_through():
     with torch.no_grad():
         ref = reference(support, query).view(2, 14, 14, 16)
     assert not torch.allclose(ref[:, :7, :7], out[:, :7, :7])
+
+
+def test_label_keys_start_as_the_reference():
+    """W_L is zero at init and built last: same output as the reference
+    neck from the same seed, and only the extra projection is new."""
+    support, query = _inputs()
+    ref, ext = _neck(dropout=0.0).eval(), _neck(
+        dropout=0.0, label_keys=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ext(support, query), ref(support, query))
+    extra = set(ext.state_dict()) - set(ref.state_dict())
+    assert extra == {'label_key_proj.weight', 'label_key_proj.bias'}
+    assert LocalityFusionNeck().label_key_proj is None
+
+
+def test_label_keys_let_prompt_labels_steer_the_attention():
+    """Keys see the label token at the same position: prompts whose label
+    token points along W_L's learned direction win the attention, while
+    the plain neck's attention ignores the labels (before alignment)."""
+    neck = _neck(dropout=0.0, label_keys=True).eval()
+    support, query = _inputs(bsz=1, num_prompts=2)
+    with torch.no_grad():
+        neck.label_key_proj.weight.copy_(torch.eye(D) * 10)
+        neck.prompt_align.out_proj.weight.zero_()
+        neck.prompt_align.out_proj.bias.zero_()
+        d = neck.embed_dims
+        w_k = neck.cross_attn.in_proj_weight[d:2 * d]
+        # Every query projects to u; prompt 1's label tokens give keys
+        # +10 u, prompt 0's -10 u.
+        u = torch.ones(d)
+        neck.cross_attn.in_proj_weight[:d].zero_()
+        neck.cross_attn.in_proj_bias[:d].copy_(u)
+        lab = torch.linalg.solve(w_k, u)
+        rows = support.view(1, 2, 7, 14, D)
+        rows[:, :, :, :7] = 0  # image tokens carry nothing
+        rows[:, 0, :, 7:] = -lab
+        rows[:, 1, :, 7:] = lab
+        _, attn = neck(support, query, return_attention=True)
+    mass = attn.view(1, 49, 2, 49).sum(-1)
+    assert (mass[..., 1] > 0.99).all()
+    plain = _neck(dropout=0.0).eval()
+    with torch.no_grad():
+        plain.prompt_align.out_proj.weight.zero_()
+        plain.prompt_align.out_proj.bias.zero_()
+        _, attn = plain(support, query, return_attention=True)
+    mass = attn.view(1, 49, 2, 49).sum(-1)
+    torch.testing.assert_close(mass[..., 1], torch.full((1, 49), 0.5))

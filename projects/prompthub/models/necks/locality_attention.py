@@ -50,20 +50,21 @@ class LocalityCrossAttention(nn.Module):
         b, s, _ = x.shape
         return x.view(b, s, self.num_heads, -1).transpose(1, 2)
 
-    def forward(
-        self,
-        query: Tensor,
-        key_value: Tensor,
-        tables: Optional[Tuple[Tensor,
-                               Tensor]] = None) -> Tuple[Tensor, Tensor]:
+    def forward(self,
+                query: Tensor,
+                key_value: Tensor,
+                tables: Optional[Tuple[Tensor, Tensor]] = None,
+                key: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key_value``.
 
         Args:
             query (Tensor): (B, L, D).
             key_value (Tensor): (B, N * L, D), keys ordered (prompt, position);
-                used as both key and value input.
+                the value input, and the key input unless ``key`` is given.
             tables (tuple[Tensor, Tensor], optional): ``G`` and ``C`` of
                 shape (L, L) or (B, L, L). None gives plain attention.
+            key (Tensor, optional): (B, N * L, D) key input when it differs
+                from the values. Defaults to None (``key_value``).
 
         Returns:
             tuple[Tensor, Tensor]: output (B, L, D) and the per-head
@@ -72,7 +73,8 @@ class LocalityCrossAttention(nn.Module):
         d = self.embed_dims
         w, b = self.in_proj_weight, self.in_proj_bias
         q = self._heads(F.linear(query, w[:d], b[:d]))
-        k = self._heads(F.linear(key_value, w[d:2 * d], b[d:2 * d]))
+        key = key_value if key is None else key
+        k = self._heads(F.linear(key, w[d:2 * d], b[d:2 * d]))
         v = self._heads(F.linear(key_value, w[2 * d:], b[2 * d:]))
         q = q * math.sqrt(1.0 / q.shape[-1])
         logits = q @ k.transpose(-2, -1)

@@ -56,6 +56,13 @@ class LocalityFusionNeck(BaseModule):
             projections are zero (pure residual). Useful for backbones that
             read raw pixel values from the tokens (the tiny demo backbone).
             Defaults to False (the reference init).
+        label_keys (bool): Let the cross-attention keys see each prompt
+            image token's label token too (``k = W_K (x_img +
+            W_L x_lab)``, ``W_L`` zero-initialised, so training starts from
+            the reference). In the reference a key sees its label only
+            through the prompt alignment; a direct path lets the neck learn
+            "take the prompt that labels this position" quickly, which is
+            what the demo's look-alike data rewards. Defaults to False.
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None (the reference initialisation, done here).
     """
@@ -69,6 +76,7 @@ class LocalityFusionNeck(BaseModule):
                  locality: str = 'gaussian',
                  cut_threshold: float = 0.01,
                  identity_init: bool = False,
+                 label_keys: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not 0 <= dropout < 1:
@@ -93,6 +101,12 @@ class LocalityFusionNeck(BaseModule):
         self._reset_parameters()
         if identity_init:
             self._identity_init()
+        # Built after the reference init so that seeded inits still replay.
+        self.label_key_proj = None
+        if label_keys:
+            self.label_key_proj = nn.Linear(embed_dims, embed_dims)
+            nn.init.zeros_(self.label_key_proj.weight)
+            nn.init.zeros_(self.label_key_proj.bias)
 
     def _identity_init(self) -> None:
         """Pass-through start (see ``identity_init``)."""
@@ -199,7 +213,11 @@ class LocalityFusionNeck(BaseModule):
         query_img = self._align(self.query_align, query_img)
 
         tables = self.locality(query_img)
-        fused_img, attn = self.cross_attn(query_img, prompt_img, tables)
+        keys = None
+        if self.label_key_proj is not None:
+            keys = prompt_img + self.label_key_proj(prompt_lab)
+        fused_img, attn = self.cross_attn(query_img, prompt_img, tables,
+                                          key=keys)
         # The label path reuses the (dropped-out) image attention.
         attn = attn.mean(dim=1)
         fused_lab = attn @ self.label_proj(prompt_lab)
