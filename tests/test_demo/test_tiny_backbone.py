@@ -60,6 +60,9 @@ def test_br_never_read_and_targets_round_trip():
     pooled = torch.nn.functional.avg_pool2d(raw.clamp(0, 1), 2)
     up = torch.nn.functional.interpolate(pooled, scale_factor=2)
     assert torch.allclose(img, up, atol=1e-3)
+    # The tokens carry the same pooled pixels: render_tokens shows them.
+    assert torch.allclose(model.render_tokens(model.embed(canvas)), up,
+                          atol=1e-5)
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -92,12 +92,18 @@ def fused_prompt_cells(model, inputs: Tensor) -> Optional[Tensor]:
         inputs (Tensor): [B, K+1, 2, 3, S, S] in [0, 1].
 
     Returns:
-        Tensor | None: float [B, 2, 3, S, S] in [0, 1]: what the frozen
-        backbone reconstructs from the fused prompt tokens.
+        Tensor | None: float [B, 2, 3, S, S] in [0, 1]: the fused prompt
+        tokens themselves when the backbone can show them
+        (``render_tokens``, e.g. the pixel-carrying tiny backbone), else
+        what the frozen backbone reconstructs from them (MAE-VQGAN).
     """
     if getattr(model, 'neck', None) is None:
         return None
-    rendered = model.backbone.render(model.encode_decode(inputs))
+    render_tokens = getattr(model.backbone, 'render_tokens', None)
+    if render_tokens is not None:
+        rendered = render_tokens(model.extract_feat(inputs))
+    else:
+        rendered = model.backbone.render(model.encode_decode(inputs))
     size = rendered.shape[-1]
     cell = cell_size(size)
     far = size - cell

@@ -343,6 +343,33 @@ class TinyVICLBackbone(BaseModule):
         img = img.view(bsz, 3, g, s, g, s).permute(0, 2, 4, 3, 5, 1)
         return img.reshape(bsz, g * g, -1)
 
+    def render_tokens(self, tokens: Tensor) -> Tensor:
+        """Image of the raw pixels that tokens carry (optional API).
+
+        Every token ends with its patch's pooled, normalised pixels, so
+        the canvas a neck assembled can be shown exactly as the backbone
+        reads it (the visualisation's "fused" column), not only through
+        the pixel head.
+
+        Args:
+            tokens (Tensor): [B, T, D] from :meth:`embed` or a neck.
+
+        Returns:
+            Tensor: float [B, 3, H, W] in [0, 1].
+        """
+        raw = tokens.detach().float()[..., self.model_dim:]
+        s, g = self.sub_size, self.grid_size
+        bsz = raw.shape[0]
+        img = raw.reshape(bsz, g, g, s, s, 3)
+        img = img.permute(0, 5, 1, 3, 2, 4).reshape(bsz, 3, g * s, g * s)
+        mean = img.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = img.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        img = (img * std + mean).clamp(0, 1)
+        factor = self.patch_size // s
+        if factor > 1:
+            img = F.interpolate(img, scale_factor=factor, mode='nearest')
+        return img
+
     def render(self, logits: Tensor) -> Tensor:
         """Image of the predictions: sigmoid, un-patchify, upsample.
 
