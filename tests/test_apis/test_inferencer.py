@@ -14,11 +14,12 @@ SMALL_BACKBONE = dict(type='TinyVICLBackbone', embed_dim=32, depth=1,
                       num_heads=2, head_dim=8)
 
 
-def _config(tmp_path):
+def _config(tmp_path, **model):
     cfg = Config(
         dict(
             default_scope='mmseg',
             model=dict(
+                **model,
                 type='PromptHub',
                 backbone=SMALL_BACKBONE,
                 neck=dict(
@@ -65,6 +66,23 @@ def test_inferencer_masks_and_files(tmp_path):
     assert vis.shape[1] == 5 * 113 + 2
     with pytest.raises(ValueError, match='at least one prompt'):
         inferencer.pack(query, [])
+
+
+def test_inferencer_takes_any_number_of_prompts(tmp_path):
+    """A model configured for 4 prompts per training query still infers
+    with 3 (the neck is N-agnostic); the preprocessor's guard stays set."""
+    torch.manual_seed(0)
+    pairs = _write_pairs(tmp_path, 3)
+    cfg = _config(tmp_path, data_preprocessor=dict(
+        type='VICLDataPreprocessor', num_prompts=4))
+    inferencer = PromptHubInferencer(cfg)
+    res = inferencer(pairs[0][0], prompts=pairs[1:])
+    assert res[0]['mask'].shape == (120, 150)
+    pre = inferencer.model.data_preprocessor
+    assert pre.num_prompts == 4
+    with pytest.raises(ValueError, match='Expected 4 prompt pairs'):
+        pre(dict(inputs=[inferencer.pack(pairs[0][0], pairs[1:])['inputs']]),
+            False)
 
 
 def test_inferencer_from_index(tmp_path):

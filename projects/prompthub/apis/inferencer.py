@@ -119,6 +119,25 @@ class PromptHubInferencer:
                            'mask) entry in candidates')
         return [candidates[n] for n in names]
 
+    def _preprocess(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Run the model's data preprocessor on one query's pairs.
+
+        The preprocessor's ``num_prompts`` guards training batches against
+        a dataset/model mismatch; at inference any number of prompts is
+        valid (the fusion neck is N-agnostic), so the check is lifted for
+        this call only.
+        """
+        pre = self.model.data_preprocessor
+        expected = getattr(pre, 'num_prompts', None)
+        if expected is not None:
+            pre.num_prompts = None
+        try:
+            data = pre(dict(inputs=[pairs]), False)
+        finally:
+            if expected is not None:
+                pre.num_prompts = expected
+        return data['inputs'].to(self.device)
+
     @torch.no_grad()
     def __call__(self,
                  queries: Union[ImageLike, Sequence[ImageLike]],
@@ -159,9 +178,7 @@ class PromptHubInferencer:
                 pairs = self.prompts_from_index(stem, index, candidates,
                                                 num_prompts)
             packed = self.pack(query, pairs)
-            data = self.model.data_preprocessor(
-                dict(inputs=[packed['inputs']]), False)
-            inputs = data['inputs'].to(self.device)
+            inputs = self._preprocess(packed['inputs'])
             sample = self.model.predict(inputs)[0]
             cell_mask = sample.pred_sem_seg.data[0].cpu().numpy() > 0
             h, w = packed['ori_shape']
