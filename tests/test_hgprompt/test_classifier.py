@@ -1,7 +1,9 @@
 import pytest
 import torch
+from mmengine.optim import OptimWrapper
 from mmengine.structures import BaseDataElement
 
+from projects.prompthub.hgprompt.engine import HGPCGradOptimWrapper
 from projects.prompthub.hgprompt.models import (HGPromptClassifier,
                                                 load_prompt_bank,
                                                 save_prompt)
@@ -205,3 +207,37 @@ def test_stage_hook_hscore_prior_and_switch(bank):
     assert model.stage == 'B'
     torch.testing.assert_close(model.target_prompt.data,
                                model.composed_prompt())
+
+
+def test_stage_a_with_pcgrad(bank):
+    """PCGrad over the per-source losses trains the weights and the head
+    only, and needs its own optimizer wrapper."""
+    model = _model(
+        bank,
+        loss_gar=dict(type='HGGradAlignLoss', loss_weight=0.0),
+        grad_surgery='pcgrad')
+    x, samples = _batch()
+    data = dict(inputs=list(x), data_samples=samples)
+    prompts = model.source_prompts.clone()
+    vit = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    wrapper = HGPCGradOptimWrapper(
+        optimizer=torch.optim.Adam(
+            [p for p in model.parameters() if p.requires_grad], lr=0.1))
+    before = model.weight_logits.detach().clone()
+    head = model.head.weight.detach().clone()
+    log = model.train_step(data, wrapper)
+    assert 'loss_src' in log and 'loss_h' in log
+    assert not torch.allclose(model.weight_logits, before)
+    assert not torch.allclose(model.head.weight, head)
+    weights = model.ensemble_weights()
+    assert torch.all(weights >= 0) and torch.isclose(weights.sum(),
+                                                     torch.tensor(1.))
+    assert torch.equal(model.source_prompts, prompts)
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, vit[k])
+    # a plain OptimWrapper cannot take the per-source task list
+    with pytest.raises(TypeError, match='HGPCGradOptimWrapper'):
+        model.train_step(
+            data, OptimWrapper(torch.optim.SGD([model.weight_logits], lr=0.1)))
+    with pytest.raises(ValueError, match='grad_surgery'):
+        _model(bank, grad_surgery='cagrad')

@@ -1,11 +1,7 @@
 import pytest
 import torch
-from mmengine.optim import OptimWrapper
-from mmengine.structures import BaseDataElement
 
 from projects.prompthub.hgprompt.engine import HGPCGradOptimWrapper, pcgrad
-from projects.prompthub.hgprompt.models import (HGPromptClassifier,
-                                                save_prompt)
 
 
 def test_pcgrad_hand_computed_two_gradients():
@@ -51,68 +47,3 @@ def test_optim_wrapper_applies_pcgrad_and_keeps_plain_losses():
     # plain scalar loss: ordinary OptimWrapper behaviour
     wrapper.update_params((param * torch.tensor([1., -1.])).sum())
     assert torch.allclose(param.detach(), torch.tensor([-1.5, -2.5]))
-
-
-def test_classifier_stage_a_with_pcgrad(tmp_path):
-    gen = torch.Generator().manual_seed(0)
-    for k in range(3):
-        save_prompt(
-            str(tmp_path / f's{k}.pth'),
-            torch.randn(2, 2, 32, generator=gen),
-            task=f'src{k}')
-    torch.manual_seed(0)
-    model = HGPromptClassifier(
-        backbone=dict(
-            type='VPTPromptedViT',
-            arch='vit_tiny_patch16_224',
-            vit_kwargs=dict(
-                img_size=16, patch_size=8, embed_dim=32, depth=2, num_heads=2),
-            prompt_length=2,
-            deep=True),
-        num_classes=3,
-        source_prompts=str(tmp_path),
-        init='ensemble',
-        loss_gar=dict(type='HGGradAlignLoss', loss_weight=0.0),
-        grad_surgery='pcgrad')
-    x = torch.rand(12, 3, 16, 16, generator=gen) * 255
-    samples = []
-    for i in range(12):
-        s = BaseDataElement(metainfo=dict(sample_idx=i))
-        s.gt_label = torch.tensor(i % 3)
-        samples.append(s)
-    data = dict(inputs=list(x), data_samples=samples)
-    prompts = model.source_prompts.clone()
-    vit = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    wrapper = HGPCGradOptimWrapper(
-        optimizer=torch.optim.Adam(
-            [p for p in model.parameters() if p.requires_grad], lr=0.1))
-    before = model.weight_logits.detach().clone()
-    head = model.head.weight.detach().clone()
-    log = model.train_step(data, wrapper)
-    assert 'loss_src' in log and 'loss_h' in log
-    assert not torch.allclose(model.weight_logits, before)
-    assert not torch.allclose(model.head.weight, head)
-    weights = model.ensemble_weights()
-    assert torch.all(weights >= 0) and torch.isclose(weights.sum(),
-                                                     torch.tensor(1.))
-    assert torch.equal(model.source_prompts, prompts)
-    for k, v in model.backbone.state_dict().items():
-        assert torch.equal(v, vit[k])
-    # a plain OptimWrapper cannot take the per-source task list
-    with pytest.raises(TypeError, match='HGPCGradOptimWrapper'):
-        model.train_step(
-            data, OptimWrapper(torch.optim.SGD([model.weight_logits], lr=0.1)))
-    with pytest.raises(ValueError, match='grad_surgery'):
-        HGPromptClassifier(
-            backbone=dict(
-                type='VPTPromptedViT',
-                arch='vit_tiny_patch16_224',
-                vit_kwargs=dict(
-                    img_size=16,
-                    patch_size=8,
-                    embed_dim=32,
-                    depth=2,
-                    num_heads=2),
-                prompt_length=2),
-            num_classes=3,
-            grad_surgery='cagrad')
