@@ -62,7 +62,9 @@ class LocalityFusionNeck(BaseModule):
             the reference). In the reference a key sees its label only
             through the prompt alignment; a direct path lets the neck learn
             "take the prompt that labels this position" quickly, which is
-            what the demo's look-alike data rewards. Defaults to False.
+            what the demo's look-alike data rewards. Costs one more
+            D x D projection of the N x grid^2 label tokens per step.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None (the reference initialisation, done here).
     """
