@@ -332,16 +332,7 @@ class TinyVICLBackbone(BaseModule):
             logits (the targets of a binary cross-entropy).
         """
         self._check(canvas)
-        mean = canvas.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = canvas.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        img = (canvas * std + mean).clamp(0, 1)
-        factor = self.patch_size // self.sub_size
-        img = F.avg_pool2d(img, factor) if factor > 1 else img
-        s, g = self.sub_size, self.grid_size
-        bsz = img.shape[0]
-        # [B, 3, g, s, g, s] -> [B, g, g, s, s, 3]
-        img = img.view(bsz, 3, g, s, g, s).permute(0, 2, 4, 3, 5, 1)
-        return img.reshape(bsz, g * g, -1)
+        return self._raw_pixels(_to_unit_range(canvas))
 
     def render_tokens(self, tokens: Tensor) -> Tensor:
         """Image of the raw pixels that tokens carry (optional API).
@@ -358,17 +349,7 @@ class TinyVICLBackbone(BaseModule):
             Tensor: float [B, 3, H, W] in [0, 1].
         """
         raw = tokens.detach().float()[..., self.model_dim:]
-        s, g = self.sub_size, self.grid_size
-        bsz = raw.shape[0]
-        img = raw.reshape(bsz, g, g, s, s, 3)
-        img = img.permute(0, 5, 1, 3, 2, 4).reshape(bsz, 3, g * s, g * s)
-        mean = img.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = img.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        img = (img * std + mean).clamp(0, 1)
-        factor = self.patch_size // s
-        if factor > 1:
-            img = F.interpolate(img, scale_factor=factor, mode='nearest')
-        return img
+        return _to_unit_range(self._unpatchify(raw))
 
     def render(self, logits: Tensor) -> Tensor:
         """Image of the predictions: sigmoid, un-patchify, upsample.
@@ -379,11 +360,23 @@ class TinyVICLBackbone(BaseModule):
         Returns:
             Tensor: float [B, 3, H, W] in [0, 1].
         """
+        return self._unpatchify(logits.detach().float().sigmoid())
+
+    def _unpatchify(self, pixels: Tensor) -> Tensor:
+        """Inverse of :meth:`_raw_pixels` up to the pooling: [B, T, 3 s^2]
+        -> [B, 3, H, W], each sub-pixel repeated over its pooled area."""
         s, g = self.sub_size, self.grid_size
-        bsz = logits.shape[0]
-        img = logits.detach().float().sigmoid().view(bsz, g, g, s, s, 3)
+        bsz = pixels.shape[0]
+        img = pixels.reshape(bsz, g, g, s, s, 3)
         img = img.permute(0, 5, 1, 3, 2, 4).reshape(bsz, 3, g * s, g * s)
         factor = self.patch_size // s
         if factor > 1:
             img = F.interpolate(img, scale_factor=factor, mode='nearest')
         return img
+
+
+def _to_unit_range(canvas: Tensor) -> Tensor:
+    """ImageNet-normalised [B, 3, H, W] -> pixel values clamped to [0, 1]."""
+    mean = canvas.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = canvas.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (canvas * std + mean).clamp(0, 1)
