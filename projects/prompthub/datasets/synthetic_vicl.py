@@ -1,6 +1,6 @@
 """Deterministic synthetic VICL data that needs no download."""
 import copy
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -76,8 +76,88 @@ def render_pair(rng: np.random.Generator, class_id: int, size: int,
     return img.astype(np.uint8), label, (target > 0).astype(np.uint8)
 
 
+class RenderedVICLDataset(BaseDataset):
+    """Base of the VICL datasets rendered on the fly from
+    ``(seed, index, slot)``: no files, the same data on every machine.
+
+    Sample ``i`` is a query of class ``query_classes[i % len]`` (slot 0)
+    plus ``num_prompts`` prompt pairs (slots 1..K) of
+    :meth:`prompt_class`; subclasses implement :meth:`render`.
+
+    Args:
+        num_samples (int): Number of queries.
+        num_prompts (int): Prompt pairs per query.
+        pipeline (list): Transforms applied to the results dict.
+        test_mode (bool): Defaults to False.
+        lazy_init (bool): Defaults to False.
+    """
+
+    METAINFO = dict(classes=('background', 'foreground'))
+    #: Keys of a rendered pair that the query / the prompts do not keep.
+    QUERY_DROP_KEYS: Sequence[str] = ()
+    PROMPT_DROP_KEYS: Sequence[str] = ()
+
+    def __init__(self, num_samples: int, num_prompts: int,
+                 pipeline: Sequence, test_mode: bool,
+                 lazy_init: bool) -> None:
+        self.num_samples = num_samples
+        self.num_prompts = num_prompts
+        super().__init__(
+            pipeline=list(pipeline),
+            test_mode=test_mode,
+            lazy_init=lazy_init,
+            serialize_data=False)
+
+    def record_prefixes(self) -> Tuple[str, str]:
+        """``(sample_name prefix, img_path prefix)`` of the records."""
+        raise NotImplementedError
+
+    def query_classes(self) -> List[int]:
+        """Classes the queries cycle through."""
+        raise NotImplementedError
+
+    def render(self, idx: int, slot: int, class_id: int) -> dict:
+        """Render pair ``slot`` (0 = query) of sample ``idx``."""
+        raise NotImplementedError
+
+    def prompt_class(self, idx: int, class_id: int) -> int:
+        """Class of the prompts of sample ``idx`` (the query's)."""
+        return class_id
+
+    def load_data_list(self) -> List[dict]:
+        """One record per query: its index, name and class."""
+        name, path = self.record_prefixes()
+        classes = self.query_classes()
+        return [
+            dict(
+                sample_idx=i,
+                sample_name=f'{name}_{i:06d}',
+                img_path=f'{path}/{i}',
+                class_id=classes[i % len(classes)])
+            for i in range(self.num_samples)
+        ]
+
+    def prepare_data(self, idx: int) -> dict:
+        """Render the query (slot 0) and its prompts, then the pipeline."""
+        info = copy.deepcopy(self.get_data_info(idx))
+        query = self.render(idx, 0, info['class_id'])
+        for key in self.QUERY_DROP_KEYS:
+            query.pop(key)
+        results = dict(info, **query)
+        results['img_path'] = info['img_path']
+        prompt_cls = self.prompt_class(idx, info['class_id'])
+        results['prompt_results'] = []
+        for slot in range(1, self.num_prompts + 1):
+            prompt = self.render(idx, slot, prompt_cls)
+            for key in self.PROMPT_DROP_KEYS:
+                prompt.pop(key)
+            results['prompt_results'].append(prompt)
+        results['prompt_indices'] = [-1] * self.num_prompts
+        return self.pipeline(results)
+
+
 @DATASETS.register_module()
-class SyntheticVICLDataset(BaseDataset):
+class SyntheticVICLDataset(RenderedVICLDataset):
     """Few-shot foreground segmentation of drawn shapes, made on the fly.
 
     Each sample is a query pair of a shape class plus ``num_prompts``
@@ -101,8 +181,6 @@ class SyntheticVICLDataset(BaseDataset):
         lazy_init (bool): Defaults to False.
     """
 
-    METAINFO = dict(classes=('background', 'foreground'))
-
     def __init__(self,
                  num_samples: int = 64,
                  num_prompts: int = 1,
@@ -113,8 +191,6 @@ class SyntheticVICLDataset(BaseDataset):
                  pipeline: Sequence = (),
                  test_mode: bool = False,
                  lazy_init: bool = False) -> None:
-        self.num_samples = num_samples
-        self.num_prompts = num_prompts
         self.cell_size = cell_size
         self.shape_classes = list(range(len(SHAPES))) if classes is None \
             else list(classes)
@@ -123,24 +199,17 @@ class SyntheticVICLDataset(BaseDataset):
             raise ValueError(f'classes {bad} out of range 0..{len(SHAPES)-1}')
         self.num_distractors = num_distractors
         self.seed = seed
-        super().__init__(
-            pipeline=list(pipeline),
-            test_mode=test_mode,
-            lazy_init=lazy_init,
-            serialize_data=False)
+        super().__init__(num_samples, num_prompts, pipeline, test_mode,
+                         lazy_init)
 
-    def load_data_list(self) -> List[dict]:
-        """One record per query: its index, name and shape class."""
-        return [
-            dict(
-                sample_idx=i,
-                sample_name=f'synthetic_{self.seed}_{i:06d}',
-                img_path=f'synthetic://{self.seed}/{i}',
-                class_id=self.shape_classes[i % len(self.shape_classes)])
-            for i in range(self.num_samples)
-        ]
+    def record_prefixes(self) -> Tuple[str, str]:
+        return f'synthetic_{self.seed}', f'synthetic://{self.seed}'
 
-    def _render(self, idx: int, slot: int, class_id: int) -> dict:
+    def query_classes(self) -> List[int]:
+        return self.shape_classes
+
+    def render(self, idx: int, slot: int, class_id: int) -> dict:
+        """Render pair ``slot`` (0 = query) of sample ``idx``."""
         rng = np.random.default_rng([self.seed, idx, slot])
         img, label, gt = render_pair(rng, class_id, self.cell_size,
                                      self.num_distractors, len(SHAPES))
@@ -151,18 +220,6 @@ class SyntheticVICLDataset(BaseDataset):
             img_shape=img.shape[:2],
             ori_shape=img.shape[:2],
             img_path=f'synthetic://{self.seed}/{idx}/{slot}')
-
-    def prepare_data(self, idx: int) -> dict:
-        """Render the query (slot 0) and its prompts, then run the pipeline."""
-        info = copy.deepcopy(self.get_data_info(idx))
-        results = dict(info, **self._render(idx, 0, info['class_id']))
-        results['img_path'] = info['img_path']
-        results['prompt_results'] = [
-            self._render(idx, slot, info['class_id'])
-            for slot in range(1, self.num_prompts + 1)
-        ]
-        results['prompt_indices'] = [-1] * self.num_prompts
-        return self.pipeline(results)
 
 
 # ---------------------------------------------------------------------------
@@ -314,7 +371,7 @@ def mask_to_label(mask: np.ndarray) -> np.ndarray:
 
 
 @DATASETS.register_module()
-class LookalikeVICLDataset(BaseDataset):
+class LookalikeVICLDataset(RenderedVICLDataset):
     """Few-shot segmentation of look-alike objects (the CPU demo's data).
 
     Each image holds 3-5 objects of random outline; a class is a colour
@@ -342,7 +399,8 @@ class LookalikeVICLDataset(BaseDataset):
         lazy_init (bool): Defaults to False.
     """
 
-    METAINFO = dict(classes=('background', 'foreground'))
+    QUERY_DROP_KEYS = ('looks', 'look_masks')
+    PROMPT_DROP_KEYS = ('look_masks', )
 
     def __init__(self,
                  num_samples: int = 600,
@@ -357,8 +415,6 @@ class LookalikeVICLDataset(BaseDataset):
                  lazy_init: bool = False) -> None:
         if split not in ('train', 'test'):
             raise ValueError(f"split must be 'train' or 'test', got {split}")
-        self.num_samples = num_samples
-        self.num_prompts = num_prompts
         self.fold = fold
         self.split = split
         self.cell_size = cell_size
@@ -371,23 +427,15 @@ class LookalikeVICLDataset(BaseDataset):
         self.target_classes = held_out if split == 'test' else train
         self.distractor_pool = train if split == 'train' else list(
             range(NUM_LOOKALIKE_CLASSES))
-        super().__init__(
-            pipeline=list(pipeline),
-            test_mode=test_mode,
-            lazy_init=lazy_init,
-            serialize_data=False)
+        super().__init__(num_samples, num_prompts, pipeline, test_mode,
+                         lazy_init)
 
-    def load_data_list(self) -> List[dict]:
-        """One record per query: index, name and class."""
+    def record_prefixes(self) -> Tuple[str, str]:
         tag = f'lookalike_f{self.fold}_{self.split}_{self.seed}'
-        return [
-            dict(
-                sample_idx=i,
-                sample_name=f'{tag}_{i:06d}',
-                img_path=f'synthetic://{tag}/{i}',
-                class_id=self.target_classes[i % len(self.target_classes)])
-            for i in range(self.num_samples)
-        ]
+        return tag, f'synthetic://{tag}'
+
+    def query_classes(self) -> List[int]:
+        return self.target_classes
 
     def render(self, idx: int, slot: int, class_id: int) -> dict:
         """Render pair ``slot`` (0 = query) of sample ``idx``.
@@ -419,20 +467,3 @@ class LookalikeVICLDataset(BaseDataset):
             return class_id
         others = [c for c in self.target_classes if c != class_id]
         return others[idx % len(others)]
-
-    def prepare_data(self, idx: int) -> dict:
-        """Render the query (slot 0) and its prompts, then the pipeline."""
-        info = copy.deepcopy(self.get_data_info(idx))
-        query = self.render(idx, 0, info['class_id'])
-        query.pop('looks')
-        query.pop('look_masks')
-        results = dict(info, **query)
-        results['img_path'] = info['img_path']
-        prompt_cls = self.prompt_class(idx, info['class_id'])
-        results['prompt_results'] = []
-        for slot in range(1, self.num_prompts + 1):
-            prompt = self.render(idx, slot, prompt_cls)
-            prompt.pop('look_masks')
-            results['prompt_results'].append(prompt)
-        results['prompt_indices'] = [-1] * self.num_prompts
-        return self.pipeline(results)
