@@ -281,21 +281,21 @@ class HGPromptClassifier(BaseModel):
         feats = self.backbone(inputs, self.composed_prompt())
         if self.loss_h.loss_weight > 0:
             losses[self.loss_h.loss_name] = self.loss_h(feats, labels)
-        if self.loss_gar.loss_weight > 0:
+        if self.loss_gar.loss_weight > 0 or self.grad_surgery is not None:
+            # Both per-source terms read the same K source forwards.
             src = self.source_features(inputs, data_samples)
-            flat = weights if weights.dim() == 1 else weights.mean(0)
+            src_weights = weights if weights.dim() == 1 else weights.mean(0)
+        if self.loss_gar.loss_weight > 0:
             losses[self.loss_gar.loss_name] = self.loss_gar(
-                src, labels, flat, self.head, feats)
+                src, labels, src_weights, self.head, feats)
         if self.stage_a_ce_weight > 0:
             losses['loss_ce'] = self.stage_a_ce_weight * F.cross_entropy(
                 self.head(feats.detach()), labels)
         if self.grad_surgery is not None:
-            src = self.source_features(inputs, data_samples)
-            flat = weights if weights.dim() == 1 else weights.mean(0)
             per_source = torch.stack([
                 F.cross_entropy(self.head(f), labels) for f in src
             ])
-            losses['loss_src'] = flat * per_source
+            losses['loss_src'] = src_weights * per_source
         flat = weights.detach().reshape(-1, weights.shape[-1]).mean(0)
         losses['w_max'] = flat.max()
         return losses
