@@ -179,12 +179,14 @@ class PromptHubInferencer:
                                                 num_prompts)
             packed = self.pack(query, pairs)
             inputs = self._preprocess(packed['inputs'])
-            sample = self.model.predict(inputs)[0]
+            # One backbone pass serves the prediction and the fused view.
+            logits = self.model.encode_decode(inputs)
+            sample = self.model.predict(inputs, logits=logits)[0]
             cell_mask = sample.pred_sem_seg.data[0].cpu().numpy() > 0
             h, w = packed['ori_shape']
             mask = cv2.resize(cell_mask.astype(np.uint8), (w, h),
                               interpolation=cv2.INTER_NEAREST) > 0
-            fused = fused_prompt_cells(self.model, inputs)
+            fused = fused_prompt_cells(self.model, inputs, logits)
             vis = draw_vicl_grid(
                 [(inputs[0, k, 0], inputs[0, k, 1])
                  for k in range(1, inputs.shape[1])], inputs[0, 0, 0],

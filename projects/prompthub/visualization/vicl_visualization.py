@@ -83,13 +83,17 @@ def draw_vicl_grid(prompts: Sequence[tuple],
 
 
 @torch.no_grad()
-def fused_prompt_cells(model, inputs: Tensor) -> Optional[Tensor]:
+def fused_prompt_cells(model,
+                       inputs: Tensor,
+                       logits: Optional[Tensor] = None) -> Optional[Tensor]:
     """Rendered TL/TR cells of the fused canvas of a PromptHub model.
 
     Args:
         model: A ``PromptHub`` (anything with a ``neck``); other models
             return None.
         inputs (Tensor): [B, K+1, 2, 3, S, S] in [0, 1].
+        logits (Tensor, optional): ``model.encode_decode(inputs)`` when
+            the caller has it already. Defaults to None (computed).
 
     Returns:
         Tensor | None: float [B, 2, 3, S, S] in [0, 1]: the fused prompt
@@ -103,7 +107,9 @@ def fused_prompt_cells(model, inputs: Tensor) -> Optional[Tensor]:
     if render_tokens is not None:
         rendered = render_tokens(model.extract_feat(inputs))
     else:
-        rendered = model.backbone.render(model.encode_decode(inputs))
+        if logits is None:
+            logits = model.encode_decode(inputs)
+        rendered = model.backbone.render(logits)
     size = rendered.shape[-1]
     cell = cell_size(size)
     far = size - cell

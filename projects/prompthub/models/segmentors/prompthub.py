@@ -1,5 +1,5 @@
 """PromptHub: locality-aware fusion of several prompt pairs."""
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +55,9 @@ class PromptHub(VICLInpainter):
         super().__init__(
             backbone=backbone,
             binarize=binarize,
+            # predict()'s canvas around BR only matters for visualisation
+            # and for reading the ground truth back; the reference uses
+            # prompt slot 1.
             prompt_slot=1,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
@@ -127,13 +130,3 @@ class PromptHub(VICLInpainter):
             loss.loss_name: loss(logits, targets)
             for loss in self.losses
         }
-
-    def predict(self, inputs: Tensor,
-                data_samples: Optional[list] = None) -> List:
-        """Predict the query label cell from the fused prompts."""
-        logits = self.encode_decode(inputs)
-        # The canvas around BR only matters for visualisation and for
-        # reading the ground truth back; the reference uses prompt slot 1.
-        canvas = self.prompt_canvas(inputs, 1)
-        return self.render_predictions(logits, canvas, canvas.shape[0],
-                                       data_samples)

@@ -113,10 +113,18 @@ class VICLInpainter(BaseSegmentor):
             'trained; train PromptHub (configs/prompthub_*.py) instead, or '
             'evaluate this model with tools/test.py.')
 
-    def predict(self, inputs: Tensor,
-                data_samples: Optional[list] = None) -> List[SegDataSample]:
-        """Inpaint the query label cell; see :meth:`render_predictions`."""
-        logits = self.encode_decode(inputs)
+    def predict(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None,
+                logits: Optional[Tensor] = None) -> List[SegDataSample]:
+        """Inpaint the query label cell; see :meth:`render_predictions`.
+
+        ``logits`` of :meth:`encode_decode` on the same ``inputs`` may be
+        passed when the caller already has them (e.g. to also draw the
+        fused prompt), so the backbone does not run twice.
+        """
+        if logits is None:
+            logits = self.encode_decode(inputs)
         canvas = self.prompt_canvas(inputs, self.prompt_slot)
         return self.render_predictions(logits, canvas, canvas.shape[0],
                                        data_samples)
