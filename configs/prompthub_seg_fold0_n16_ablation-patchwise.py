@@ -9,4 +9,5 @@ model = dict(
         type='PatchwiseFusionNeck',
         embed_dims=1024,
         num_heads=8,
-        dropout=0.25))
+        dropout=0.25,
+        reassociate=True))

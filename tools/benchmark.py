@@ -48,6 +48,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -100,6 +101,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='assumed host read + H2D GB/s of the feature '
                         'store for the extrapolation')
     parser.add_argument('--out', default=None, help='JSON output file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. model.neck.reassociate=False')
     return parser.parse_args(argv)
 
 
@@ -204,7 +210,10 @@ def round_ratio(num: dict, den: dict, stat: str) -> float:
 
 
 # -- the model -----------------------------------------------------------
-def build_model(cfg_path: str, tiny: bool, device: torch.device):
+def build_model(cfg_path: str,
+                tiny: bool,
+                device: torch.device,
+                cfg_options: Optional[dict] = None):
     """PromptHub of the config with random weights (neck dropout kept)."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -214,7 +223,10 @@ def build_model(cfg_path: str, tiny: bool, device: torch.device):
         TINY_MAE_VQGAN_CFG
     from projects.prompthub.registry import MODELS
     init_default_scope('mmseg')
-    cfg = Config.fromfile(cfg_path).model.to_dict()
+    cfg = Config.fromfile(cfg_path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg = cfg.model.to_dict()
     if cfg.get('type') != 'PromptHub':
         raise SystemExit(f'{cfg_path}: model.type must be PromptHub, got '
                          f"{cfg.get('type')}")
@@ -245,7 +257,8 @@ def describe_model(model) -> dict:
 
 def bench_model(args, device: torch.device) -> dict:
     from projects.prompthub.models.utils.target_cache import TargetCache
-    model = build_model(args.config, args.tiny, device)
+    model = build_model(args.config, args.tiny, device,
+                        args.cfg_options)
     if args.compile:
         model.backbone.forward_tokens = torch.compile(
             model.backbone.forward_tokens)

@@ -31,6 +31,8 @@ class ConvFusionNeck(LocalityFusionNeck):
         sigma (float): locality scale for the Gaussian-type kinds.
             Defaults to 0.65.
         cut_threshold (float): cut level. Defaults to 0.01.
+        reassociate (bool): cheaper, equal-up-to-rounding order; see
+            :class:`LocalityFusionNeck`. Defaults to False.
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None.
     """
@@ -44,6 +46,7 @@ class ConvFusionNeck(LocalityFusionNeck):
                  locality: str = 'patchwise',
                  sigma: float = 0.65,
                  cut_threshold: float = 0.01,
+                 reassociate: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(
             embed_dims=embed_dims,
@@ -53,6 +56,7 @@ class ConvFusionNeck(LocalityFusionNeck):
             grid=grid,
             locality=locality,
             cut_threshold=cut_threshold,
+            reassociate=reassociate,
             init_cfg=init_cfg)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f'kernel_size must be a positive odd number '

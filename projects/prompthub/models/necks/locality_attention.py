@@ -7,6 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .reassociated_paths import head_projected_average
+
 
 class LocalityCrossAttention(nn.Module):
     """Cross-attention from query tokens to the tokens of N prompts.
@@ -50,11 +52,37 @@ class LocalityCrossAttention(nn.Module):
         b, s, _ = x.shape
         return x.view(b, s, self.num_heads, -1).transpose(1, 2)
 
+    def attention(self,
+                  query: Tensor,
+                  key: Tensor,
+                  tables: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+        """Per-head attention weights after the locality and dropout.
+
+        Args:
+            query (Tensor): (B, L, D).
+            key (Tensor): (B, N * L, D), ordered (prompt, position).
+            tables (tuple[Tensor, Tensor], optional): see :meth:`forward`.
+
+        Returns:
+            Tensor: (B, heads, L, N * L).
+        """
+        d = self.embed_dims
+        w, b = self.in_proj_weight, self.in_proj_bias
+        q = self._heads(F.linear(query, w[:d], b[:d]))
+        k = self._heads(F.linear(key, w[d:2 * d], b[d:2 * d]))
+        q = q * math.sqrt(1.0 / q.shape[-1])
+        logits = q @ k.transpose(-2, -1)
+        if tables is not None:
+            logits = self._modulate(logits, *tables)
+        attn = logits.softmax(dim=-1)
+        return F.dropout(attn, p=self.attn_drop, training=self.training)
+
     def forward(self,
                 query: Tensor,
                 key_value: Tensor,
                 tables: Optional[Tuple[Tensor, Tensor]] = None,
-                key: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                key: Optional[Tensor] = None,
+                attend_first: bool = False) -> Tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key_value``.
 
         Args:
@@ -65,24 +93,23 @@ class LocalityCrossAttention(nn.Module):
                 shape (L, L) or (B, L, L). None gives plain attention.
             key (Tensor, optional): (B, N * L, D) key input when it differs
                 from the values. Defaults to None (``key_value``).
+            attend_first (bool): average the value inputs with each head's
+                weights, then project them (cheaper for many keys; equal up
+                to rounding). Defaults to False.
 
         Returns:
             tuple[Tensor, Tensor]: output (B, L, D) and the per-head
             attention weights after dropout (B, heads, L, N * L).
         """
         d = self.embed_dims
-        w, b = self.in_proj_weight, self.in_proj_bias
-        q = self._heads(F.linear(query, w[:d], b[:d]))
         key = key_value if key is None else key
-        k = self._heads(F.linear(key, w[d:2 * d], b[d:2 * d]))
-        v = self._heads(F.linear(key_value, w[2 * d:], b[2 * d:]))
-        q = q * math.sqrt(1.0 / q.shape[-1])
-        logits = q @ k.transpose(-2, -1)
-        if tables is not None:
-            logits = self._modulate(logits, *tables)
-        attn = logits.softmax(dim=-1)
-        attn = F.dropout(attn, p=self.attn_drop, training=self.training)
-        out = (attn @ v).transpose(1, 2).flatten(2)
+        attn = self.attention(query, key, tables)
+        w, b = self.in_proj_weight[2 * d:], self.in_proj_bias[2 * d:]
+        if attend_first:
+            out = head_projected_average(attn, key_value, w, b)
+        else:
+            v = self._heads(F.linear(key_value, w, b))
+            out = (attn @ v).transpose(1, 2).flatten(2)
         return self.out_proj(out), attn
 
     @staticmethod

@@ -3,12 +3,14 @@ from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from projects.prompthub.registry import MODELS
 from .locality_attention import LocalityCrossAttention
 from .locality_tables import LocalityPrior
+from .reassociated_paths import attend_first_pays, folded_self_attention
 
 
 @MODELS.register_module()
@@ -65,6 +67,15 @@ class LocalityFusionNeck(BaseModule):
             what the demo's look-alike data rewards. Costs one more
             D x D projection of the N x grid^2 label tokens per step.
             Defaults to False.
+        reassociate (bool): Compute the same function in a cheaper order
+            (:mod:`.reassociated_paths`): the LayerNorm's affine folded
+            into the alignments' input projections (no input gradient
+            through the frozen tokens), the label tokens averaged by the
+            attention before, not after, the alignment's output projection
+            and W_VY, and, when it saves work (N >= 2 at the reference
+            size), the image values averaged before W_VX. Same parameters,
+            same dropout semantics; results equal the reference order up
+            to float rounding. Defaults to False (the reference's order).
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None (the reference initialisation, done here).
     """
@@ -79,6 +90,7 @@ class LocalityFusionNeck(BaseModule):
                  cut_threshold: float = 0.01,
                  identity_init: bool = False,
                  label_keys: bool = False,
+                 reassociate: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not 0 <= dropout < 1:
@@ -89,6 +101,7 @@ class LocalityFusionNeck(BaseModule):
         self.num_heads = num_heads
         self.grid = grid
         self.dropout = dropout
+        self.reassociate = reassociate
         # Creation order of the reference, so that a seeded init replays.
         self.cross_attn = LocalityCrossAttention(embed_dims, num_heads,
                                                  dropout)
@@ -173,6 +186,76 @@ class LocalityFusionNeck(BaseModule):
         """
         return support
 
+    def _split_prompts(self, prompts: Tensor, bsz: int,
+                       num_prompts: int) -> Tuple[Tensor, Tensor]:
+        """(B*N, 2*area, D) -> image and label tokens, (B, N*area, D)."""
+        g, dims = self.grid, prompts.shape[-1]
+        prompts = prompts.reshape(bsz, num_prompts, g, 2 * g, dims)
+        return (prompts[:, :, :, :g].reshape(bsz, -1, dims),
+                prompts[:, :, :, g:].reshape(bsz, -1, dims))
+
+    def _fuse(self, prompts: Tensor, query_img: Tensor, bsz: int,
+              num_prompts: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The reference's order: align, split, attend, project labels.
+
+        Returns:
+            tuple: fused image and label tokens (B, area, D), the aligned
+            query image tokens (B, area, D) and the head-averaged,
+            dropped-out attention (B, area, N*area).
+        """
+        prompts = self._align(self.prompt_align, prompts)
+        prompt_img, prompt_lab = self._split_prompts(prompts, bsz,
+                                                     num_prompts)
+        query_img = self._align(self.query_align, query_img)
+        tables = self.locality(query_img)
+        keys = None
+        if self.label_key_proj is not None:
+            keys = prompt_img + self.label_key_proj(prompt_lab)
+        fused_img, attn = self.cross_attn(query_img, prompt_img, tables,
+                                          key=keys)
+        # The label path reuses the (dropped-out) image attention.
+        attn = attn.mean(dim=1)
+        fused_lab = attn @ self.label_proj(prompt_lab)
+        return fused_img, fused_lab, query_img, attn
+
+    def _fuse_reassociated(
+            self, prompts: Tensor, query_img: Tensor, bsz: int,
+            num_prompts: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """:meth:`_fuse` in a cheaper order (see ``reassociate``)."""
+        heads = folded_self_attention(prompts, self.prompt_align, self.norm,
+                                      self.training)
+        raw_img, raw_lab = self._split_prompts(prompts, bsz, num_prompts)
+        heads_img, heads_lab = self._split_prompts(heads, bsz, num_prompts)
+        align_out = self.prompt_align.out_proj
+        prompt_img = raw_img + align_out(heads_img)
+        query_img = query_img + self.query_align.out_proj(
+            folded_self_attention(query_img, self.query_align, self.norm,
+                                  self.training))
+        tables = self.locality(query_img)
+        keys = prompt_lab = None
+        if self.label_key_proj is not None:
+            prompt_lab = raw_lab + align_out(heads_lab)
+            keys = prompt_img + self.label_key_proj(prompt_lab)
+        attend_first = attend_first_pays(prompt_img.shape[1],
+                                         query_img.shape[1], self.embed_dims,
+                                         self.num_heads)
+        fused_img, attn = self.cross_attn(
+            query_img, prompt_img, tables, key=keys,
+            attend_first=attend_first)
+        attn = attn.mean(dim=1)
+        rows = attn.sum(-1, keepdim=True)  # < 1 where dropout hit
+        if prompt_lab is None:
+            # A (S + H W_o^T + b_o) = A S + (A H) W_o^T + (A 1) b_o: the
+            # label tokens skip the alignment's output projection.
+            labels = attn @ raw_lab + F.linear(attn @ heads_lab,
+                                               align_out.weight)
+            labels = labels + rows * align_out.bias
+        else:
+            labels = attn @ prompt_lab
+        fused_lab = F.linear(labels, self.label_proj.weight) + \
+            rows * self.label_proj.bias
+        return fused_img, fused_lab, query_img, attn
+
     def forward(self,
                 support: Tensor,
                 query: Tensor,
@@ -202,27 +285,12 @@ class LocalityFusionNeck(BaseModule):
         prompts = support.reshape(bsz * num_prompts, g, 2 * g, dims)
         prompts = self.embed_support(prompts).reshape(bsz * num_prompts,
                                                       2 * area, dims)
-        prompts = self._align(self.prompt_align, prompts)
-        prompts = prompts.reshape(bsz, num_prompts, g, 2 * g, dims)
-        prompt_img = prompts[:, :, :, :g].reshape(bsz, num_prompts * area,
-                                                  dims)
-        prompt_lab = prompts[:, :, :, g:].reshape(bsz, num_prompts * area,
-                                                  dims)
-
         query = query.reshape(bsz, g, 2 * g, dims)
         query_img = query[:, :, :g].reshape(bsz, area, dims)
         query_lab = query[:, :, g:]
-        query_img = self._align(self.query_align, query_img)
-
-        tables = self.locality(query_img)
-        keys = None
-        if self.label_key_proj is not None:
-            keys = prompt_img + self.label_key_proj(prompt_lab)
-        fused_img, attn = self.cross_attn(query_img, prompt_img, tables,
-                                          key=keys)
-        # The label path reuses the (dropped-out) image attention.
-        attn = attn.mean(dim=1)
-        fused_lab = attn @ self.label_proj(prompt_lab)
+        fuse = self._fuse_reassociated if self.reassociate else self._fuse
+        fused_img, fused_lab, query_img, attn = fuse(prompts, query_img,
+                                                     bsz, num_prompts)
 
         top = torch.cat([
             fused_img.reshape(bsz, g, g, dims),

@@ -21,6 +21,8 @@ class PatchwiseFusionNeck(LocalityFusionNeck):
         num_heads (int): attention heads. Defaults to 8.
         dropout (float): attention dropout. Defaults to 0.25.
         grid (int): token block side. Defaults to 7.
+        reassociate (bool): cheaper, equal-up-to-rounding order; see
+            :class:`LocalityFusionNeck`. Defaults to False.
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None.
     """
@@ -30,6 +32,7 @@ class PatchwiseFusionNeck(LocalityFusionNeck):
                  num_heads: int = 8,
                  dropout: float = 0.25,
                  grid: int = 7,
+                 reassociate: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(
             embed_dims=embed_dims,
@@ -37,4 +40,5 @@ class PatchwiseFusionNeck(LocalityFusionNeck):
             dropout=dropout,
             grid=grid,
             locality='patchwise',
+            reassociate=reassociate,
             init_cfg=init_cfg)
