@@ -75,8 +75,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--stat', choices=['median', 'min'],
                         default='median',
-                        help='statistic of the ratios and tables (min is '
-                        'steadier on a shared machine)')
+                        help='statistic of the tables: median (ratios: '
+                        'median of the per-round ratios) or min (ratios of '
+                        'the fastest rounds; steadier on a shared machine)')
     parser.add_argument('--uncached', action='store_true',
                         help='also time training steps that encode C*')
     parser.add_argument('--skip-model', action='store_true',
@@ -204,9 +205,12 @@ def measure_interleaved(fns: Dict[str, Callable[[], None]],
 
 
 def round_ratio(num: dict, den: dict, stat: str) -> float:
-    """``stat`` (median/min) of the per-round ratios ``num / den``."""
-    ratios = [a / b for a, b in zip(num['times_s'], den['times_s'])]
-    return statistics.median(ratios) if stat == 'median' else min(ratios)
+    """``num / den``: the median of the per-round ratios, or (``min``) the
+    ratio of the fastest rounds, each call's cost without interference."""
+    if stat == 'min':
+        return min(num['times_s']) / min(den['times_s'])
+    return statistics.median(
+        [a / b for a, b in zip(num['times_s'], den['times_s'])])
 
 
 # -- the model -----------------------------------------------------------

@@ -34,6 +34,8 @@ def test_api_shapes_and_frozen():
     assert model.render(logits).shape == (2, 3, 224, 224)
     with pytest.raises(ValueError):
         model.embed(torch.zeros(1, 3, 112, 112))
+    assert torch.equal(model.embed(canvas, 'top'), tokens[:, :98])
+    assert torch.equal(model.embed(canvas, 'bottom'), tokens[:, 98:])
 
 
 def test_br_never_read_and_targets_round_trip():

@@ -184,6 +184,22 @@ def test_embed_is_patch_embed_plus_pos_embed(tiny):
     torch.testing.assert_close(tiny.embed(canvas)[0, 16], expected)
 
 
+def test_embed_half_reads_only_that_half(tiny):
+    """A half's tokens equal the whole canvas's (bit for bit) and do not
+    depend on the other half's pixels; a half canvas is refused."""
+    canvas = torch.randn(2, 3, 224, 224)
+    full = tiny.embed(canvas)
+    top, bottom = tiny.embed(canvas, 'top'), tiny.embed(canvas, 'bottom')
+    assert torch.equal(top, full[:, :98]) and torch.equal(bottom, full[:, 98:])
+    other = canvas.clone()
+    other[:, :, 112:] = 0
+    assert torch.equal(tiny.embed(other, 'top'), top)
+    with pytest.raises(ValueError, match="'left'"):
+        tiny.embed(canvas, 'left')
+    with pytest.raises(ValueError, match='embed expects'):
+        tiny.embed(canvas[:, :, :112], 'top')
+
+
 def _reference_forward(model, tokens):
     """MAE forward with the reference's ids_shuffle/ids_restore masking."""
     ids_shuffle = torch.cat([visible_mask_ids(), br_token_ids()])[None]

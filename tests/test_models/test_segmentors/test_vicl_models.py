@@ -61,6 +61,24 @@ def test_only_neck_parameters_are_trainable(model):
     assert not model.backbone.training
 
 
+def test_pair_tokens_are_the_halves_of_each_pair_canvas(model):
+    """Prompts give the top half, the query the bottom half of the tokens
+    of their duplicated canvas (bit for bit, halves embedded alone)."""
+    from projects.prompthub.models.utils.canvas import pair_canvas
+    inputs = model.data_preprocessor(make_batch(2, 2), False)['inputs']
+    support, query = model.pair_tokens(inputs)
+    assert support.shape == (2, 2, 98, 64) and query.shape == (2, 98, 64)
+    with torch.no_grad():
+        for b in range(2):
+            for k in range(3):
+                pair = inputs[b, k]
+                full = model.backbone.embed(pair_canvas(pair[:1], pair[1:]))
+                if k == 0:
+                    assert torch.equal(query[b], full[0, 98:])
+                else:
+                    assert torch.equal(support[b, k - 1], full[0, :98])
+
+
 def test_predict_fills_the_documented_fields(model):
     model.eval()
     data = model.data_preprocessor(make_batch(batch=3), False)

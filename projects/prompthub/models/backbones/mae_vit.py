@@ -18,7 +18,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from ..utils.canvas import br_token_ids, visible_mask_ids
+from ..utils.canvas import br_token_ids, half_rows, visible_mask_ids
 from ..utils.pos_embed import sincos_pos_embed_tensor
 
 
@@ -74,8 +74,13 @@ class InpaintingMAEViT(BaseModule):
             norm_layer=norm_layer,
             act_layer=nn.GELU)
 
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_channels,
-                                      embed_dim)
+        # Not strict: :meth:`embed` may embed half a canvas.
+        self.patch_embed = PatchEmbed(
+            img_size,
+            patch_size,
+            in_channels,
+            embed_dim,
+            strict_img_size=False)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         # Fixed sin-cos tables (stored in the checkpoint as well).
         self.pos_embed = nn.Parameter(
@@ -124,20 +129,32 @@ class InpaintingMAEViT(BaseModule):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def embed(self, canvas: torch.Tensor) -> torch.Tensor:
+    def embed(self,
+              canvas: torch.Tensor,
+              half: Optional[str] = None) -> torch.Tensor:
         """Patch embedding plus position embedding (no cls token).
 
         Args:
             canvas (Tensor): [B, 3, H, W] ImageNet-normalised canvas.
+            half (str, optional): ``'top'`` or ``'bottom'`` embeds only
+                that half (the other half's pixels are not read; patches
+                do not overlap, so the tokens equal those of the whole
+                canvas). Defaults to None (all tokens).
 
         Returns:
-            Tensor: [B, grid_size**2, embed_dim] tokens.
+            Tensor: [B, grid_size**2, embed_dim] tokens, or the half's
+            [B, grid_size**2 / 2, embed_dim].
         """
         if canvas.dim() != 4 or tuple(canvas.shape[-2:]) != \
                 (self.img_size, self.img_size):
             raise ValueError(f'embed expects [B, 3, {self.img_size}, '
                              f'{self.img_size}], got {tuple(canvas.shape)}')
-        return self.patch_embed(canvas) + self.pos_embed[:, 1:, :]
+        pos = self.pos_embed[:, 1:, :]
+        if half is None:
+            return self.patch_embed(canvas) + pos
+        pixels = canvas[:, :, half_rows(half, self.img_size)]
+        return self.patch_embed(pixels) + pos[:, half_rows(
+            half, self.grid_size**2)]
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits over the codebook from embedded canvas tokens.

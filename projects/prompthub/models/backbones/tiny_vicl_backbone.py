@@ -19,7 +19,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from projects.prompthub.registry import MODELS
-from ..utils.canvas import IMAGENET_MEAN, IMAGENET_STD, br_token_ids
+from ..utils.canvas import (IMAGENET_MEAN, IMAGENET_STD, br_token_ids,
+                            half_rows)
 
 
 @MODELS.register_module()
@@ -192,8 +193,15 @@ class TinyVICLBackbone(BaseModule):
             raise ValueError(f'expected a canvas [B, 3, {size}, {size}], '
                              f'got {tuple(canvas.shape)}')
 
-    def embed(self, canvas: Tensor) -> Tensor:
-        """Normalised canvas [B, 3, H, W] -> tokens [B, T, D]."""
+    def embed(self, canvas: Tensor, half: Optional[str] = None) -> Tensor:
+        """Normalised canvas [B, 3, H, W] -> tokens [B, T, D].
+
+        ``half`` (``'top'``/``'bottom'``) keeps only that half's T/2
+        tokens (computed from the whole canvas; this backbone is tiny).
+        """
+        if half is not None:
+            tokens = self.embed(canvas)
+            return tokens[:, half_rows(half, tokens.shape[1])]
         self._check(canvas)
         p, g = self.patch_size, self.grid_size
         patches = F.unfold(canvas, p, stride=p).transpose(1, 2)

@@ -417,8 +417,9 @@ class TamingVQGAN(nn.Module):
         if side * side != codes.shape[1]:
             raise ValueError('decode_codes needs a full square grid of codes '
                              f'(grid_size={side}), got N={codes.shape[1]}')
-        if codes.numel() and (codes.min() < 0
-                              or codes.max() >= self.num_codes):
+        # Meta tensors (FLOP counting) have no values to check.
+        checkable = codes.numel() and not codes.is_meta
+        if checkable and (codes.min() < 0 or codes.max() >= self.num_codes):
             raise ValueError(f'code indices must lie in [0, {self.num_codes})'
                              f', got [{codes.min()}, {codes.max()}]')
         z = self.post_quant_conv(self.quantize.lookup(codes.long(), side))

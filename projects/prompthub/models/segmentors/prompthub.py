@@ -87,14 +87,16 @@ class PromptHub(VICLInpainter):
         pairs, features = self.split_inputs(inputs)
         if features is not None:
             pairs = features
-        batch, num_pairs = pairs.shape[:2]
-        pairs = pairs.flatten(0, 1)
+        batch, num_prompts = pairs.shape[0], pairs.shape[1] - 1
+        prompts = pairs[:, 1:].flatten(0, 1)
         with torch.no_grad():
-            canvases = pair_canvas(pairs[:, 0], pairs[:, 1])
-            tokens = self.backbone.embed(canvases)
-        tokens = tokens.view(batch, num_pairs, *tokens.shape[1:])
-        half = tokens.shape[2] // 2
-        return tokens[:, 1:, :half], tokens[:, 0, half:]
+            # Only the halves that are used: the prompts' top halves and
+            # the query's bottom half (patches do not overlap).
+            support = self.backbone.embed(
+                pair_canvas(prompts[:, 0], prompts[:, 1]), half='top')
+            query = self.backbone.embed(
+                pair_canvas(pairs[:, 0, 0], pairs[:, 0, 1]), half='bottom')
+        return support.view(batch, num_prompts, *support.shape[1:]), query
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Fused canvas tokens [B, T, D]."""

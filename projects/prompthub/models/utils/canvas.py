@@ -137,6 +137,18 @@ def build_canvas(tl: Optional[torch.Tensor],
     return normalize_canvas(canvas) if normalize else canvas
 
 
+def half_rows(half: str, num_rows: int) -> slice:
+    """Rows of the ``'top'`` or ``'bottom'`` half of ``num_rows`` rows.
+
+    Token rasters are row-major, so this also slices a half's tokens out of
+    ``num_rows = T`` tokens.
+    """
+    if half not in ('top', 'bottom'):
+        raise ValueError(f"half must be 'top' or 'bottom', got {half!r}")
+    mid = num_rows // 2
+    return slice(0, mid) if half == 'top' else slice(mid, num_rows)
+
+
 def pair_canvas(img: torch.Tensor,
                 label: torch.Tensor,
                 canvas_size: int = CANVAS_SIZE,

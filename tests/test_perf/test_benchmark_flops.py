@@ -1,0 +1,34 @@
+"""tools/benchmark_flops.py: counts that add up and match hand counts."""
+import json
+
+from tools.benchmark_flops import main
+
+TINY = 'configs/prompthub_tiny_synthetic.py'
+EMBED, PATCH_PIXELS, HALF_TOKENS = 64, 3 * 16 * 16, 98
+
+
+def test_train_is_floor_plus_neck_plus_pair_embedding(tmp_path, capsys):
+    out = tmp_path / 'flops.json'
+    result = main([
+        TINY, '--tiny', '--batch-size', '2', '--num-prompts', '1', '3',
+        '--cfg-options', 'model.neck.reassociate=True', '--out',
+        str(out)
+    ])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result['reassociate'] is True
+    rows = result['rows']
+    assert [(r['batch'], r['num_prompts']) for r in rows] == [(2, 1), (2, 3)]
+    for row in rows:
+        # The patch embedding of the used half of the N + 1 pair canvases
+        # (no gradient), by hand: 2 FLOP per multiply-add of a 768 -> 64
+        # projection, batch 2.
+        embed = 2 * (row['num_prompts'] + 1) * HALF_TOKENS * PATCH_PIXELS \
+            * EMBED * 2
+        assert row['train'] == row['floor'] + row['neck'] + embed
+        assert row['eval'] > row['eval_floor']
+        assert row['neck_share'] == row['neck'] / row['train']
+    # The floor does not depend on N, the neck grows with it.
+    assert rows[0]['floor'] == rows[1]['floor'] > 0
+    assert rows[1]['neck'] > 2 * rows[0]['neck']
+    assert rows[0]['train_over_first_n'] == 1
+    assert '| 2 | 3 |' in capsys.readouterr().out
