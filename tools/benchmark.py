@@ -59,10 +59,7 @@ FEATURE_DIM = 257 * 1024
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='mmengine config with a PromptHub '
-                        '`model`')
-    parser.add_argument('--tiny', action='store_true',
-                        help='tiny random backbone and neck')
+    add_model_args(parser)
     parser.add_argument('--device', default=None,
                         help='cpu or cuda (default: cuda when available)')
     parser.add_argument('--amp', action='store_true',
@@ -101,13 +98,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--gpu-read-gbs', type=float, default=5.0,
                         help='assumed host read + H2D GB/s of the feature '
                         'store for the extrapolation')
-    parser.add_argument('--out', default=None, help='JSON output file')
+    return parser.parse_args(argv)
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """The config, ``--tiny``, ``--cfg-options`` and ``--out``."""
+    parser.add_argument('config', help='mmengine config with a PromptHub '
+                        '`model`')
+    parser.add_argument('--tiny', action='store_true',
+                        help='tiny random backbone and neck')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override config keys, e.g. model.neck.reassociate=False')
-    return parser.parse_args(argv)
+    parser.add_argument('--out', default=None, help='JSON output file')
+
+
+def write_json(path: Optional[str], result: dict) -> None:
+    """Save ``result`` to ``path`` (if given), creating its folder."""
+    if path:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=1)
 
 
 # -- timing and memory -------------------------------------------------
@@ -587,10 +600,7 @@ def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> dict:
     if args.retrieval:
         result['retrieval'] = bench_retrieval(args)
     print(format_tables(result))
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_json(args.out, result)
     return result
 
 

@@ -24,36 +24,25 @@ Example::
         --cfg-options model.neck.reassociate=False
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 from typing import Callable, List, Optional
 
 import torch
-from mmengine.config import DictAction
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from tools.benchmark import build_model  # noqa: E402
+from tools.benchmark import (add_model_args, build_model,  # noqa: E402
+                             write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='mmengine config with a PromptHub '
-                        '`model`')
-    parser.add_argument('--tiny', action='store_true',
-                        help='tiny random backbone and neck')
+    add_model_args(parser)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--num-prompts', type=int, nargs='+',
                         default=[1, 4, 16, 64])
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. model.neck.reassociate=False')
-    parser.add_argument('--out', default=None, help='JSON output file')
     return parser.parse_args(argv)
 
 
@@ -142,10 +131,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         reassociate=getattr(model.neck, 'reassociate', None),
         rows=rows)
     print(format_table(rows))
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_json(args.out, result)
     return result
 
 
