@@ -171,7 +171,9 @@ def _write_reference(tmp_path, sd, name='Seg_K_1_Fold_0.pth'):
                                             ('gaussian', 0.5),
                                             ('gaussian', 2.5),
                                             ('laplacian', 0.65)])
-def test_converted_neck_reproduces_reference(tmp_path, locality, sigma):
+@pytest.mark.parametrize('reassociate', [False, True])
+def test_converted_neck_reproduces_reference(tmp_path, locality, sigma,
+                                             reassociate):
     sd = _reference_state_dict()
     src = _write_reference(tmp_path, sd)
     dst = str(tmp_path / 'out' / 'prompthub_neck.pth')
@@ -183,7 +185,11 @@ def test_converted_neck_reproduces_reference(tmp_path, locality, sigma):
     assert len(ckpt['state_dict']) == 16
     assert all(k.startswith('neck.') for k in ckpt['state_dict'])
 
-    model = _Model(sigma=sigma, locality=locality, dropout=0.25)
+    model = _Model(
+        sigma=sigma,
+        locality=locality,
+        dropout=0.25,
+        reassociate=reassociate)
     load_checkpoint(model, dst, map_location='cpu', strict=True)
     model = model.double().eval()
     gen = torch.Generator().manual_seed(1)
@@ -196,7 +202,8 @@ def test_converted_neck_reproduces_reference(tmp_path, locality, sigma):
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
     # train mode with p = 0 takes the dropout path and matches as well
-    model_p0 = _Model(sigma=sigma, locality=locality, dropout=0.)
+    model_p0 = _Model(
+        sigma=sigma, locality=locality, dropout=0., reassociate=reassociate)
     load_checkpoint(model_p0, dst, map_location='cpu', strict=True)
     model_p0.train()
     out_train = model_p0.neck(support.float(), query.float())
