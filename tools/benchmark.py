@@ -90,6 +90,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--retrieval-dim', type=int, default=FEATURE_DIM)
     parser.add_argument('--retrieval-chunk', type=int, default=256,
                         help='query and candidate rows per block here')
+    parser.add_argument('--retrieval-device', default='cpu',
+                        help='device of the retrieval measurement (cuda '
+                        'measures the GPU directly)')
     parser.add_argument('--gpu-chunk', type=int, default=4096,
                         help='block size assumed for the GPU extrapolation')
     parser.add_argument('--gpu-tflops', type=float, default=40.0,
@@ -404,6 +407,8 @@ def bench_retrieval(args) -> dict:
     from projects.prompthub.retrieval.topk import cosine_topk
     dim, chunk = args.retrieval_dim, args.retrieval_chunk
     largest = max(args.retrieval_images)
+    device = torch.device(args.retrieval_device)
+    cuda = device.type == 'cuda'
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         path = osp.join(tmp, 'features.f16')
@@ -424,8 +429,11 @@ def bench_retrieval(args) -> dict:
             for s in range(0, num, chunk):
                 np.array(feats[s:s + chunk], copy=True)
             read_s = time.perf_counter() - start
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
             with _RSSPeak() as rss:
                 start = time.perf_counter()
+                # Returns host arrays, so the GPU work is finished here.
                 cosine_topk(
                     feats,
                     feats,
@@ -435,6 +443,7 @@ def bench_retrieval(args) -> dict:
                     exclude_self=True,
                     chunk_size=chunk,
                     query_chunk_size=chunk,
+                    device=device,
                     normalize=False)
                 took = time.perf_counter() - start
             del feats
@@ -445,7 +454,9 @@ def bench_retrieval(args) -> dict:
                     images_per_s=num / took,
                     gflops=2 * num * num * dim / took / 1e9,
                     read_gbs=num * dim * 2 / read_s / 1e9,
-                    peak_rss_mib=rss.growth / 2**20))
+                    peak_rss_mib=rss.growth / 2**20,
+                    peak_gpu_mib=torch.cuda.max_memory_allocated(device) /
+                    2**20 if cuda else None))
             print(f'  retrieval {num} x {num}: {took:.2f}s', flush=True)
     # Scaling exponent of the measured times.
     if len(points) > 1:
@@ -465,10 +476,15 @@ def bench_retrieval(args) -> dict:
     # the top-k buffers.
     gpu_bytes = g * dim * 4 + g * dim * (2 + 4) + 3 * g * g * 4
     model_mem = chunk * dim * 4 + chunk * dim * (2 + 4) + 3 * chunk**2 * 4
+    # The product is quadratic in the images: scale the largest run.
+    top = max(points, key=lambda p: p['images'])
+    measured_s = top['seconds'] * (n / top['images'])**2
     return dict(
         dim=dim,
         chunk=chunk,
+        device=str(device),
         points=points,
+        measured_quadratic_s=measured_s,
         time_exponent=exponent,
         memory_model_mib_at_measured_chunk=model_mem / 2**20,
         extrapolation=dict(
@@ -538,14 +554,17 @@ def format_tables(result: dict) -> str:
         if lines:
             lines.append('')
         lines.append(f"Retrieval top-50, D={ret['dim']}, fp16 memmap, "
-                     f"blocks of {ret['chunk']}:")
+                     f"blocks of {ret['chunk']}, on "
+                     f"{ret.get('device', 'cpu')}:")
         lines.append('| images | s | images/s | GFLOP/s | store read GB/s | '
-                     'peak RSS growth MiB |')
-        lines.append('|---|---|---|---|---|---|')
+                     'peak RSS growth MiB | peak GPU MiB |')
+        lines.append('|---|---|---|---|---|---|---|')
         for p in ret['points']:
+            gpu = p.get('peak_gpu_mib')
             lines.append(f"| {p['images']} | {p['seconds']:.2f} | "
                          f"{p['images_per_s']:.1f} | {p['gflops']:.1f} | "
-                         f"{p['read_gbs']:.2f} | {p['peak_rss_mib']:.0f} |")
+                         f"{p['read_gbs']:.2f} | {p['peak_rss_mib']:.0f} | "
+                         f"{'n/a' if gpu is None else f'{gpu:.0f}'} |")
         ex = ret['extrapolation']
         exp = ret['time_exponent']
         lines.append(
@@ -553,6 +572,11 @@ def format_tables(result: dict) -> str:
             f"{'n/a' if exp is None else f'{exp:.2f}'}; memory model at "
             f"this block size: {ret['memory_model_mib_at_measured_chunk']:.0f}"
             ' MiB.')
+        lines.append(
+            f"Measured scaling (largest run x (images ratio)^2): "
+            f"{ex['images']} x {ex['images']} would take "
+            f"{ret['measured_quadratic_s'] / 60:.1f} min on "
+            f"{ret.get('device', 'cpu')} with these blocks.")
         lines.append(
             f"Extrapolation to {ex['images']} x {ex['images']} on one GPU "
             f"(blocks of {ex['gpu_chunk']}): {ex['matmul_flop']:.3g} FLOP at "

@@ -2,6 +2,9 @@
 import json
 import math
 
+import pytest
+import torch
+
 from tools.benchmark import COCO_TRAIN_IMAGES, format_tables, main
 
 TINY = 'configs/prompthub_tiny_synthetic.py'
@@ -35,6 +38,23 @@ def test_tiny_grid_and_retrieval(tmp_path, capsys):
     assert ex['passes_over_candidates'] == math.ceil(COCO_TRAIN_IMAGES /
                                                      4096)
     assert ex['matmul_flop'] == 2.0 * COCO_TRAIN_IMAGES**2 * 64
+    assert ret['device'] == 'cpu'
+    assert all(p['peak_gpu_mib'] is None for p in ret['points'])
+    assert ret['measured_quadratic_s'] == pytest.approx(
+        ret['points'][1]['seconds'] * (COCO_TRAIN_IMAGES / 32)**2)
     printed = capsys.readouterr().out
     assert format_tables(result) in printed
     assert '| 1 | 2 |' in printed and 'Extrapolation' in printed
+    assert 'Measured scaling' in printed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_retrieval_on_cuda_reports_gpu_memory():
+    result = main([
+        TINY, '--skip-model', '--retrieval', '--retrieval-device', 'cuda',
+        '--retrieval-images', '16', '32', '--retrieval-dim', '64',
+        '--retrieval-chunk', '8'
+    ])
+    points = result['retrieval']['points']
+    assert result['retrieval']['device'].startswith('cuda')
+    assert all(p['peak_gpu_mib'] > 0 for p in points)
