@@ -81,6 +81,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='only the retrieval measurement')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile the backbone forward')
+    parser.add_argument('--compile-neck', action='store_true',
+                        help='torch.compile the fusion neck (fuses its many '
+                        'small elementwise kernels)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads')
     parser.add_argument('--retrieval', action='store_true',
@@ -279,6 +282,8 @@ def bench_model(args, device: torch.device) -> dict:
     from projects.prompthub.models.utils.target_cache import TargetCache
     model = build_model(args.config, args.tiny, device,
                         args.cfg_options)
+    if args.compile_neck:
+        model.neck.compile()
     if args.compile:
         model.backbone.forward_tokens = torch.compile(
             model.backbone.forward_tokens)
@@ -618,7 +623,8 @@ def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> dict:
         torch=torch.__version__,
         repeat=args.repeat,
         warmup=args.warmup,
-        stat=args.stat)
+        stat=args.stat,
+        compile=dict(backbone=args.compile, neck=args.compile_neck))
     if not args.skip_model:
         result['model_bench'] = bench_model(args, device)
     if args.retrieval:
