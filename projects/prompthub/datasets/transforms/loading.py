@@ -1,5 +1,10 @@
 """Load an (image, label image) pair at the canvas cell size."""
+import hashlib
 import io
+import json
+import logging
+import os
+import os.path as osp
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -7,9 +12,15 @@ import torch
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
+from mmengine.logging import print_log
 from PIL import Image
 
 from projects.prompthub.registry import TRANSFORMS
+from .pair_cache import PairCache
+
+#: Record fields that select a pair (see ``LoadVICLPair.cache_key``).
+_CACHE_KEY_FIELDS = ('img_path', 'seg_map_path', 'label_path',
+                     'seg_fg_value', 'class_id', 'bbox', 'derive_gray')
 
 _TASK_ALIASES = {
     'segmentation': 'segmentation',
@@ -120,6 +131,11 @@ class LoadVICLPair(BaseTransform):
             (see above). Defaults to False.
         legacy_size (int): Intermediate PIL size of the legacy feature
             pipeline. Defaults to 224.
+        cache_dir (str, optional): A :class:`PairCache` folder written by
+            ``tools/build_pair_cache.py``: pairs found there are read from
+            it instead of decoded and resized (the same arrays); pairs not
+            found (new or changed files) are read from disk with a
+            warning. Defaults to None.
     """
 
     _LEGACY_PIL = {'segmentation': 'bicubic', 'colorization': 'bilinear'}
@@ -132,7 +148,8 @@ class LoadVICLPair(BaseTransform):
                  with_gt_seg_map: Optional[bool] = None,
                  backend_args: Optional[dict] = None,
                  legacy_features: bool = False,
-                 legacy_size: int = 224) -> None:
+                 legacy_size: int = 224,
+                 cache_dir: Optional[str] = None) -> None:
         if task not in _TASK_ALIASES:
             raise ValueError(f'Unknown task {task!r}; expected one of '
                              f'{sorted(set(_TASK_ALIASES.values()))}.')
@@ -153,6 +170,13 @@ class LoadVICLPair(BaseTransform):
         self.backend_args = backend_args
         self.legacy_features = legacy_features
         self.legacy_size = legacy_size
+        if cache_dir is not None and legacy_features:
+            raise ValueError(
+                'LoadVICLPair: cache_dir holds resized pairs only; it cannot '
+                'serve legacy_features=True (set cache_dir=None).')
+        self.cache = None if cache_dir is None else PairCache(
+            cache_dir, self.cache_settings())
+        self.cache_misses = 0
 
     def _legacy_feature_input(self, img: Image.Image) -> np.ndarray:
         """PIL resize to ``legacy_size``, then a tensor bilinear resize to
@@ -215,6 +239,74 @@ class LoadVICLPair(BaseTransform):
                                   self.backend_args)
         return gray.convert('RGB'), color
 
+    def load_resized(self, results: dict) -> Tuple[np.ndarray, np.ndarray,
+                                                   Tuple[int, int]]:
+        """Decode and resize one pair (no cache).
+
+        Adds the legacy feature inputs to ``results`` when they are on.
+
+        Returns:
+            tuple: image and label, uint8 [H, W, 3] at ``size``, and the
+            original (H, W).
+        """
+        load = getattr(self, f'_load_{self.task}')
+        self._feature_label = None
+        img, label = load(results)
+        if self.legacy_features and self.task != 'detection':
+            results['feat_img'] = self._legacy_feature_input(img)
+            results['feat_label_img'] = self._legacy_feature_input(
+                self._feature_label or label)
+        ori_shape = (img.height, img.width)
+        img = self._resize(img)
+        label = self._resize(label)
+        if label.ndim == 2:
+            label = np.repeat(label[..., None], 3, axis=2)
+        return img, label, ori_shape
+
+    def cache_settings(self) -> dict:
+        """What the resized pairs depend on besides the record."""
+        return dict(
+            task=self.task,
+            size=list(self.size),
+            interpolation=self.interpolation)
+
+    @staticmethod
+    def cache_key(results: dict) -> str:
+        """Key of a record's pair in a :class:`PairCache`.
+
+        The record's paths and values that select the pair, plus the size
+        and modification time of each local source file, so an edited
+        image misses instead of returning stale pixels.
+        """
+        fields = {k: results.get(k) for k in _CACHE_KEY_FIELDS}
+        if fields['bbox'] is not None:
+            fields['bbox'] = [float(v) for v in fields['bbox']]
+        stats = []
+        for name in ('img_path', 'seg_map_path', 'label_path'):
+            path = results.get(name)
+            if path and osp.isfile(path):
+                st = os.stat(path)
+                stats.append([name, st.st_size, st.st_mtime_ns])
+        text = json.dumps([fields, stats], sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def _cached(self, results: dict) -> Optional[tuple]:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(self.cache_key(results))
+        if hit is None:
+            self.cache_misses += 1
+            if self.cache_misses == 1:
+                print_log(
+                    f"{results.get('img_path')!r} is not in the pair cache "
+                    f'{self.cache.directory!r} (new or changed since it was '
+                    'built); pairs that miss are read from disk. Rebuild '
+                    'it with tools/build_pair_cache.py to read them all '
+                    'from the cache.',
+                    logger='current',
+                    level=logging.WARNING)
+        return hit
+
     def transform(self, results: dict) -> dict:
         """Load, resize and binarise one pair.
 
@@ -224,18 +316,9 @@ class LoadVICLPair(BaseTransform):
         Returns:
             dict: ``results`` with the added keys.
         """
-        load = getattr(self, f'_load_{self.task}')
-        self._feature_label = None
-        img, label = load(results)
-        if self.legacy_features and self.task != 'detection':
-            results['feat_img'] = self._legacy_feature_input(img)
-            results['feat_label_img'] = self._legacy_feature_input(
-                self._feature_label or label)
-        results['ori_shape'] = (img.height, img.width)
-        img = self._resize(img)
-        label = self._resize(label)
-        if label.ndim == 2:
-            label = np.repeat(label[..., None], 3, axis=2)
+        img, label, ori_shape = self._cached(results) or \
+            self.load_resized(results)
+        results['ori_shape'] = tuple(ori_shape)
         results['img'] = np.ascontiguousarray(img)
         results['label_img'] = np.ascontiguousarray(label)
         results['img_shape'] = img.shape[:2]
@@ -253,4 +336,5 @@ class LoadVICLPair(BaseTransform):
                 f'label_threshold={self.label_threshold}, '
                 f'with_gt_seg_map={self.with_gt_seg_map}, '
                 f'backend_args={self.backend_args}, '
-                f'legacy_features={self.legacy_features})')
+                f'legacy_features={self.legacy_features}, '
+                f"cache_dir={getattr(self.cache, 'directory', None)!r})")
