@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 import torch
+from mmengine.config import Config
 
 from projects.prompthub.datasets.testing import (make_tiny_voc,
                                                  write_reference_json)
@@ -78,6 +79,16 @@ def _public_files(work: str) -> dict:
         dict(visual_prompt_dict=fusion, epoch=7, best_iou=45.93),
         osp.join(ckpts, 'Seg_K_16_Fold_0.pth'))
     return dict(mae_keys=set(mae), vq_keys=set(vq), neck=neck.state_dict())
+
+
+def _find_loaders(node) -> list:
+    """Every LoadVICLPair dict under a config node."""
+    if isinstance(node, dict):
+        found = [node] if node.get('type') == 'LoadVICLPair' else []
+        return found + [t for v in node.values() for t in _find_loaders(v)]
+    if isinstance(node, (list, tuple)):
+        return [t for v in node for t in _find_loaders(v)]
+    return []
 
 
 def test_public_files_to_tools_test(tmp_path):
@@ -162,6 +173,31 @@ def test_public_files_to_tools_test(tmp_path):
     assert 0.0 <= float(match.group(1)) <= 100.0
     # Batch 8: the three val lines of fold 0 are one iteration.
     assert 'Epoch(test) [1/1]' in out
+
+    # 4b. The same evaluation reading the pairs from a pair cache: the
+    # options the tool prints switch the real config, the score is equal.
+    out_cache = _run([
+        osp.join(REPO, 'tools', 'build_pair_cache.py'), CONFIG, '--out',
+        'data/pair_cache', '--splits', 'test', '--cfg-options',
+        'test_dataloader.dataset.num_prompts=2'
+    ], work)
+    options = re.search(r'read it with --cfg-options (.+)',
+                        out_cache).group(1).split()
+    assert options and all(o.endswith('cache_dir=data/pair_cache')
+                           for o in options)
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    loaders = _find_loaders(cfg.test_dataloader)
+    assert loaders and all(
+        t['cache_dir'] == 'data/pair_cache' for t in loaders), loaders
+    out = _run([
+        osp.join(REPO, 'tools', 'test.py'), CONFIG,
+        'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
+        'work_dirs/test_cached', '--cfg-options', *overrides, *options
+    ], work)
+    assert 'not in the pair cache' not in out
+    cached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
+    assert cached and cached.group(1) == match.group(1), out[-4000:]
 
     # 5. The single-prompt MAE-VQGAN baseline runs from the converted
     # backbone alone through tools/test.py.
