@@ -4,7 +4,6 @@ import io
 import json
 import logging
 import os
-import os.path as osp
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -284,8 +283,11 @@ class LoadVICLPair(BaseTransform):
         stats = []
         for name in ('img_path', 'seg_map_path', 'label_path'):
             path = results.get(name)
-            if path and osp.isfile(path):
-                st = os.stat(path)
+            try:  # one system call; remote or absent paths have no stat
+                st = os.stat(path) if path else None
+            except OSError:
+                st = None
+            if st is not None:
                 stats.append([name, st.st_size, st.st_mtime_ns])
         text = json.dumps([fields, stats], sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()

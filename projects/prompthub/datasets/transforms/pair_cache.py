@@ -73,11 +73,6 @@ class PairCache:
             np.int64).reshape(count, 2)
         self._rows = {key: row for row, key in enumerate(keys)}
 
-    def __len__(self) -> int:
-        if self._rows is None:
-            self._open()
-        return len(self._rows)
-
     def get(self, key: str) -> Optional[Tuple[np.ndarray, np.ndarray, tuple]]:
         """The cached (image, label, original shape) of ``key``, or None."""
         if self._rows is None:

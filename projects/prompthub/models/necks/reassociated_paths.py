@@ -81,7 +81,7 @@ def head_projected_average(weights: Tensor, x: Tensor, weight: Tensor,
 
 
 def attend_first_pays(num_keys: int, num_queries: int, dims: int,
-                      heads: int = 1) -> bool:
+                      heads: int) -> bool:
     """Whether attending before projecting takes fewer multiply-adds.
 
     Projecting first costs ``M D^2 + H L M D / H``; attending first
