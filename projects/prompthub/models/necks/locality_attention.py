@@ -47,10 +47,25 @@ class LocalityCrossAttention(nn.Module):
         nn.init.zeros_(self.in_proj_bias)
         nn.init.zeros_(self.out_proj.bias)
 
-    def _heads(self, x: Tensor) -> Tensor:
+    def split_heads(self, x: Tensor) -> Tensor:
         """(B, S, D) -> (B, heads, S, D / heads)."""
         b, s, _ = x.shape
         return x.view(b, s, self.num_heads, -1).transpose(1, 2)
+
+    def project(self, x: Tensor, part: int) -> Tensor:
+        """Heads of the packed projection ``part`` (0 query, 1 key, 2 value).
+
+        Args:
+            x (Tensor): (B, S, D) inputs.
+            part (int): which D x D block of the packed projection.
+
+        Returns:
+            Tensor: (B, heads, S, D / heads).
+        """
+        d = self.embed_dims
+        rows = slice(part * d, (part + 1) * d)
+        return self.split_heads(
+            F.linear(x, self.in_proj_weight[rows], self.in_proj_bias[rows]))
 
     def attention(self,
                   query: Tensor,
@@ -66,12 +81,26 @@ class LocalityCrossAttention(nn.Module):
         Returns:
             Tensor: (B, heads, L, N * L).
         """
-        d = self.embed_dims
-        w, b = self.in_proj_weight, self.in_proj_bias
-        q = self._heads(F.linear(query, w[:d], b[:d]))
-        k = self._heads(F.linear(key, w[d:2 * d], b[d:2 * d]))
+        return self.attend(query, self.project(key, 1), tables)
+
+    def attend(self,
+               query: Tensor,
+               key_heads: Tensor,
+               tables: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+        """:meth:`attention` with the keys already projected.
+
+        Args:
+            query (Tensor): (B, L, D) query inputs.
+            key_heads (Tensor): (B, heads, N * L, D / heads), the key
+                projection's heads (:meth:`project` with ``part=1``).
+            tables (tuple[Tensor, Tensor], optional): see :meth:`forward`.
+
+        Returns:
+            Tensor: (B, heads, L, N * L).
+        """
+        q = self.project(query, 0)
         q = q * math.sqrt(1.0 / q.shape[-1])
-        logits = q @ k.transpose(-2, -1)
+        logits = q @ key_heads.transpose(-2, -1)
         if tables is not None:
             logits = self._modulate(logits, *tables)
         attn = logits.softmax(dim=-1)
@@ -104,13 +133,23 @@ class LocalityCrossAttention(nn.Module):
         d = self.embed_dims
         key = key_value if key is None else key
         attn = self.attention(query, key, tables)
-        w, b = self.in_proj_weight[2 * d:], self.in_proj_bias[2 * d:]
         if attend_first:
-            out = head_projected_average(attn, key_value, w, b)
-        else:
-            v = self._heads(F.linear(key_value, w, b))
-            out = (attn @ v).transpose(1, 2).flatten(2)
-        return self.out_proj(out), attn
+            w, b = self.in_proj_weight[2 * d:], self.in_proj_bias[2 * d:]
+            return self.out_proj(head_projected_average(attn, key_value, w,
+                                                        b)), attn
+        return self.mix_values(attn, self.project(key_value, 2)), attn
+
+    def mix_values(self, attn: Tensor, value_heads: Tensor) -> Tensor:
+        """Output projection of the attention-weighted value heads.
+
+        Args:
+            attn (Tensor): (B, heads, L, M) attention weights.
+            value_heads (Tensor): (B, heads, M, D / heads).
+
+        Returns:
+            Tensor: (B, L, D).
+        """
+        return self.out_proj((attn @ value_heads).transpose(1, 2).flatten(2))
 
     @staticmethod
     def _modulate(logits: Tensor, table: Tensor, cut_table: Tensor) -> Tensor:

@@ -279,19 +279,116 @@ class LocalityFusionNeck(BaseModule):
         """
         support, query = self._check_inputs(support, query)
         bsz, num_prompts = support.shape[:2]
-        g, dims = self.grid, self.embed_dims
-        area = g * g
-
-        prompts = support.reshape(bsz * num_prompts, g, 2 * g, dims)
-        prompts = self.embed_support(prompts).reshape(bsz * num_prompts,
-                                                      2 * area, dims)
-        query = query.reshape(bsz, g, 2 * g, dims)
-        query_img = query[:, :, :g].reshape(bsz, area, dims)
-        query_lab = query[:, :, g:]
+        prompts = self._embed_prompts(support.flatten(0, 1))
+        query_img, query_lab = self._split_query(query)
         fuse = self._fuse_reassociated if self.reassociate else self._fuse
         fused_img, fused_lab, query_img, attn = fuse(prompts, query_img,
                                                      bsz, num_prompts)
+        tokens = self._assemble(fused_img, fused_lab, query_img, query_lab)
+        if return_attention:
+            return tokens, attn
+        return tokens
 
+    # -- inference with per-prompt states ------------------------------
+    def prompt_states(self, support: Tensor) -> Tensor:
+        """Everything the fusion computes from a prompt alone (inference).
+
+        A prompt's aligned tokens, their key and value projections and its
+        projected label tokens do not depend on the query, so at inference
+        they can be computed once per distinct prompt and reused
+        (:class:`PromptStateCache`); :meth:`fuse_states` then does the
+        query-dependent rest.
+
+        Args:
+            support (Tensor): (M, 2*grid*grid, D) top-half tokens of M
+                prompt pairs.
+
+        Returns:
+            Tensor: (M, 3, grid*grid, D): key projection,
+            value projection and ``W_VY`` label tokens of each prompt.
+        """
+        self._check_inference('prompt_states')
+        half = 2 * self.grid * self.grid
+        if support.dim() != 3 or tuple(support.shape[1:]) != (
+                half, self.embed_dims):
+            raise ValueError(f'support must have shape [M, {half}, '
+                             f'{self.embed_dims}], got '
+                             f'{tuple(support.shape)}.')
+        num = support.shape[0]
+        prompts = self._align(self.prompt_align,
+                              self._embed_prompts(support))
+        img, lab = self._split_prompts(prompts, num, 1)
+        keys = img
+        if self.label_key_proj is not None:
+            keys = img + self.label_key_proj(lab)
+        d = self.embed_dims
+        w, b = self.cross_attn.in_proj_weight, self.cross_attn.in_proj_bias
+        return torch.stack([
+            F.linear(keys, w[d:2 * d], b[d:2 * d]),
+            F.linear(img, w[2 * d:], b[2 * d:]),
+            self.label_proj(lab)
+        ], 1)
+
+    def fuse_states(self, states: Tensor, query: Tensor) -> Tensor:
+        """:meth:`forward` (inference) from :meth:`prompt_states`.
+
+        Args:
+            states (Tensor): (B, N, 3, grid*grid, D), each query's prompts'
+                states.
+            query (Tensor): (B, 2*grid*grid, D) as in :meth:`forward`.
+
+        Returns:
+            Tensor: canvas tokens (B, 4*grid*grid, D), equal to
+            :meth:`forward` up to float rounding.
+        """
+        self._check_inference('fuse_states')
+        area = self.grid * self.grid
+        if states.dim() != 5 or tuple(states.shape[2:]) != (
+                3, area, self.embed_dims) or states.shape[0] != len(query):
+            raise ValueError(
+                f'states must have shape [B, N, 3, {area}, '
+                f'{self.embed_dims}] (prompt_states of each query\'s '
+                f'prompts) with B={len(query)}, got {tuple(states.shape)}.')
+        bsz, dims = states.shape[0], self.embed_dims
+        query_img, query_lab = self._split_query(query)
+        query_img = self._align(self.query_align, query_img)
+        keys, values, labels = states.transpose(1, 2).reshape(
+            bsz, 3, -1, dims).unbind(1)
+        cross = self.cross_attn
+        attn = cross.attend(query_img, cross.split_heads(keys),
+                            self.locality(query_img))
+        fused_img = cross.mix_values(attn, cross.split_heads(values))
+        fused_lab = attn.mean(dim=1) @ labels
+        return self._assemble(fused_img, fused_lab, query_img, query_lab)
+
+    def _check_inference(self, what: str) -> None:
+        if self.training:
+            raise RuntimeError(
+                f'{type(self).__name__}.{what} is for inference (attention '
+                'dropout off); call .eval() first.')
+
+    # -- shared pieces -------------------------------------------------
+    def _embed_prompts(self, prompts: Tensor) -> Tensor:
+        """(M, 2*area, D) raw -> (M, 2*area, D) after :meth:`embed_support`.
+        """
+        g, dims = self.grid, self.embed_dims
+        num = prompts.shape[0]
+        return self.embed_support(prompts.reshape(num, g, 2 * g, dims)) \
+            .reshape(num, 2 * g * g, dims)
+
+    def _split_query(self, query: Tensor) -> Tuple[Tensor, Tensor]:
+        """(B, 2*area, D) -> image tokens (B, area, D) and label tokens
+        (B, grid, grid, D)."""
+        g, dims = self.grid, self.embed_dims
+        query = query.reshape(query.shape[0], g, 2 * g, dims)
+        return query[:, :, :g].reshape(-1, g * g, dims), query[:, :, g:]
+
+    def _assemble(self, fused_img: Tensor, fused_lab: Tensor,
+                  query_img: Tensor, query_lab: Tensor) -> Tensor:
+        """The canvas token raster (B, 4*area, D): fused pair on top,
+        aligned query image and label placeholder below."""
+        g, dims = self.grid, self.embed_dims
+        bsz = fused_img.shape[0]
         top = torch.cat([
             fused_img.reshape(bsz, g, g, dims),
             fused_lab.reshape(bsz, g, g, dims)
@@ -299,7 +396,4 @@ class LocalityFusionNeck(BaseModule):
                         dim=2)
         bottom = torch.cat([query_img.reshape(bsz, g, g, dims), query_lab],
                            dim=2)
-        tokens = torch.cat([top, bottom], dim=1).reshape(bsz, 4 * area, dims)
-        if return_attention:
-            return tokens, attn
-        return tokens
+        return torch.cat([top, bottom], dim=1).reshape(bsz, 4 * g * g, dims)

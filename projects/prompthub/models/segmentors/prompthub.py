@@ -9,6 +9,8 @@ from projects.prompthub.models.segmentors.vicl_inpainter import \
 from projects.prompthub.models.utils.canvas import (build_canvas,
                                                     pair_canvas,
                                                     target_canvas)
+from projects.prompthub.models.utils.prompt_state_cache import \
+    build_prompt_state_cache
 from projects.prompthub.models.utils.target_cache import build_target_cache
 from projects.prompthub.registry import MODELS
 
@@ -42,6 +44,12 @@ class PromptHub(VICLInpainter):
             epochs (:class:`TargetCache`), e.g. ``dict(dir='work_dirs/x/'
             'target_cache')``; the VQGAN encoder then runs once per
             distinct query pair. Defaults to None (encode every step).
+        prompt_state_cache (dict, optional): At inference (eval mode,
+            no gradient), compute what the neck derives from a prompt alone
+            once per distinct prompt (:class:`PromptStateCache`, e.g.
+            ``dict(max_items=4096)``); the neck must have
+            ``prompt_states``/``fuse_states``. Results equal the uncached
+            path up to float rounding. Defaults to None.
     """
 
     def __init__(self,
@@ -51,7 +59,8 @@ class PromptHub(VICLInpainter):
                  binarize: str = 'legacy',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 target_cache: Optional[dict] = None) -> None:
+                 target_cache: Optional[dict] = None,
+                 prompt_state_cache: Optional[dict] = None) -> None:
         super().__init__(
             backbone=backbone,
             binarize=binarize,
@@ -68,6 +77,22 @@ class PromptHub(VICLInpainter):
         if len(set(names)) != len(names):
             raise ValueError(f'loss names must be unique, got {names}')
         self.target_cache = build_target_cache(target_cache)
+        self.prompt_state_cache = build_prompt_state_cache(prompt_state_cache)
+        if self.prompt_state_cache is not None and not all(
+                hasattr(self.neck, name)
+                for name in ('prompt_states', 'fuse_states')):
+            raise TypeError(
+                f'prompt_state_cache needs a neck with prompt_states() and '
+                f'fuse_states() (e.g. LocalityFusionNeck); '
+                f'{type(self.neck).__name__} has not. Remove '
+                'model.prompt_state_cache from the config.')
+
+    def train(self, mode: bool = True) -> 'PromptHub':
+        """Set the mode; entering training empties the prompt-state cache
+        (the neck is about to change)."""
+        if mode and getattr(self, 'prompt_state_cache', None) is not None:
+            self.prompt_state_cache.clear()
+        return super().train(mode)
 
     def pair_tokens(self, inputs: Tensor) -> tuple:
         """Embed every pair's duplicated canvas with the frozen backbone.
@@ -84,19 +109,39 @@ class PromptHub(VICLInpainter):
             prompt pairs) and ``query`` [B, T/2, D] (bottom-half tokens of
             the query pair), T = number of canvas tokens.
         """
-        pairs, features = self.split_inputs(inputs)
-        if features is not None:
-            pairs = features
+        pairs = self._embedded_pairs(inputs)
         batch, num_prompts = pairs.shape[0], pairs.shape[1] - 1
-        prompts = pairs[:, 1:].flatten(0, 1)
         with torch.no_grad():
-            # Only the halves that are used: the prompts' top halves and
-            # the query's bottom half (patches do not overlap).
-            support = self.backbone.embed(
-                pair_canvas(prompts[:, 0], prompts[:, 1]), half='top')
-            query = self.backbone.embed(
-                pair_canvas(pairs[:, 0, 0], pairs[:, 0, 1]), half='bottom')
+            support = self._embed_prompts(pairs[:, 1:].flatten(0, 1))
+            query = self._embed_query(pairs)
         return support.view(batch, num_prompts, *support.shape[1:]), query
+
+    def _embedded_pairs(self, inputs) -> Tensor:
+        """The pairs the backbone embeds: the legacy ``feature_pairs``
+        (the reference's feature resize pipeline) when present."""
+        pairs, features = self.split_inputs(inputs)
+        return pairs if features is None else features
+
+    # Only the halves that are used are embedded: the prompts' top halves
+    # and the query's bottom half (patches do not overlap).
+    def _embed_prompts(self, prompts: Tensor) -> Tensor:
+        """[M, 2, 3, S, S] prompt pairs -> top-half tokens [M, T/2, D]."""
+        return self.backbone.embed(
+            pair_canvas(prompts[:, 0], prompts[:, 1]), half='top')
+
+    def _embed_query(self, pairs: Tensor) -> Tensor:
+        """Bottom-half tokens [B, T/2, D] of the query pairs."""
+        return self.backbone.embed(
+            pair_canvas(pairs[:, 0, 0], pairs[:, 0, 1]), half='bottom')
+
+    def _fuse_cached(self, inputs) -> Tensor:
+        """:meth:`extract_feat` through the prompt-state cache."""
+        pairs = self._embedded_pairs(inputs)
+        states = self.prompt_state_cache.get(
+            pairs[:, 1:],
+            lambda prompts: self.neck.prompt_states(
+                self._embed_prompts(prompts)), self)
+        return self.neck.fuse_states(states, self._embed_query(pairs))
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Fused canvas tokens [B, T, D]."""
@@ -105,6 +150,9 @@ class PromptHub(VICLInpainter):
             raise ValueError('PromptHub needs at least one prompt pair per '
                              f'query, got inputs of shape '
                              f'{tuple(pairs.shape)}')
+        if self.prompt_state_cache is not None and not self.training \
+                and not torch.is_grad_enabled():
+            return self._fuse_cached(inputs)
         support, query = self.pair_tokens(inputs)
         return self.neck(support, query)
 
