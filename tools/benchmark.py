@@ -8,7 +8,12 @@ under the same load; random inputs, random weights):
 * ``train``: one optimiser step (forward, losses, backward, SGD step) with
   a warm target-code cache, i.e. without the VQGAN encoder;
 * ``train_uncached`` (``--uncached``): the same, encoding C* every step;
-* ``eval``: ``predict`` under ``no_grad`` (forward + VQGAN decode + paste);
+* ``eval``: ``predict`` under ``no_grad`` (forward + VQGAN decode + paste),
+  with the prompt-state cache warm when the model has one (every prompt
+  of the batch seen before: the steady state of an evaluation whose
+  prompts recur);
+* ``eval_cold`` (models with a prompt-state cache): the same with the
+  cache emptied before every call (every prompt new, plus the hashing);
 * ``neck``: the fusion neck's forward and backward alone;
 * ``floor``: the backbone's forward over the fused tokens plus the
   backward through its activations (the least a training step can cost);
@@ -351,8 +356,10 @@ def bench_model(args, device: torch.device) -> dict:
                 scaler.step(optim)
                 scaler.update()
 
-            def eval_step():
+            def eval_step(cold: bool = False):
                 model.eval()
+                if cold:
+                    model.prompt_state_cache.clear()
                 with torch.no_grad(), autocast():
                     model.predict(inputs, None)
 
@@ -373,6 +380,8 @@ def bench_model(args, device: torch.device) -> dict:
                 eval_floor=floor_eval)
             if args.uncached:
                 fns['train_uncached'] = lambda: train_step(False)
+            if getattr(model, 'prompt_state_cache', None) is not None:
+                fns['eval_cold'] = lambda: eval_step(cold=True)
             row = dict(batch=batch, num_prompts=num)
             row.update(
                 measure_interleaved(fns, device, args.repeat, args.warmup))
@@ -384,6 +393,9 @@ def bench_model(args, device: torch.device) -> dict:
             row['neck_share'] = round_ratio(row['neck'], row['train'], st)
             row['eval_over_floor'] = round_ratio(row['eval'],
                                                  row['eval_floor'], st)
+            if 'eval_cold' in row:
+                row['eval_cold_over_floor'] = round_ratio(
+                    row['eval_cold'], row['eval_floor'], st)
             rows.append(row)
             print(f'  B={batch} N={num}: train '
                   f'{row["train"][st + "_s"]:.4f}s', flush=True)
@@ -538,6 +550,20 @@ def format_tables(result: dict) -> str:
                 f"{r['train']['peak_mib']:.0f} | "
                 f"{r['floor']['peak_mib']:.0f} | "
                 f"{r['eval']['peak_mib']:.0f} |")
+        if any('eval_cold' in r for r in model['rows']):
+            lines.append('')
+            lines.append('| B | N | eval ms (prompt cache warm) | '
+                         'eval ms (cold) | eval floor ms | warm/eval-floor '
+                         '| cold/eval-floor |')
+            lines.append('|' + '---|' * 7)
+            for r in model['rows']:
+                if 'eval_cold' in r:
+                    lines.append(
+                        f"| {r['batch']} | {r['num_prompts']} | "
+                        f"{ms(r['eval'])} | {ms(r['eval_cold'])} | "
+                        f"{ms(r['eval_floor'])} | "
+                        f"{r['eval_over_floor']:.2f} | "
+                        f"{r['eval_cold_over_floor']:.2f} |")
         if any('train_uncached' in r for r in model['rows']):
             lines.append('')
             lines.append('| B | N | train ms (cache warm) | '

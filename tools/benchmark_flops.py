@@ -11,7 +11,11 @@ batch of B queries and for every N of a grid:
 * ``train``: a training step without the VQGAN encoder (the target-code
   cache is warm): pair embedding, neck, backbone, and the backward;
 * ``eval_floor``: the backbone's forward plus the VQGAN decode;
-* ``eval``: ``eval_floor`` plus the pair embedding and the neck's forward.
+* ``eval``: ``eval_floor`` plus the pair embedding and the neck's forward
+  (every prompt new: the prompt-state cache cold or off);
+* ``eval_warm``: ``eval_floor`` plus what remains when every prompt's
+  states come from the prompt-state cache: the query's embedding and
+  ``fuse_states`` (the content hashing is not counted).
 
 Only matrix products and convolutions are counted (what the counter
 knows); elementwise work is not.
@@ -68,6 +72,9 @@ def count_model(model, batch: int, num_prompts: List[int]) -> List[dict]:
             bb.decode_codes(bb.forward_tokens(tokens).argmax(-1))
 
     floors = dict(floor=count(floor), eval_floor=count(eval_floor))
+    # Counted without the cache (it hashes on the host); the warm case is
+    # counted from precomputed states below.
+    model.prompt_state_cache = None
     rows = []
     for num in num_prompts:
         inputs = torch.rand(batch, num + 1, 2, 3, 111, 111, device=meta)
@@ -88,14 +95,25 @@ def count_model(model, batch: int, num_prompts: List[int]) -> List[dict]:
             with torch.no_grad():
                 model.extract_feat(inputs)
 
+        model.eval()
+        with torch.no_grad():
+            states = model.neck.prompt_states(support.flatten(
+                0, 1)).unflatten(0, support.shape[:2])
+
+        def fuse_from_states():
+            with torch.no_grad():
+                model.neck.fuse_states(states, model._embed_query(inputs))
+
         row = dict(batch=batch, num_prompts=num, **floors)
         row.update(
             train=count(train),
             neck=count(neck),
-            eval=floors['eval_floor'] + count(embed_and_fuse))
+            eval=floors['eval_floor'] + count(embed_and_fuse),
+            eval_warm=floors['eval_floor'] + count(fuse_from_states))
         row['train_over_floor'] = row['train'] / row['floor']
         row['neck_share'] = row['neck'] / row['train']
         row['eval_over_floor'] = row['eval'] / row['eval_floor']
+        row['eval_warm_over_floor'] = row['eval_warm'] / row['eval_floor']
         rows.append(row)
     for row in rows:
         row['train_over_first_n'] = row['train'] / rows[0]['train']
@@ -105,8 +123,9 @@ def count_model(model, batch: int, num_prompts: List[int]) -> List[dict]:
 def format_table(rows: List[dict]) -> str:
     lines = [
         '| B | N | floor GFLOP | neck GFLOP | train GFLOP | train/floor | '
-        'neck share | N vs first N | eval GFLOP | eval/eval-floor |',
-        '|' + '---|' * 10
+        'neck share | N vs first N | eval GFLOP | eval/eval-floor | '
+        'eval warm GFLOP | eval warm/eval-floor |',
+        '|' + '---|' * 12
     ]
     for r in rows:
         lines.append(
@@ -114,7 +133,8 @@ def format_table(rows: List[dict]) -> str:
             f"| {r['neck'] / 1e9:.1f} | {r['train'] / 1e9:.1f} | "
             f"{r['train_over_floor']:.3f} | {100 * r['neck_share']:.1f}% | "
             f"{r['train_over_first_n']:.2f} | {r['eval'] / 1e9:.1f} | "
-            f"{r['eval_over_floor']:.3f} |")
+            f"{r['eval_over_floor']:.3f} | {r['eval_warm'] / 1e9:.1f} | "
+            f"{r['eval_warm_over_floor']:.3f} |")
     return '\n'.join(lines)
 
 

@@ -25,10 +25,17 @@ def test_train_is_floor_plus_neck_plus_pair_embedding(tmp_path, capsys):
         embed = 2 * (row['num_prompts'] + 1) * HALF_TOKENS * PATCH_PIXELS \
             * EMBED * 2
         assert row['train'] == row['floor'] + row['neck'] + embed
-        assert row['eval'] > row['eval_floor']
+        assert row['eval'] > row['eval_warm'] > row['eval_floor']
+        # Warm: the query's half embedding and the query-side fusion only.
+        query_embed = 2 * HALF_TOKENS * PATCH_PIXELS * EMBED * 2
+        assert row['eval_warm'] - row['eval_floor'] > query_embed
         assert row['neck_share'] == row['neck'] / row['train']
     # The floor does not depend on N, the neck grows with it.
     assert rows[0]['floor'] == rows[1]['floor'] > 0
     assert rows[1]['neck'] > 2 * rows[0]['neck']
+    # Cold evaluation grows with N like the neck; warm by far less.
+    cold_growth = rows[1]['eval'] - rows[0]['eval']
+    warm_growth = rows[1]['eval_warm'] - rows[0]['eval_warm']
+    assert 0 < warm_growth < cold_growth / 4
     assert rows[0]['train_over_first_n'] == 1
     assert '| 2 | 3 |' in capsys.readouterr().out

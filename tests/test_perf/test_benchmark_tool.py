@@ -25,10 +25,12 @@ def test_tiny_grid_and_retrieval(tmp_path, capsys):
     assert [(r['batch'], r['num_prompts']) for r in bench['rows']] == \
         [(1, 1), (1, 2)]
     for row in bench['rows']:
-        for key in ('train', 'floor', 'eval', 'eval_floor', 'neck'):
+        for key in ('train', 'floor', 'eval', 'eval_cold', 'eval_floor',
+                    'neck'):
             assert row[key]['median_s'] > 0
             assert len(row[key]['times_s']) == 1
         assert row['neck_share'] > 0 and row['train_over_floor'] > 0
+        assert row['eval_cold_over_floor'] > 0
     assert bench['rows'][0]['train_over_first_n'] == 1
     assert set(bench['floors']['1']) == {'vqgan_encode', 'vqgan_decode'}
     assert bench['model']['neck_params'] > 0
@@ -46,6 +48,7 @@ def test_tiny_grid_and_retrieval(tmp_path, capsys):
     assert format_tables(result) in printed
     assert '| 1 | 2 |' in printed and 'Extrapolation' in printed
     assert 'Measured scaling' in printed
+    assert 'eval ms (prompt cache warm)' in printed
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')

@@ -1,5 +1,4 @@
 """The prompt-state cache: per-prompt neck work once per distinct prompt."""
-import warnings
 from unittest import mock
 
 import pytest
@@ -32,8 +31,9 @@ def build(**overrides):
 def pool(num: int, seed: int = 0) -> torch.Tensor:
     """``num`` distinct pairs [num, 2, 3, S, S], multiples of 1/255."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (num, 2, 3, 111, 111), generator=gen,
-                         dtype=torch.uint8).float() / 255
+    return torch.randint(
+        0, 256,
+        (num, 2, 3, 111, 111), generator=gen, dtype=torch.uint8).float() / 255
 
 
 def batch(pairs: torch.Tensor, rows) -> torch.Tensor:
@@ -66,8 +66,8 @@ def test_cached_fusion_equals_plain_and_computes_each_prompt_once():
             got = fused(cached, inputs)
         computed = sum(len(c.args[0]) for c in states.call_args_list)
         assert computed == new
-        torch.testing.assert_close(got, fused(plain, inputs), rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(
+            got, fused(plain, inputs), rtol=1e-5, atol=1e-5)
     assert (cache.misses, cache.hits) == (6, 18 - 6)
     assert len(cache) == 6
     # Whole predictions agree too.
@@ -89,8 +89,9 @@ def test_weight_updates_and_training_invalidate():
     cached.train()
     assert len(cached.prompt_state_cache) == 0
     plain.train()
-    optims = [torch.optim.SGD(m.neck.parameters(), lr=0.5)
-              for m in (cached, plain)]
+    optims = [
+        torch.optim.SGD(m.neck.parameters(), lr=0.5) for m in (cached, plain)
+    ]
     for model, optim in zip((cached, plain), optims):
         sum(model.loss(inputs, []).values()).backward()
         optim.step()
@@ -99,27 +100,27 @@ def test_weight_updates_and_training_invalidate():
     plain.eval()
     fused(cached, inputs)
     # A weight change in eval mode (in place, as a checkpoint load does).
-    state = {k: v + 0.01 for k, v in plain.neck.state_dict().items()
-             if v.is_floating_point()}
+    state = {
+        k: v + 0.01
+        for k, v in plain.neck.state_dict().items() if v.is_floating_point()
+    }
     for model in (cached, plain):
         model.neck.load_state_dict(state, strict=False)
     with spy(cached) as states:
         got = fused(cached, inputs)
     assert states.call_count == 1 and len(states.call_args.args[0]) == 2
-    torch.testing.assert_close(got, fused(plain, inputs), rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(got, fused(plain, inputs), rtol=1e-5, atol=1e-5)
 
 
 def test_least_recently_used_eviction_keeps_results_exact():
     plain = build()
     cached = build(prompt_state_cache=dict(max_items=3))
     pairs = pool(7)
-    for rows in ([(0, 1, 2)], [(0, 3, 4)], [(0, 1, 3)], [(0, 5, 6)],
-                 [(0, 2, 4)]):
+    for rows in ([(0, 1, 2)], [(0, 3, 4)], [(0, 1, 3)], [(0, 5, 6)], [(0, 2, 4)
+                                                                      ]):
         inputs = batch(pairs, rows)
-        torch.testing.assert_close(fused(cached, inputs),
-                                   fused(plain, inputs), rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(
+            fused(cached, inputs), fused(plain, inputs), rtol=1e-5, atol=1e-5)
         assert len(cached.prompt_state_cache) <= 3
     # The last step's prompts are the most recently used ones.
     with spy(cached) as states:
@@ -133,8 +134,7 @@ def test_batch_over_capacity_warns_and_stays_exact():
     inputs = batch(pool(5), [(0, 1, 2, 3), (4, 3, 2, 1)])
     with pytest.warns(UserWarning, match='raise max_items'):
         got = fused(cached, inputs)
-    torch.testing.assert_close(got, fused(plain, inputs), rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(got, fused(plain, inputs), rtol=1e-5, atol=1e-5)
 
 
 def test_non_pixel_prompts_are_computed_every_time():
@@ -144,9 +144,8 @@ def test_non_pixel_prompts_are_computed_every_time():
     inputs = torch.rand(2, 3, 2, 3, 111, 111, generator=gen)
     inputs[1, 1] = inputs[0, 1]
     for _ in range(2):
-        torch.testing.assert_close(fused(cached, inputs),
-                                   fused(plain, inputs), rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(
+            fused(cached, inputs), fused(plain, inputs), rtol=1e-5, atol=1e-5)
     assert len(cached.prompt_state_cache) == 0
     assert cached.prompt_state_cache.misses == 8
 

@@ -138,16 +138,15 @@ class PromptStateCache:
         self.hits += len(keys) - len(first_row) - len(uncached)
         computed = None
         if todo:
-            computed = compute(flat[torch.as_tensor(todo,
-                                                    device=flat.device)])
+            computed = compute(flat[torch.as_tensor(todo, device=flat.device)])
             self._store(list(first_row), computed[:len(first_row)])
         if self._slab is None:  # nothing cacheable in this batch
             return computed.unflatten(0, (bsz, num))
         cached_rows = [row for row, ok in enumerate(cacheable) if ok]
         out = self._slab.new_empty((len(keys), ) + self._slab.shape[1:])
         if cached_rows:
-            slots = torch.as_tensor([self._slots[keys[r]] for r in cached_rows],
-                                    device=out.device)
+            slots = torch.as_tensor(
+                [self._slots[keys[r]] for r in cached_rows], device=out.device)
             out[torch.as_tensor(cached_rows, device=out.device)] = \
                 self._slab[slots]
         if uncached:
@@ -170,8 +169,8 @@ class PromptStateCache:
         used = len(self._slots)
         need = min(self.max_items, used + len(keys))
         if slab is None or need > len(slab):
-            size = min(self.max_items, max(need, 2 * (0 if slab is None
-                                                      else len(slab))))
+            size = min(self.max_items,
+                       max(need, 2 * (0 if slab is None else len(slab))))
             grown = states.new_empty((size, ) + tuple(states.shape[1:]))
             if slab is not None:
                 grown[:len(slab)] = slab
@@ -187,8 +186,8 @@ class PromptStateCache:
         slab[torch.as_tensor(slots, device=slab.device)] = states
 
 
-def build_prompt_state_cache(cfg: Optional[dict]
-                             ) -> Optional[PromptStateCache]:
+def build_prompt_state_cache(
+        cfg: Optional[dict]) -> Optional[PromptStateCache]:
     """A :class:`PromptStateCache` from a config dict, None when off."""
     if cfg is None:
         return None
