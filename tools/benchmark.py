@@ -14,6 +14,9 @@ under the same load; random inputs, random weights):
   prompts recur);
 * ``eval_cold`` (models with a prompt-state cache): the same with the
   cache emptied before every call (every prompt new, plus the hashing);
+  the evaluation calls are interleaved with each other (and
+  ``eval_floor``), not with the training calls, after at least one
+  warm-up round;
 * ``neck``: the fusion neck's forward and backward alone;
 * ``floor``: the backbone's forward over the fused tokens plus the
   backward through its activations (the least a training step can cost);
@@ -356,12 +359,20 @@ def bench_model(args, device: torch.device) -> dict:
                 scaler.step(optim)
                 scaler.update()
 
+            state_cache = getattr(model, 'prompt_state_cache', None)
+            warm_counts = dict(hits=0, misses=0)
+
             def eval_step(cold: bool = False):
                 model.eval()
                 if cold:
-                    model.prompt_state_cache.clear()
+                    state_cache.clear()
+                elif state_cache is not None:
+                    before = state_cache.hits, state_cache.misses
                 with torch.no_grad(), autocast():
                     model.predict(inputs, None)
+                if state_cache is not None and not cold:
+                    warm_counts['hits'] += state_cache.hits - before[0]
+                    warm_counts['misses'] += state_cache.misses - before[1]
 
             with torch.no_grad():
                 support, query = model.pair_tokens(inputs)
@@ -375,16 +386,20 @@ def bench_model(args, device: torch.device) -> dict:
             fns = dict(
                 train=lambda: train_step(True),
                 floor=floor_train,
-                neck=neck_step,
-                eval=eval_step,
-                eval_floor=floor_eval)
+                neck=neck_step)
             if args.uncached:
                 fns['train_uncached'] = lambda: train_step(False)
-            if getattr(model, 'prompt_state_cache', None) is not None:
-                fns['eval_cold'] = lambda: eval_step(cold=True)
+            # Apart from the training calls: entering training empties the
+            # prompt-state cache, and ``eval`` is to see it warm.
+            eval_fns = dict(eval=eval_step, eval_floor=floor_eval)
+            if state_cache is not None:
+                eval_fns['eval_cold'] = lambda: eval_step(cold=True)
             row = dict(batch=batch, num_prompts=num)
             row.update(
                 measure_interleaved(fns, device, args.repeat, args.warmup))
+            row.update(
+                measure_interleaved(eval_fns, device, args.repeat,
+                                    max(args.warmup, 1)))
             optim.zero_grad(set_to_none=True)
             model.target_cache = None
             st = args.stat
@@ -396,6 +411,8 @@ def bench_model(args, device: torch.device) -> dict:
             if 'eval_cold' in row:
                 row['eval_cold_over_floor'] = round_ratio(
                     row['eval_cold'], row['eval_floor'], st)
+                # Prompt slots of the ``eval`` calls, warm-up included.
+                row['eval_prompt_cache'] = warm_counts
             rows.append(row)
             print(f'  B={batch} N={num}: train '
                   f'{row["train"][st + "_s"]:.4f}s', flush=True)

@@ -31,6 +31,10 @@ def test_tiny_grid_and_retrieval(tmp_path, capsys):
             assert len(row[key]['times_s']) == 1
         assert row['neck_share'] > 0 and row['train_over_floor'] > 0
         assert row['eval_cold_over_floor'] > 0
+        # ``eval`` ran warm: its prompts were computed in the warm-up round
+        # only (training calls, which empty the cache, run apart).
+        assert row['eval_prompt_cache'] == dict(hits=row['num_prompts'],
+                                                misses=row['num_prompts'])
     assert bench['rows'][0]['train_over_first_n'] == 1
     assert set(bench['floors']['1']) == {'vqgan_encode', 'vqgan_decode'}
     assert bench['model']['neck_params'] > 0

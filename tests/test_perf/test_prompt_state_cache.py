@@ -3,27 +3,19 @@ from unittest import mock
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from torch import nn
 
 import projects.prompthub  # noqa: F401
-from projects.prompthub.models.utils.prompt_state_cache import \
-    PromptStateCache
+from projects.prompthub.models.utils.prompt_state_cache import PromptStateCache
 from projects.prompthub.registry import MODELS
-
-TINY = 'configs/prompthub_tiny_synthetic.py'
+from .test_target_cache import build as build_tiny
 
 
 def build(**overrides):
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(TINY).model.to_dict()
-    cfg['neck']['dropout'] = 0.0
-    cfg.update(overrides)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
+    """The tiny PromptHub with every neck weight moved off its init."""
+    model = build_tiny(**overrides)
     with torch.no_grad():
-        for p in model.neck.parameters():  # off the identity init
+        for p in model.neck.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model.eval()
 

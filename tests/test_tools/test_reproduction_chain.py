@@ -199,6 +199,18 @@ def test_public_files_to_tools_test(tmp_path):
     cached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
     assert cached and cached.group(1) == match.group(1), out[-4000:]
 
+    # 4c. The config's prompt-state cache (on above; the val queries share
+    # their prompts) changes no score: the same evaluation without it.
+    assert cfg.model.prompt_state_cache is not None
+    out = _run([
+        osp.join(REPO, 'tools', 'test.py'), CONFIG,
+        'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
+        'work_dirs/test_no_state_cache', '--cfg-options', *overrides,
+        'model.prompt_state_cache=None'
+    ], work)
+    uncached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
+    assert uncached and uncached.group(1) == match.group(1), out[-4000:]
+
     # 5. The single-prompt MAE-VQGAN baseline runs from the converted
     # backbone alone through tools/test.py.
     baseline_overrides = [

@@ -23,7 +23,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .target_cache import _hash_weights, content_keys, precision_tag
+from .target_cache import (_hash_weights, packed_content_keys, precision_tag,
+                           unpack_keys)
 
 #: Prompt pairs hashed per call: bounds the float64 hashing buffer
 #: (rows x 2 x 3 x S x S x 8 bytes; 38 MiB for S=111).
@@ -82,13 +83,13 @@ class PromptStateCache:
         wkey = (prompts[0].numel(), prompts.device)
         if wkey not in self._hash_weights:
             self._hash_weights[wkey] = _hash_weights(*wkey)
-        keys, cacheable = [], []
-        for start in range(0, len(prompts), _HASH_ROWS):
-            k, ok = content_keys(prompts[start:start + _HASH_ROWS],
-                                 self._hash_weights[wkey])
-            keys += [row.tobytes() for row in k]
-            cacheable += ok.tolist()
-        return keys, cacheable
+        packed = torch.cat([
+            packed_content_keys(prompts[start:start + _HASH_ROWS],
+                                self._hash_weights[wkey])
+            for start in range(0, len(prompts), _HASH_ROWS)
+        ])
+        keys, cacheable = unpack_keys(packed.cpu())  # one host sync
+        return [row.tobytes() for row in keys], cacheable.tolist()
 
     def get(self, prompts: Tensor, compute: Callable[[Tensor], Tensor],
             module: nn.Module) -> Tensor:
