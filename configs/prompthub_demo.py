@@ -67,5 +67,6 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=False, interval=max_iters))
 custom_hooks = [
     dict(type='RNGStateHook'),
+    dict(type='CacheStatsHook'),
     dict(type='VICLVisualizationHook', num_samples=4),
 ]

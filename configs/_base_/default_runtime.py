@@ -24,5 +24,6 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# Exact resume: the random streams are saved with every checkpoint.
-custom_hooks = [dict(type='RNGStateHook')]
+# Exact resume: the random streams are saved with every checkpoint; the
+# caches' hits and misses are logged after every epoch.
+custom_hooks = [dict(type='RNGStateHook'), dict(type='CacheStatsHook')]

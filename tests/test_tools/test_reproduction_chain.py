@@ -173,6 +173,14 @@ def test_public_files_to_tools_test(tmp_path):
     assert 0.0 <= float(match.group(1)) <= 100.0
     # Batch 8: the three val lines of fold 0 are one iteration.
     assert 'Epoch(test) [1/1]' in out
+    # The config's prompt-state cache served the prompts the val queries
+    # share (3 queries x 2 prompts), as CacheStatsHook logs.
+    stats = re.search(
+        r'prompt-state cache \(test\): 6 prompt slots, (\d+) computed, '
+        r'(\d+) reused', out)
+    assert stats, out[-4000:]
+    assert int(stats.group(2)) > 0
+    assert int(stats.group(1)) + int(stats.group(2)) == 6
 
     # 4b. The same evaluation reading the pairs from a pair cache: the
     # options the tool prints switch the real config, the score is equal.
@@ -210,6 +218,7 @@ def test_public_files_to_tools_test(tmp_path):
     ], work)
     uncached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
     assert uncached and uncached.group(1) == match.group(1), out[-4000:]
+    assert 'prompt-state cache' not in out
 
     # 5. The single-prompt MAE-VQGAN baseline runs from the converted
     # backbone alone through tools/test.py.

@@ -1,4 +1,4 @@
 """Runtime components: hooks."""
-from .hooks import RNGStateHook
+from .hooks import CacheStatsHook, RNGStateHook
 
-__all__ = ['RNGStateHook']
+__all__ = ['CacheStatsHook', 'RNGStateHook']
