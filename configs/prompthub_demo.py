@@ -62,7 +62,10 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 log_processor = dict(by_epoch=False)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    logger=dict(
+        type='MainProcessLoggerHook',
+        interval=25,
+        log_metric_by_epoch=False),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=max_iters))
 custom_hooks = [

@@ -20,7 +20,9 @@ randomness = dict(seed=0)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
+    # LoggerHook, with the test metrics JSON written by rank 0 only.
+    logger=dict(
+        type='MainProcessLoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))

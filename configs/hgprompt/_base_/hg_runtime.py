@@ -14,6 +14,6 @@ visualizer = dict(
     vis_backends=[dict(type='LocalVisBackend')],
     _delete_=True)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
+    logger=dict(type='MainProcessLoggerHook', interval=10),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=True, interval=-1, save_last=True))

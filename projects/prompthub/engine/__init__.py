@@ -1,4 +1,4 @@
 """Runtime components: hooks."""
-from .hooks import CacheStatsHook, RNGStateHook
+from .hooks import CacheStatsHook, MainProcessLoggerHook, RNGStateHook
 
-__all__ = ['CacheStatsHook', 'RNGStateHook']
+__all__ = ['CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook']
