@@ -52,7 +52,7 @@ import tempfile
 import threading
 import time
 from contextlib import nullcontext
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -536,6 +536,13 @@ def bench_retrieval(args) -> dict:
 
 
 # -- output --------------------------------------------------------------
+def markdown_table(header: Sequence[str],
+                   rows: Iterable[Sequence]) -> List[str]:
+    """Lines of a markdown table (cells already formatted)."""
+    return (['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] +
+            ['| ' + ' | '.join(map(str, row)) + ' |' for row in rows])
+
+
 def format_tables(result: dict) -> str:
     """Markdown tables of a result (times use ``result['stat']``)."""
     stat = f"{result.get('stat', 'median')}_s"
@@ -546,57 +553,49 @@ def format_tables(result: dict) -> str:
     lines = []
     model = result.get('model_bench')
     if model:
+        rows = model['rows']
         lines += [
             f"Times: {result.get('stat', 'median')} of "
             f"{result.get('repeat')} rounds; {result.get('device')} "
             f"({result.get('threads')} threads), "
             f"{result.get('precision')}.", ''
         ]
-        lines.append('| B | N | train ms | floor ms | train/floor | '
-                     'N vs first N | neck ms | neck share | eval ms | '
-                     'eval floor ms | eval/eval-floor | train peak MiB | '
-                     'floor peak MiB | eval peak MiB |')
-        lines.append('|' + '---|' * 14)
-        for r in model['rows']:
-            lines.append(
-                f"| {r['batch']} | {r['num_prompts']} | {ms(r['train'])} | "
-                f"{ms(r['floor'])} | {r['train_over_floor']:.2f} | "
-                f"{r['train_over_first_n']:.2f} | {ms(r['neck'])} | "
-                f"{100 * r['neck_share']:.1f}% | {ms(r['eval'])} | "
-                f"{ms(r['eval_floor'])} | {r['eval_over_floor']:.2f} | "
-                f"{r['train']['peak_mib']:.0f} | "
-                f"{r['floor']['peak_mib']:.0f} | "
-                f"{r['eval']['peak_mib']:.0f} |")
-        if any('eval_cold' in r for r in model['rows']):
+        lines += markdown_table(
+            ('B', 'N', 'train ms', 'floor ms', 'train/floor', 'N vs first N',
+             'neck ms', 'neck share', 'eval ms', 'eval floor ms',
+             'eval/eval-floor', 'train peak MiB', 'floor peak MiB',
+             'eval peak MiB'),
+            [(r['batch'], r['num_prompts'], ms(r['train']), ms(r['floor']),
+              f"{r['train_over_floor']:.2f}",
+              f"{r['train_over_first_n']:.2f}", ms(r['neck']),
+              f"{100 * r['neck_share']:.1f}%", ms(r['eval']),
+              ms(r['eval_floor']), f"{r['eval_over_floor']:.2f}",
+              f"{r['train']['peak_mib']:.0f}",
+              f"{r['floor']['peak_mib']:.0f}",
+              f"{r['eval']['peak_mib']:.0f}") for r in rows])
+        cold = [r for r in rows if 'eval_cold' in r]
+        if cold:
             lines.append('')
-            lines.append('| B | N | eval ms (prompt cache warm) | '
-                         'eval ms (cold) | eval floor ms | warm/eval-floor '
-                         '| cold/eval-floor |')
-            lines.append('|' + '---|' * 7)
-            for r in model['rows']:
-                if 'eval_cold' in r:
-                    lines.append(
-                        f"| {r['batch']} | {r['num_prompts']} | "
-                        f"{ms(r['eval'])} | {ms(r['eval_cold'])} | "
-                        f"{ms(r['eval_floor'])} | "
-                        f"{r['eval_over_floor']:.2f} | "
-                        f"{r['eval_cold_over_floor']:.2f} |")
-        if any('train_uncached' in r for r in model['rows']):
+            lines += markdown_table(
+                ('B', 'N', 'eval ms (prompt cache warm)', 'eval ms (cold)',
+                 'eval floor ms', 'warm/eval-floor', 'cold/eval-floor'),
+                [(r['batch'], r['num_prompts'], ms(r['eval']),
+                  ms(r['eval_cold']), ms(r['eval_floor']),
+                  f"{r['eval_over_floor']:.2f}",
+                  f"{r['eval_cold_over_floor']:.2f}") for r in cold])
+        uncached = [r for r in rows if 'train_uncached' in r]
+        if uncached:
             lines.append('')
-            lines.append('| B | N | train ms (cache warm) | '
-                         'train ms (encode C* every step) |')
-            lines.append('|---|---|---|---|')
-            for r in model['rows']:
-                if 'train_uncached' in r:
-                    lines.append(f"| {r['batch']} | {r['num_prompts']} | "
-                                 f"{ms(r['train'])} | "
-                                 f"{ms(r['train_uncached'])} |")
+            lines += markdown_table(
+                ('B', 'N', 'train ms (cache warm)',
+                 'train ms (encode C* every step)'),
+                [(r['batch'], r['num_prompts'], ms(r['train']),
+                  ms(r['train_uncached'])) for r in uncached])
         lines.append('')
-        lines.append('| B | VQGAN encode ms | VQGAN decode ms |')
-        lines.append('|---|---|---|')
-        for b, f in model['floors'].items():
-            lines.append(f"| {b} | {ms(f['vqgan_encode'])} | "
-                         f"{ms(f['vqgan_decode'])} |")
+        lines += markdown_table(
+            ('B', 'VQGAN encode ms', 'VQGAN decode ms'),
+            [(b, ms(f['vqgan_encode']), ms(f['vqgan_decode']))
+             for b, f in model['floors'].items()])
     ret = result.get('retrieval')
     if ret:
         if lines:
@@ -604,15 +603,13 @@ def format_tables(result: dict) -> str:
         lines.append(f"Retrieval top-50, D={ret['dim']}, fp16 memmap, "
                      f"blocks of {ret['chunk']}, on "
                      f"{ret.get('device', 'cpu')}:")
-        lines.append('| images | s | images/s | GFLOP/s | store read GB/s | '
-                     'peak RSS growth MiB | peak GPU MiB |')
-        lines.append('|---|---|---|---|---|---|---|')
-        for p in ret['points']:
-            gpu = p.get('peak_gpu_mib')
-            lines.append(f"| {p['images']} | {p['seconds']:.2f} | "
-                         f"{p['images_per_s']:.1f} | {p['gflops']:.1f} | "
-                         f"{p['read_gbs']:.2f} | {p['peak_rss_mib']:.0f} | "
-                         f"{'n/a' if gpu is None else f'{gpu:.0f}'} |")
+        lines += markdown_table(
+            ('images', 's', 'images/s', 'GFLOP/s', 'store read GB/s',
+             'peak RSS growth MiB', 'peak GPU MiB'),
+            [(p['images'], f"{p['seconds']:.2f}", f"{p['images_per_s']:.1f}",
+              f"{p['gflops']:.1f}", f"{p['read_gbs']:.2f}",
+              f"{p['peak_rss_mib']:.0f}", 'n/a' if p.get('peak_gpu_mib') is
+              None else f"{p['peak_gpu_mib']:.0f}") for p in ret['points']])
         ex = ret['extrapolation']
         exp = ret['time_exponent']
         lines.append(

@@ -38,7 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from tools.benchmark import (add_model_args, build_model,  # noqa: E402
-                             write_json)
+                             markdown_table, write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -121,21 +121,17 @@ def count_model(model, batch: int, num_prompts: List[int]) -> List[dict]:
 
 
 def format_table(rows: List[dict]) -> str:
-    lines = [
-        '| B | N | floor GFLOP | neck GFLOP | train GFLOP | train/floor | '
-        'neck share | N vs first N | eval GFLOP | eval/eval-floor | '
-        'eval warm GFLOP | eval warm/eval-floor |',
-        '|' + '---|' * 12
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['batch']} | {r['num_prompts']} | {r['floor'] / 1e9:.1f} "
-            f"| {r['neck'] / 1e9:.1f} | {r['train'] / 1e9:.1f} | "
-            f"{r['train_over_floor']:.3f} | {100 * r['neck_share']:.1f}% | "
-            f"{r['train_over_first_n']:.2f} | {r['eval'] / 1e9:.1f} | "
-            f"{r['eval_over_floor']:.3f} | {r['eval_warm'] / 1e9:.1f} | "
-            f"{r['eval_warm_over_floor']:.3f} |")
-    return '\n'.join(lines)
+    return '\n'.join(
+        markdown_table(
+            ('B', 'N', 'floor GFLOP', 'neck GFLOP', 'train GFLOP',
+             'train/floor', 'neck share', 'N vs first N', 'eval GFLOP',
+             'eval/eval-floor', 'eval warm GFLOP', 'eval warm/eval-floor'),
+            [(r['batch'], r['num_prompts'], f"{r['floor'] / 1e9:.1f}",
+              f"{r['neck'] / 1e9:.1f}", f"{r['train'] / 1e9:.1f}",
+              f"{r['train_over_floor']:.3f}", f"{100 * r['neck_share']:.1f}%",
+              f"{r['train_over_first_n']:.2f}", f"{r['eval'] / 1e9:.1f}",
+              f"{r['eval_over_floor']:.3f}", f"{r['eval_warm'] / 1e9:.1f}",
+              f"{r['eval_warm_over_floor']:.3f}") for r in rows]))
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

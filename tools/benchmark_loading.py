@@ -27,7 +27,7 @@ from projects.prompthub.datasets.transforms.loading import \
     LoadVICLPair  # noqa: E402
 from projects.prompthub.datasets.transforms.pair_cache import \
     PairCache  # noqa: E402
-from tools.benchmark import write_json  # noqa: E402
+from tools.benchmark import markdown_table, write_json  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -99,12 +99,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         times_s=times)
     lines = [
         f'LoadVICLPair, {args.pairs} pairs of {args.width}x{args.height}, '
-        f'median of {args.repeat} passes, one process:',
-        '| N | decode ms per sample | cache ms per sample |', '|---|---|---|'
-    ]
-    for num in args.num_prompts:
-        lines.append(f"| {num} | {(num + 1) * per_pair['decode'] * 1e3:.1f}"
-                     f" | {(num + 1) * per_pair['cache'] * 1e3:.2f} |")
+        f'median of {args.repeat} passes, one process:'
+    ] + markdown_table(
+        ('N', 'decode ms per sample', 'cache ms per sample'),
+        [(num, f"{(num + 1) * per_pair['decode'] * 1e3:.1f}",
+          f"{(num + 1) * per_pair['cache'] * 1e3:.2f}")
+         for num in args.num_prompts])
     lines.append(f"per pair: decode {per_pair['decode'] * 1e3:.2f} ms, "
                  f"cache {per_pair['cache'] * 1e3:.3f} ms "
                  f"({result['speedup']:.0f}x)")

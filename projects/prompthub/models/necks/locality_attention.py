@@ -52,6 +52,17 @@ class LocalityCrossAttention(nn.Module):
         b, s, _ = x.shape
         return x.view(b, s, self.num_heads, -1).transpose(1, 2)
 
+    def packed(self, part: int) -> Tuple[Tensor, Tensor]:
+        """Weight and bias of block ``part`` (0 query, 1 key, 2 value) of
+        the packed projection."""
+        rows = slice(part * self.embed_dims, (part + 1) * self.embed_dims)
+        return self.in_proj_weight[rows], self.in_proj_bias[rows]
+
+    def linear(self, x: Tensor, part: int) -> Tensor:
+        """(B, S, D) inputs through block ``part`` of the packed projection.
+        """
+        return F.linear(x, *self.packed(part))
+
     def project(self, x: Tensor, part: int) -> Tensor:
         """Heads of the packed projection ``part`` (0 query, 1 key, 2 value).
 
@@ -62,10 +73,7 @@ class LocalityCrossAttention(nn.Module):
         Returns:
             Tensor: (B, heads, S, D / heads).
         """
-        d = self.embed_dims
-        rows = slice(part * d, (part + 1) * d)
-        return self.split_heads(
-            F.linear(x, self.in_proj_weight[rows], self.in_proj_bias[rows]))
+        return self.split_heads(self.linear(x, part))
 
     def attention(self,
                   query: Tensor,
@@ -130,13 +138,12 @@ class LocalityCrossAttention(nn.Module):
             tuple[Tensor, Tensor]: output (B, L, D) and the per-head
             attention weights after dropout (B, heads, L, N * L).
         """
-        d = self.embed_dims
         key = key_value if key is None else key
         attn = self.attention(query, key, tables)
         if attend_first:
-            w, b = self.in_proj_weight[2 * d:], self.in_proj_bias[2 * d:]
-            return self.out_proj(head_projected_average(attn, key_value, w,
-                                                        b)), attn
+            return self.out_proj(
+                head_projected_average(attn, key_value,
+                                       *self.packed(2))), attn
         return self.mix_values(attn, self.project(key_value, 2)), attn
 
     def mix_values(self, attn: Tensor, value_heads: Tensor) -> Tensor:

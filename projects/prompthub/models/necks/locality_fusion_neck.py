@@ -321,11 +321,9 @@ class LocalityFusionNeck(BaseModule):
         keys = img
         if self.label_key_proj is not None:
             keys = img + self.label_key_proj(lab)
-        d = self.embed_dims
-        w, b = self.cross_attn.in_proj_weight, self.cross_attn.in_proj_bias
         return torch.stack([
-            F.linear(keys, w[d:2 * d], b[d:2 * d]),
-            F.linear(img, w[2 * d:], b[2 * d:]),
+            self.cross_attn.linear(keys, 1),
+            self.cross_attn.linear(img, 2),
             self.label_proj(lab)
         ], 1)
 

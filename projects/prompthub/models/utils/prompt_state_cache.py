@@ -23,8 +23,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .target_cache import (_hash_weights, packed_content_keys, precision_tag,
-                           unpack_keys)
+from .target_cache import (build_optional, packed_content_keys,
+                           precision_tag, unpack_keys)
 
 #: Prompt pairs hashed per call: bounds the float64 hashing buffer
 #: (rows x 2 x 3 x S x S x 8 bytes; 38 MiB for S=111).
@@ -62,7 +62,6 @@ class PromptStateCache:
         self._slots: 'OrderedDict[bytes, int]' = OrderedDict()
         self._slab: Optional[Tensor] = None
         self._version: Optional[tuple] = None
-        self._hash_weights: Dict[tuple, Tensor] = {}
         self._warned = False
 
     def __repr__(self) -> str:
@@ -80,12 +79,8 @@ class PromptStateCache:
 
     def _keys(self, prompts: Tensor) -> Tuple[List[bytes], List[bool]]:
         """Content key and cacheability of each row of ``prompts``."""
-        wkey = (prompts[0].numel(), prompts.device)
-        if wkey not in self._hash_weights:
-            self._hash_weights[wkey] = _hash_weights(*wkey)
         packed = torch.cat([
-            packed_content_keys(prompts[start:start + _HASH_ROWS],
-                                self._hash_weights[wkey])
+            packed_content_keys(prompts[start:start + _HASH_ROWS])
             for start in range(0, len(prompts), _HASH_ROWS)
         ])
         keys, cacheable = unpack_keys(packed.cpu())  # one host sync
@@ -190,9 +185,4 @@ class PromptStateCache:
 def build_prompt_state_cache(
         cfg: Optional[dict]) -> Optional[PromptStateCache]:
     """A :class:`PromptStateCache` from a config dict, None when off."""
-    if cfg is None:
-        return None
-    cfg = dict(cfg)
-    if not cfg.pop('enabled', True):
-        return None
-    return PromptStateCache(**cfg)
+    return build_optional(PromptStateCache, cfg)

@@ -18,6 +18,7 @@ encodes C* under fp16 autocast during AMP training).
 Stores are memory-mapped files under ``dir`` (one ``targets``/``keys``
 file pair per rank, read by every rank at start) or in memory.
 """
+import functools
 import hashlib
 import json
 import os
@@ -35,21 +36,21 @@ _HASH_RANGE = 2**20
 _KEY_BYTES = 8 * _HASH_LANES
 
 
-def _hash_weights(length: int, device: torch.device) -> Tensor:
+@functools.lru_cache(maxsize=8)
+def hash_weights(length: int, device: torch.device) -> Tensor:
+    """The fixed random hash weights [length, lanes] of a pixel count, on
+    ``device`` (made once per pixel count and device)."""
     gen = torch.Generator().manual_seed(20260101 + length)
     w = torch.randint(1, _HASH_RANGE, (length, _HASH_LANES), generator=gen)
     return w.to(device=device, dtype=torch.float64)
 
 
-def content_keys(pairs: Tensor, weights: Optional[Tensor] = None
-                 ) -> Tuple[np.ndarray, np.ndarray]:
+def content_keys(pairs: Tensor) -> Tuple[np.ndarray, np.ndarray]:
     """Exact content hashes of a batch of uint8-valued pairs.
 
     Args:
         pairs (Tensor): [B, ...] pixels, uint8 or float in [0, 1] holding
             multiples of 1/255 (what ``VICLDataPreprocessor`` produces).
-        weights (Tensor, optional): Hash weights from
-            :func:`_hash_weights`; created when None.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: int64 keys [B, 4] (sums of pixel
@@ -58,11 +59,10 @@ def content_keys(pairs: Tensor, weights: Optional[Tensor] = None
         really are uint8 values (only those can be cached).
     """
     # One transfer for both (a single host sync).
-    return unpack_keys(packed_content_keys(pairs, weights).cpu())
+    return unpack_keys(packed_content_keys(pairs).cpu())
 
 
-def packed_content_keys(pairs: Tensor,
-                        weights: Optional[Tensor] = None) -> Tensor:
+def packed_content_keys(pairs: Tensor) -> Tensor:
     """:func:`content_keys` left on the device, packed as float64
     [B, 5]: the 4 keys, then 1.0 where the pixels are uint8 values (for
     callers that hash in chunks and transfer once)."""
@@ -82,9 +82,8 @@ def packed_content_keys(pairs: Tensor,
         values = flat.double()
         exact = torch.ones(flat.shape[0], dtype=torch.bool,
                            device=flat.device)
-    if weights is None:
-        weights = _hash_weights(flat.shape[1], flat.device)
-    return torch.cat([values @ weights, exact[:, None].double()], dim=1)
+    keys = values @ hash_weights(flat.shape[1], flat.device)
+    return torch.cat([keys, exact[:, None].double()], dim=1)
 
 
 def unpack_keys(packed: Tensor) -> Tuple[np.ndarray, np.ndarray]:
@@ -265,12 +264,11 @@ class TargetCache:
         self.misses = 0
         self._weights_digest: Optional[str] = None
         self._stores: Dict[str, _RowStore] = {}
-        self._hash_weights: Dict[tuple, Tensor] = {}
 
     def __getstate__(self) -> dict:
         # Open files and device tensors are not copied; copies reopen.
         state = self.__dict__.copy()
-        state.update(_stores={}, _hash_weights={})
+        state.update(_stores={})
         return state
 
     def __repr__(self) -> str:
@@ -355,10 +353,7 @@ class TargetCache:
             self.misses += pairs.shape[0]
             return compute(inputs)
         query = pairs[:, 0]
-        wkey = (query[0].numel(), query.device)
-        if wkey not in self._hash_weights:
-            self._hash_weights[wkey] = _hash_weights(*wkey)
-        keys, cacheable = content_keys(query, self._hash_weights[wkey])
+        keys, cacheable = content_keys(query)
         fingerprint = self.fingerprint(backbone, query)
         store = self._open(fingerprint)
         places = store.lookup(keys) if store else [None] * len(keys)
@@ -405,11 +400,17 @@ def _rank() -> int:
         return 0
 
 
-def build_target_cache(cfg: Optional[dict]) -> Optional[TargetCache]:
-    """A :class:`TargetCache` from a config dict, None when off/absent."""
+def build_optional(cls: type, cfg: Optional[dict]):
+    """``cls(**cfg)``, or None when ``cfg`` is None or has
+    ``enabled=False`` (the switch of the caches' configs)."""
     if cfg is None:
         return None
     cfg = dict(cfg)
-    if not cfg.get('enabled', True):
+    if not cfg.pop('enabled', True):
         return None
-    return TargetCache(**cfg)
+    return cls(**cfg)
+
+
+def build_target_cache(cfg: Optional[dict]) -> Optional[TargetCache]:
+    """A :class:`TargetCache` from a config dict, None when off/absent."""
+    return build_optional(TargetCache, cfg)
