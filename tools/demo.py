@@ -9,6 +9,9 @@ land under ``{work_dir}/vis``; the table under ``{work_dir}/demo.json``.
 Example::
 
     python tools/demo.py            # about 6 minutes on 2 CPU cores
+    # a variant of the neck, scored the same way
+    python tools/demo.py --work-dir work_dirs/demo_no_align \
+        --cfg-options model.neck.align_prompts=False
 """
 import argparse
 import json
@@ -16,7 +19,7 @@ import os.path as osp
 
 import mmengine
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def parse_args():
@@ -31,6 +34,12 @@ def parse_args():
                         choices=(4, 16),
                         help='largest N scored (16 adds PromptHub N=16)')
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (as in '
+        'tools/train.py)')
     return parser.parse_args()
 
 
@@ -39,6 +48,8 @@ def main():
     torch.set_num_threads(args.threads)
     from projects.prompthub.apis import run_demo
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     ckpt = cfg.model.backbone.get('checkpoint')
     if ckpt and not osp.isfile(ckpt):

@@ -9,8 +9,8 @@ from projects.prompthub.models.necks import (ConvFusionNeck,
                                              LocalityCrossAttention,
                                              LocalityFusionNeck,
                                              PatchwiseFusionNeck)
-from projects.prompthub.models.necks.reassociated_paths import \
-    attend_first_pays
+from projects.prompthub.models.necks.reassociated_paths import (
+    attend_first_pays, keys_first_pays)
 from projects.prompthub.registry import MODELS
 
 D, HEADS = 32, 4
@@ -156,6 +156,13 @@ def test_any_number_of_prompts_same_weights():
     dict(type='LocalityFusionNeck', label_keys=True),
     dict(type='LocalityFusionNeck', reassociate=True),
     dict(type='LocalityFusionNeck', locality='learnable', reassociate=True),
+    dict(type='LocalityFusionNeck', align_prompts=False),
+    dict(type='LocalityFusionNeck', align_prompts=False, reassociate=True),
+    dict(
+        type='LocalityFusionNeck',
+        align_prompts=False,
+        label_keys=True,
+        reassociate=True),
     dict(type='PatchwiseFusionNeck'),
     dict(type='PatchwiseFusionNeck', reassociate=True),
     dict(type='ConvFusionNeck'),
@@ -389,8 +396,10 @@ def _forward_backward(neck, support, query, seed=5):
                                                     (64, 2, 16)])
 @pytest.mark.parametrize('locality', ['gaussian', 'query_adaptive'])
 @pytest.mark.parametrize('label_keys', [False, True])
+@pytest.mark.parametrize('align_prompts', [True, False])
 def test_reassociated_order_equals_reference_order(dims, heads, num_prompts,
-                                                   locality, label_keys):
+                                                   locality, label_keys,
+                                                   align_prompts):
     """Same outputs, attention and gradients, dropout on, in training mode.
 
     At 64 x 2 heads with 16 prompts the image values are averaged before
@@ -399,7 +408,11 @@ def test_reassociated_order_equals_reference_order(dims, heads, num_prompts,
     assert attend_first_pays(num_prompts * 49, 49, dims, heads) == (dims
                                                                     == 64)
     ref, fast = _perturbed_pair(
-        locality=locality, label_keys=label_keys, dims=dims, heads=heads)
+        locality=locality,
+        label_keys=label_keys,
+        dims=dims,
+        heads=heads,
+        align_prompts=align_prompts)
     gen = torch.Generator().manual_seed(1)
     support = torch.randn(2, num_prompts, 98, dims, generator=gen)
     query = torch.randn(2, 98, dims, generator=gen)
@@ -415,27 +428,90 @@ def test_reassociated_order_equals_reference_order(dims, heads, num_prompts,
             grads_f[name], grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
+def _neck_flops(num_prompts, **kwargs):
+    """GFLOP of the neck's forward + backward at the reference size (B=1),
+    counted on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.device('meta'):
+        neck = LocalityFusionNeck(**kwargs).train()
+        support = torch.randn(1, num_prompts, 98, 1024)
+        query = torch.randn(1, 98, 1024)
+    with FlopCounterMode(display=False) as counter:
+        neck(support, query).sum().backward()
+    return counter.get_total_flops() / 1e9
+
+
 def test_reassociated_order_saves_flops_at_reference_size():
     """FLOPs of forward + backward, counted on the meta device at the
-    reference size (D=1024, 8 heads, B=1): no worse at N=1 and 37% fewer
+    reference size (D=1024, 8 heads, B=1): no worse at N=1 and 42% fewer
     at N=16, where the folded LayerNorm lets autograd skip the prompt
-    tokens' input gradient (58.7 -> 36.8 GFLOP, hand-checked in
-    docs/benchmarks.md)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    tokens' input gradient and the keys are never projected (58.7 -> 33.9
+    GFLOP, hand-checked in docs/benchmarks.md)."""
+    assert _neck_flops(1, reassociate=True) <= 1.01 * _neck_flops(1)
+    reference = _neck_flops(16)
+    assert abs(reference - 58.73) < 0.01
+    assert 0.57 < _neck_flops(16, reassociate=True) / reference < 0.58
 
-    def flops(num_prompts, reassociate):
-        with torch.device('meta'):
-            neck = LocalityFusionNeck(reassociate=reassociate).train()
-            support = torch.randn(1, num_prompts, 98, 1024)
-            query = torch.randn(1, 98, 1024)
-        with FlopCounterMode(display=False) as counter:
-            neck(support, query).sum().backward()
-        return counter.get_total_flops()
 
-    assert flops(1, True) <= 1.01 * flops(1, False)
-    reference = flops(16, False)
-    assert abs(reference / 1e9 - 58.73) < 0.01
-    assert 0.62 < flops(16, True) / reference < 0.63
+def test_without_prompt_alignment_the_neck_costs_a_sixth():
+    """At N=16 the reassociated neck without the prompt alignment counts
+    5.48 GFLOP against 33.85 with it: no D x D product touches a prompt
+    token any more; per prompt token what is left are the keys-first
+    logits and the per-head attention-weighted image sums (each 8 heads x
+    49 x 784 x 1024 x 2 = 0.63 GFLOP forward, the same for the weights'
+    gradient), the rest is the 49 query tokens' side."""
+    aligned = _neck_flops(16, reassociate=True)
+    unaligned = _neck_flops(16, reassociate=True, align_prompts=False)
+    assert abs(aligned - 33.85) < 0.01
+    assert abs(unaligned - 5.48) < 0.01
+    # and it grows by 2.5x from N=16 to N=64 (aligned: 3.7x)
+    assert _neck_flops(64, reassociate=True, align_prompts=False) < \
+        2.6 * unaligned
+
+
+@pytest.mark.parametrize('reassociate', [False, True])
+@pytest.mark.parametrize('label_keys', [False, True])
+def test_without_prompt_alignment_equals_a_pass_through_alignment(
+        reassociate, label_keys):
+    """``align_prompts=False`` computes the reference neck whose prompt
+    alignment is a pass-through (zero output projection), without that
+    module's weights; the other weights start as the reference's."""
+    ref = _neck(label_keys=label_keys, reassociate=reassociate)
+    plain = _neck(
+        label_keys=label_keys, reassociate=reassociate, align_prompts=False)
+    assert plain.prompt_align is None
+    ref_state = {
+        k: v
+        for k, v in ref.state_dict().items()
+        if not k.startswith('prompt_align.')
+    }
+    assert len(ref_state) < len(ref.state_dict())
+    assert plain.state_dict().keys() == ref_state.keys()
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, ref_state[name]), name
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        ref.prompt_align.out_proj.weight.zero_()
+        ref.prompt_align.out_proj.bias.zero_()
+    plain.load_state_dict(
+        {
+            k: v
+            for k, v in ref.state_dict().items()
+            if not k.startswith('prompt_align.')
+        },
+        strict=True)
+    support, query = _inputs(2, 3)
+    with torch.no_grad():
+        expected, attn = ref.eval()(support, query, return_attention=True)
+        got, attn_p = plain.eval()(support, query, return_attention=True)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(attn_p, attn, rtol=1e-5, atol=1e-6)
+    # with a working alignment the two differ
+    with torch.no_grad():
+        ref.prompt_align.out_proj.weight.normal_(0, 0.1)
+        aligned = ref(support, query)
+    assert not torch.allclose(aligned[:, :98], got[:, :98], atol=1e-3)
 
 
 def test_attend_first_pays_from_two_prompts_at_reference_size():
@@ -455,6 +531,41 @@ def test_cross_attention_attend_first_equals_project_first():
     out_f, weights_f = attn(query, values, attend_first=True)
     torch.testing.assert_close(weights_f, weights)
     torch.testing.assert_close(out_f, out, rtol=1e-5, atol=1e-6)
+
+
+def test_keys_first_pays_from_two_prompts_at_reference_size():
+    assert not keys_first_pays(49, 49, 1024, 8)
+    assert keys_first_pays(98, 49, 1024, 8)
+    # label keys add a query-side product per head: from 8 prompts on
+    assert not keys_first_pays(7 * 49, 49, 1024, 8, 2, 1)
+    assert keys_first_pays(8 * 49, 49, 1024, 8, 2, 1)
+
+
+@pytest.mark.parametrize('with_label', [False, True])
+def test_cross_attention_keys_first_equals_project_first(with_label):
+    """Keys projected or queries taken back through W_K: the same weights,
+    dropout on, with the locality prior (it multiplies the per-query bias
+    term per key, so that term must stay) and with a linear key term."""
+    torch.manual_seed(0)
+    attn = LocalityCrossAttention(D, HEADS, attn_drop=0.3).train()
+    label_proj = nn.Linear(D, D)
+    with torch.no_grad():
+        attn.in_proj_bias.normal_()
+    query, image, label = (torch.randn(2, n, D) for n in (49, 98, 98))
+    tables = (torch.rand(49, 49) + 0.5, torch.zeros(49, 49))
+    image.requires_grad_(True)
+    key = image + label_proj(label) if with_label else image
+    terms = [(image, None)] + ([(label, label_proj)] if with_label else [])
+    torch.manual_seed(3)
+    out, weights = attn(query, image, tables, key=key)
+    torch.manual_seed(3)
+    out_f, weights_f = attn(query, image, tables, key_terms=terms)
+    assert not torch.allclose(weights.sum(-1), torch.ones(2, HEADS, 49))
+    torch.testing.assert_close(weights_f, weights, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out_f, out, rtol=1e-5, atol=1e-6)
+    grad, = torch.autograd.grad(out.sum(), image)
+    grad_f, = torch.autograd.grad(out_f.sum(), image)
+    torch.testing.assert_close(grad_f, grad, rtol=1e-4, atol=1e-5)
 
 
 def test_reassociated_order_under_autocast():

@@ -15,6 +15,8 @@ NECKS = [
     dict(type='LocalityFusionNeck', locality='query_adaptive'),
     dict(type='LocalityFusionNeck', label_keys=True),
     dict(type='LocalityFusionNeck', reassociate=True),
+    dict(type='LocalityFusionNeck', align_prompts=False),
+    dict(type='LocalityFusionNeck', align_prompts=False, label_keys=True),
     dict(type='PatchwiseFusionNeck'),
     dict(type='ConvFusionNeck'),
 ]

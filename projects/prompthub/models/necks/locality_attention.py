@@ -1,6 +1,6 @@
 """Multi-head cross-attention with locality-modulated logits."""
 import math
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -8,6 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .reassociated_paths import head_projected_average
+
+#: The key input as a sum of terms, each a tensor or a tensor through a
+#: linear layer (see :meth:`LocalityCrossAttention.attend_keys_first`).
+KeyTerms = Sequence[Tuple[Tensor, Optional[nn.Linear]]]
 
 
 class LocalityCrossAttention(nn.Module):
@@ -106,9 +110,58 @@ class LocalityCrossAttention(nn.Module):
         Returns:
             Tensor: (B, heads, L, N * L).
         """
+        q = self._scaled_queries(query)
+        return self._weights(q @ key_heads.transpose(-2, -1), tables)
+
+    def attend_keys_first(
+            self,
+            query: Tensor,
+            key_terms: KeyTerms,
+            tables: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+        """:meth:`attention` with the key projection on the query side.
+
+        ``<q_h, W_Kh k + b_Kh> = <q_h W_Kh, k> + <q_h, b_Kh>``: the ``N * L``
+        key inputs are never projected, only the ``L`` queries are (worth
+        it for many keys, :func:`keys_first_pays`). The key input may be a
+        sum of terms, each a tensor or a tensor through a linear layer
+        (``k = x + W_L y + b_L`` for label keys), folded the same way. The
+        per-query constant ``<q_h, b>`` is kept: the locality prior
+        multiplies it per key. Equal to :meth:`attention` up to rounding.
+
+        Args:
+            query (Tensor): (B, L, D).
+            key_terms (sequence[tuple[Tensor, nn.Linear | None]]): the terms
+                of the key input, each (B, N * L, D) with its linear layer
+                or None.
+            tables (tuple[Tensor, Tensor], optional): see :meth:`forward`.
+
+        Returns:
+            Tensor: (B, heads, L, N * L).
+        """
+        q = self._scaled_queries(query)
+        weight, bias = self.packed(1)
+        # (B, heads, L, D): each head's query taken back through its rows
+        # of W_K.
+        back = torch.einsum('bhle,hed->bhld', q,
+                            weight.view(self.num_heads, -1, weight.shape[-1]))
+        const = (q * bias.view(self.num_heads, 1, -1)).sum(-1, keepdim=True)
+        logits = 0
+        for term, linear in key_terms:
+            folded = back
+            if linear is not None:
+                folded = back @ linear.weight
+                const = const + back @ linear.bias.unsqueeze(-1)
+            logits = logits + folded @ term.unsqueeze(1).transpose(-2, -1)
+        return self._weights(logits + const, tables)
+
+    def _scaled_queries(self, query: Tensor) -> Tensor:
+        """(B, L, D) -> query heads times ``1 / sqrt(d_h)``."""
         q = self.project(query, 0)
-        q = q * math.sqrt(1.0 / q.shape[-1])
-        logits = q @ key_heads.transpose(-2, -1)
+        return q * math.sqrt(1.0 / q.shape[-1])
+
+    def _weights(self, logits: Tensor,
+                 tables: Optional[Tuple[Tensor, Tensor]]) -> Tensor:
+        """Locality, one softmax over all keys, dropout."""
         if tables is not None:
             logits = self._modulate(logits, *tables)
         attn = logits.softmax(dim=-1)
@@ -119,7 +172,8 @@ class LocalityCrossAttention(nn.Module):
                 key_value: Tensor,
                 tables: Optional[Tuple[Tensor, Tensor]] = None,
                 key: Optional[Tensor] = None,
-                attend_first: bool = False) -> Tuple[Tensor, Tensor]:
+                attend_first: bool = False,
+                key_terms: Optional[KeyTerms] = None) -> Tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key_value``.
 
         Args:
@@ -133,13 +187,19 @@ class LocalityCrossAttention(nn.Module):
             attend_first (bool): average the value inputs with each head's
                 weights, then project them (cheaper for many keys; equal up
                 to rounding). Defaults to False.
+            key_terms (sequence, optional): the key input as a sum of terms,
+                attended keys first (:meth:`attend_keys_first`); replaces
+                ``key``. Defaults to None.
 
         Returns:
             tuple[Tensor, Tensor]: output (B, L, D) and the per-head
             attention weights after dropout (B, heads, L, N * L).
         """
-        key = key_value if key is None else key
-        attn = self.attention(query, key, tables)
+        if key_terms is not None:
+            attn = self.attend_keys_first(query, key_terms, tables)
+        else:
+            attn = self.attention(query,
+                                  key_value if key is None else key, tables)
         if attend_first:
             return self.out_proj(
                 head_projected_average(attn, key_value,

@@ -10,7 +10,8 @@ from torch import Tensor
 from projects.prompthub.registry import MODELS
 from .locality_attention import LocalityCrossAttention
 from .locality_tables import LocalityPrior
-from .reassociated_paths import attend_first_pays, folded_self_attention
+from .reassociated_paths import (attend_first_pays, folded_self_attention,
+                                 keys_first_pays)
 
 
 @MODELS.register_module()
@@ -76,6 +77,17 @@ class LocalityFusionNeck(BaseModule):
             size), the image values averaged before W_VX. Same parameters,
             same dropout semantics; results equal the reference order up
             to float rounding. Defaults to False (the reference's order).
+        align_prompts (bool): Align each prompt pair with the prompt
+            self-attention (``SA_S``, the reference). False skips it, a
+            departure from the reference for speed: the prompt alignment
+            over all ``N * 98`` prompt tokens is the neck's largest cost
+            and grows with N (its packed projection and weight gradient
+            alone are 20 of the 37 GFLOP per query at N=16), while
+            without it the neck projects only the frozen prompt tokens'
+            keys and no gradient flows into them. The module is still
+            built (so seeded inits replay the reference's draws) and then
+            dropped, so the state dict has no ``prompt_align.*`` keys.
+            Measured effect in ``docs/benchmarks.md``. Defaults to True.
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None (the reference initialisation, done here).
     """
@@ -91,6 +103,7 @@ class LocalityFusionNeck(BaseModule):
                  identity_init: bool = False,
                  label_keys: bool = False,
                  reassociate: bool = False,
+                 align_prompts: bool = True,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not 0 <= dropout < 1:
@@ -122,6 +135,8 @@ class LocalityFusionNeck(BaseModule):
             self.label_key_proj = nn.Linear(embed_dims, embed_dims)
             nn.init.zeros_(self.label_key_proj.weight)
             nn.init.zeros_(self.label_key_proj.bias)
+        if not align_prompts:
+            self.prompt_align = None
 
     def _identity_init(self) -> None:
         """Pass-through start (see ``identity_init``)."""
@@ -203,7 +218,7 @@ class LocalityFusionNeck(BaseModule):
             query image tokens (B, area, D) and the head-averaged,
             dropped-out attention (B, area, N*area).
         """
-        prompts = self._align(self.prompt_align, prompts)
+        prompts = self._align_prompts(prompts)
         prompt_img, prompt_lab = self._split_prompts(prompts, bsz,
                                                      num_prompts)
         query_img = self._align(self.query_align, query_img)
@@ -222,26 +237,42 @@ class LocalityFusionNeck(BaseModule):
             self, prompts: Tensor, query_img: Tensor, bsz: int,
             num_prompts: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """:meth:`_fuse` in a cheaper order (see ``reassociate``)."""
-        heads = folded_self_attention(prompts, self.prompt_align, self.norm,
-                                      self.training)
         raw_img, raw_lab = self._split_prompts(prompts, bsz, num_prompts)
-        heads_img, heads_lab = self._split_prompts(heads, bsz, num_prompts)
-        align_out = self.prompt_align.out_proj
-        prompt_img = raw_img + align_out(heads_img)
+        if self.prompt_align is None:
+            prompt_img, prompt_lab = raw_img, raw_lab
+        else:
+            heads = folded_self_attention(prompts, self.prompt_align,
+                                          self.norm, self.training)
+            heads_img, heads_lab = self._split_prompts(
+                heads, bsz, num_prompts)
+            align_out = self.prompt_align.out_proj
+            prompt_img = raw_img + align_out(heads_img)
+            # Aligned label tokens are needed only as keys; otherwise the
+            # label path below averages before projecting.
+            prompt_lab = None if self.label_key_proj is None else \
+                raw_lab + align_out(heads_lab)
         query_img = query_img + self.query_align.out_proj(
             folded_self_attention(query_img, self.query_align, self.norm,
                                   self.training))
         tables = self.locality(query_img)
-        keys = prompt_lab = None
+        key_terms = [(prompt_img, None)]
         if self.label_key_proj is not None:
-            prompt_lab = raw_lab + align_out(heads_lab)
+            key_terms.append((prompt_lab, self.label_key_proj))
+        dims, heads = self.embed_dims, self.num_heads
+        num_keys, num_queries = prompt_img.shape[1], query_img.shape[1]
+        keys_first = keys_first_pays(num_keys, num_queries, dims, heads,
+                                     len(key_terms), len(key_terms) - 1)
+        keys = None
+        if not keys_first and self.label_key_proj is not None:
             keys = prompt_img + self.label_key_proj(prompt_lab)
-        attend_first = attend_first_pays(prompt_img.shape[1],
-                                         query_img.shape[1], self.embed_dims,
-                                         self.num_heads)
         fused_img, attn = self.cross_attn(
-            query_img, prompt_img, tables, key=keys,
-            attend_first=attend_first)
+            query_img,
+            prompt_img,
+            tables,
+            key=keys,
+            attend_first=attend_first_pays(num_keys, num_queries, dims,
+                                           heads),
+            key_terms=key_terms if keys_first else None)
         attn = attn.mean(dim=1)
         rows = attn.sum(-1, keepdim=True)  # < 1 where dropout hit
         if prompt_lab is None:
@@ -315,8 +346,7 @@ class LocalityFusionNeck(BaseModule):
                              f'{self.embed_dims}], got '
                              f'{tuple(support.shape)}.')
         num = support.shape[0]
-        prompts = self._align(self.prompt_align,
-                              self._embed_prompts(support))
+        prompts = self._align_prompts(self._embed_prompts(support))
         img, lab = self._split_prompts(prompts, num, 1)
         keys = img
         if self.label_key_proj is not None:
@@ -366,6 +396,13 @@ class LocalityFusionNeck(BaseModule):
                 'dropout off); call .eval() first.')
 
     # -- shared pieces -------------------------------------------------
+    def _align_prompts(self, prompts: Tensor) -> Tensor:
+        """The prompt alignment (M, 2*area, D), or the raw tokens when it
+        is off (``align_prompts=False``)."""
+        if self.prompt_align is None:
+            return prompts
+        return self._align(self.prompt_align, prompts)
+
     def _embed_prompts(self, prompts: Tensor) -> Tensor:
         """(M, 2*area, D) raw -> (M, 2*area, D) after :meth:`embed_support`.
         """

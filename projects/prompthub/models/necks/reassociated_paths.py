@@ -6,11 +6,14 @@ tokens (``N * 49`` image tokens through the key and value projections,
 W_VY). Products that follow an attention can be taken after it instead:
 ``A (X W^T + 1 b^T) = (A X) W^T + (A 1) b^T`` projects ``L`` attended rows
 instead of ``N * L`` keys. Dropout keeps the identity exact (the bias term
-uses the dropped-out row sums). The shared LayerNorm's affine is folded
-into the projection that follows it, ``(h * g + c) W^T + b = h (W diag
-g)^T + (W c + b)``: the input tokens are frozen, so autograd then skips
-the ``3D x D`` input-gradient product that the LayerNorm's own gradient
-needed. Results agree with the plain order up to float rounding.
+uses the dropped-out row sums). A product that precedes a dot product can
+move to its other side, ``<q_h, W_Kh k + b> = <q_h W_Kh, k> + <q_h, b>``:
+``L`` queries are projected instead of ``N * L`` keys. The shared
+LayerNorm's affine is folded into the projection that follows it,
+``(h * g + c) W^T + b = h (W diag g)^T + (W c + b)``: the input tokens
+are frozen, so autograd then skips the ``3D x D`` input-gradient product
+that the LayerNorm's own gradient needed. Results agree with the plain
+order up to float rounding.
 """
 import torch
 import torch.nn.functional as F
@@ -78,6 +81,24 @@ def head_projected_average(weights: Tensor, x: Tensor, weight: Tensor,
     out = torch.einsum('bhld,hed->bhle', attended, per_head)
     out = out + weights.sum(-1, keepdim=True) * bias.view(heads, 1, -1)
     return out.transpose(1, 2).flatten(2)
+
+
+def keys_first_pays(num_keys: int, num_queries: int, dims: int, heads: int,
+                    num_terms: int = 1, num_linear: int = 0) -> bool:
+    """Whether projecting the queries back through W_K takes fewer
+    multiply-adds than projecting the keys.
+
+    Projecting the keys costs ``(1 + P) M D^2 + L M D`` (``P`` of the
+    ``T`` key-input terms go through a linear layer first); the keys-first
+    order ``L D^2 + P H L D^2 + T H L M D`` (M keys, L queries, H heads).
+    At the reference size that pays from 2 prompts, from 8 with label
+    keys.
+    """
+    project_first = (1 + num_linear) * num_keys * dims * dims + \
+        num_queries * num_keys * dims
+    keys_first = (1 + num_linear * heads) * num_queries * dims * dims + \
+        num_terms * heads * num_queries * num_keys * dims
+    return keys_first < project_first
 
 
 def attend_first_pays(num_keys: int, num_queries: int, dims: int,
