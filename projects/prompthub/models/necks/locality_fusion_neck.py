@@ -74,17 +74,20 @@ class LocalityFusionNeck(BaseModule):
             through the frozen tokens), the label tokens averaged by the
             attention before, not after, the alignment's output projection
             and W_VY, and, when it saves work (N >= 2 at the reference
-            size), the image values averaged before W_VX. Same parameters,
+            size), the image values averaged before W_VX and the queries
+            taken back through W_K instead of projecting the keys (keys
+            first). Same parameters,
             same dropout semantics; results equal the reference order up
             to float rounding. Defaults to False (the reference's order).
         align_prompts (bool): Align each prompt pair with the prompt
             self-attention (``SA_S``, the reference). False skips it, a
             departure from the reference for speed: the prompt alignment
             over all ``N * 98`` prompt tokens is the neck's largest cost
-            and grows with N (its packed projection and weight gradient
-            alone are 20 of the 37 GFLOP per query at N=16), while
-            without it the neck projects only the frozen prompt tokens'
-            keys and no gradient flows into them. The module is still
+            and grows with N (about 22 of the 34 GFLOP per query at N=16,
+            reassociated), while without it, in the reassociated order,
+            no D x D product touches a prompt token and no gradient flows
+            into them. Pair it with ``label_keys`` (only the alignment
+            lets a reference key see its label). The module is still
             built (so seeded inits replay the reference's draws) and then
             dropped, so the state dict has no ``prompt_align.*`` keys.
             Measured effect in ``docs/benchmarks.md``. Defaults to True.
