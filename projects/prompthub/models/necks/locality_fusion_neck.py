@@ -84,10 +84,11 @@ class LocalityFusionNeck(BaseModule):
             departure from the reference for speed: the prompt alignment
             over all ``N * 98`` prompt tokens is the neck's largest cost
             and grows with N (about 22 of the 34 GFLOP per query at N=16,
-            reassociated), while without it, in the reassociated order,
-            no D x D product touches a prompt token and no gradient flows
-            into them. Pair it with ``label_keys`` (only the alignment
-            lets a reference key see its label). The module is still
+            reassociated), while without it, in the reassociated order
+            and from a few prompts on, no D x D product touches a prompt
+            token and no gradient flows into them. Pair it with
+            ``label_keys`` (only the alignment lets a reference key see
+            its label). The module is still
             built (so seeded inits replay the reference's draws) and then
             dropped, so the state dict has no ``prompt_align.*`` keys.
             Measured effect in ``docs/benchmarks.md``. Defaults to True.
