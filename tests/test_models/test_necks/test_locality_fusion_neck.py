@@ -12,6 +12,7 @@ from projects.prompthub.models.necks import (ConvFusionNeck,
 from projects.prompthub.models.necks.reassociated_paths import (
     attend_first_pays, keys_first_pays)
 from projects.prompthub.registry import MODELS
+from .neck_kinds import NECK_KINDS
 
 D, HEADS = 32, 4
 KINDS = [
@@ -147,25 +148,15 @@ def test_any_number_of_prompts_same_weights():
     torch.testing.assert_close(out_16[:, 98:], out_2[:, 98:])
 
 
-@pytest.mark.parametrize('neck_cfg', [
-    dict(type='LocalityFusionNeck', locality='gaussian'),
-    dict(type='LocalityFusionNeck', locality='laplacian'),
-    dict(type='LocalityFusionNeck', locality='global'),
-    dict(type='LocalityFusionNeck', locality='learnable'),
-    dict(type='LocalityFusionNeck', locality='query_adaptive'),
-    dict(type='LocalityFusionNeck', label_keys=True),
-    dict(type='LocalityFusionNeck', reassociate=True),
+@pytest.mark.parametrize('neck_cfg', NECK_KINDS + [
     dict(type='LocalityFusionNeck', locality='learnable', reassociate=True),
-    dict(type='LocalityFusionNeck', align_prompts=False),
     dict(type='LocalityFusionNeck', align_prompts=False, reassociate=True),
     dict(
         type='LocalityFusionNeck',
         align_prompts=False,
         label_keys=True,
         reassociate=True),
-    dict(type='PatchwiseFusionNeck'),
     dict(type='PatchwiseFusionNeck', reassociate=True),
-    dict(type='ConvFusionNeck'),
     dict(type='ConvFusionNeck', reassociate=True),
 ])
 def test_gradients_reach_all_parameters(neck_cfg):

@@ -4,21 +4,12 @@ import torch
 
 import projects.prompthub  # noqa: F401
 from projects.prompthub.registry import MODELS
+from .neck_kinds import NECK_KINDS
 
 D, HEADS = 32, 4
 
-NECKS = [
-    dict(type='LocalityFusionNeck'),
-    dict(type='LocalityFusionNeck', locality='laplacian'),
-    dict(type='LocalityFusionNeck', locality='global'),
-    dict(type='LocalityFusionNeck', locality='learnable'),
-    dict(type='LocalityFusionNeck', locality='query_adaptive'),
-    dict(type='LocalityFusionNeck', label_keys=True),
-    dict(type='LocalityFusionNeck', reassociate=True),
-    dict(type='LocalityFusionNeck', align_prompts=False),
+NECKS = NECK_KINDS + [
     dict(type='LocalityFusionNeck', align_prompts=False, label_keys=True),
-    dict(type='PatchwiseFusionNeck'),
-    dict(type='ConvFusionNeck'),
 ]
 
 

@@ -1,0 +1,17 @@
+"""Neck configs that every neck-level property test runs over.
+
+One list, so that a new neck option is added to all of them at once;
+each test appends the variants only it needs.
+"""
+NECK_KINDS = [
+    dict(type='LocalityFusionNeck'),
+    dict(type='LocalityFusionNeck', locality='laplacian'),
+    dict(type='LocalityFusionNeck', locality='global'),
+    dict(type='LocalityFusionNeck', locality='learnable'),
+    dict(type='LocalityFusionNeck', locality='query_adaptive'),
+    dict(type='LocalityFusionNeck', label_keys=True),
+    dict(type='LocalityFusionNeck', reassociate=True),
+    dict(type='LocalityFusionNeck', align_prompts=False),
+    dict(type='PatchwiseFusionNeck'),
+    dict(type='ConvFusionNeck'),
+]
