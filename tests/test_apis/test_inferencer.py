@@ -112,7 +112,8 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     pairs = _write_pairs(tmp_path, 1)
     out_dir = str(tmp_path / 'cli')
     argv = ['tools/infer.py', _config(tmp_path), pairs[0][0], '--prompt',
-            pairs[1][0], pairs[1][1], '--out-dir', out_dir]
+            pairs[1][0], pairs[1][1], '--out-dir', out_dir,
+            '--mask-threshold', '127']  # 0/255 masks: the same foreground
     monkeypatch.setattr(sys, 'argv', argv)
     runpy.run_path('tools/infer.py', run_name='__main__')
     assert 'foreground pixels' in capsys.readouterr().out
