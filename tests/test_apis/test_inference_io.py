@@ -43,7 +43,7 @@ def test_mask_rule_table():
     (np.zeros((2, 2, 2, 2)), 'HxW or HxWxC'),
 ])
 def test_ambiguous_masks_raise(mask, match):
-    with pytest.raises(ValueError, match=f'my mask.*{match}'):
+    with pytest.raises(ValueError, match=f'my mask \\(array\\).*{match}'):
         mask_foreground(mask, 'my mask')
 
 

@@ -245,6 +245,9 @@ def test_corrupt_query_image_raises_naming_it(small, fault):
         inferencer([path], prompts=pairs[1:])
     with pytest.raises(ValueError, match='prompt 1 image'):
         inferencer.pack(pairs[0][0], [pairs[1], (path, pairs[2][1])])
+    with pytest.raises(ValueError,
+                       match=f'prompt 1 mask {re.escape(repr(path))}'):
+        inferencer.pack(pairs[0][0], [pairs[1], (pairs[2][0], path)])
 
 
 def test_same_stem_queries_get_their_own_outputs(small):

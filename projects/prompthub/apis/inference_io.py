@@ -168,8 +168,8 @@ def mask_foreground(mask: ImageLike,
 
     Args:
         mask (str | np.ndarray): Mask file path or array.
-        name (str, optional): How errors name the mask; defaults to the
-            path, or ``'mask array'``.
+        name (str, optional): How errors name the mask (e.g.
+            ``'prompt 2 mask'``); the path, or ``(array)``, is appended.
         fg_value (float, optional): Foreground label id. Defaults to None.
         threshold (float, optional): Foreground above this value.
             Defaults to None.
@@ -183,10 +183,10 @@ def mask_foreground(mask: ImageLike,
     if fg_value is not None and threshold is not None:
         raise ValueError('give mask_fg_value or mask_threshold, not both')
     if isinstance(mask, str):
-        name = name or repr(mask)
-        arr = read_mask_file(mask)
+        arr = read_mask_file(mask, name or 'mask')
+        name = f'{name or "mask"} {mask!r}'
     else:
-        name = name or 'mask array'
+        name = f'{name} (array)' if name else 'mask array'
         arr = np.asarray(mask)
     if arr.ndim == 3:
         if arr.shape[2] in (2, 4):

@@ -78,10 +78,10 @@ class PromptHubInferencer:
         pairs = [(self._resize(q), np.zeros((self.cell, self.cell, 3),
                                             np.uint8))]
         for k, (img, mask) in enumerate(prompts):
-            name = (f'prompt {k} mask {mask!r}' if isinstance(mask, str)
-                    else f'prompt {k} mask (array)')
-            fg = mask_foreground(mask, name, self.mask_fg_value,
+            fg = mask_foreground(mask, f'prompt {k} mask', self.mask_fg_value,
                                  self.mask_threshold)
+            name = f'prompt {k} mask ' + (
+                repr(mask) if isinstance(mask, str) else '(array)')
             warn_if_empty(fg, name)
             lab = self._resize(fg.astype(np.uint8) * 255, nearest=True)
             if fg.any():
