@@ -9,7 +9,8 @@ same)::
         --out-dir work_dirs/infer
 
 It writes ``{stem}_mask.png`` (the mask at the query's size) and
-``{stem}_vis.png`` (prompt pairs, decoded fused prompt, prediction).
+``{stem}_vis.png`` (prompt pairs, decoded fused prompt, prediction);
+queries whose stems repeat get ``{stem}_{i}`` (``i`` their position).
 """
 import argparse
 
@@ -29,6 +30,10 @@ def parse_args():
         help='a prompt pair: image and its binary mask (repeatable)')
     parser.add_argument('--weights', default=None,
                         help='checkpoint to load into the model')
+    parser.add_argument('--mask-fg-value', type=float, default=None,
+                        help='foreground label id of multi-class masks')
+    parser.add_argument('--mask-threshold', type=float, default=None,
+                        help='foreground is above this (soft/JPEG masks)')
     parser.add_argument('--out-dir', default='work_dirs/infer')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=2)
@@ -39,7 +44,9 @@ def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
     from projects.prompthub.apis import PromptHubInferencer
-    inferencer = PromptHubInferencer(args.config, args.weights, args.device)
+    inferencer = PromptHubInferencer(
+        args.config, args.weights, args.device,
+        mask_fg_value=args.mask_fg_value, mask_threshold=args.mask_threshold)
     results = inferencer(
         args.queries,
         prompts=[tuple(p) for p in args.prompt],

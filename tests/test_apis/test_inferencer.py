@@ -1,3 +1,6 @@
+import os
+import os.path as osp
+import re
 import runpy
 import sys
 
@@ -6,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from PIL import Image
 
 from projects.prompthub.apis import PromptHubInferencer
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
@@ -108,7 +112,8 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     pairs = _write_pairs(tmp_path, 1)
     out_dir = str(tmp_path / 'cli')
     argv = ['tools/infer.py', _config(tmp_path), pairs[0][0], '--prompt',
-            pairs[1][0], pairs[1][1], '--out-dir', out_dir]
+            pairs[1][0], pairs[1][1], '--out-dir', out_dir,
+            '--mask-threshold', '127']  # 0/255 masks: the same foreground
     monkeypatch.setattr(sys, 'argv', argv)
     runpy.run_path('tools/infer.py', run_name='__main__')
     assert 'foreground pixels' in capsys.readouterr().out
@@ -116,3 +121,170 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     mask = cv2.imread(f'{out_dir}/p0_mask.png', cv2.IMREAD_GRAYSCALE)
     assert vis is not None and mask.shape == (120, 150)
     assert set(np.unique(mask)) <= {0, 255}
+
+
+# --- Inputs are read exactly or refused; outputs are written or raise. ---
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    """A tiny inferencer, its prompt pairs and a labelled prompt mask."""
+    tmp = tmp_path_factory.mktemp('small')
+    torch.manual_seed(0)
+    pairs = _write_pairs(tmp, 2)
+    inferencer = PromptHubInferencer(_config(tmp))
+    fg = cv2.imread(pairs[1][1], cv2.IMREAD_GRAYSCALE) > 0
+    assert 0 < fg.mean() < 1
+    return inferencer, pairs, fg, tmp
+
+
+def _mask_cell(inferencer, query, prompt_img, mask):
+    """The prompt's mask cell as the model sees it (bool SxS)."""
+    packed = inferencer.pack(query, [(prompt_img, mask)])
+    return packed['inputs'][1, 1, 0].numpy() == 255
+
+
+def _palette_png(path, labels):
+    img = Image.fromarray(labels, 'P')
+    palette = [0] * 768
+    palette[3:6] = [128, 0, 0]  # VOC colours of ids 1 and 15
+    palette[45:48] = [192, 128, 128]
+    img.putpalette(palette)
+    img.save(path)
+
+
+@pytest.mark.parametrize('kind', ['0/1', '0/255', 'label 15',
+                                  'label 15 + 255 void', 'palette 15',
+                                  'palette 1'])
+def test_prompt_mask_file_reads_like_array(small, kind):
+    """A prompt mask file is read with the array's rule: a 0/1 or label-id
+    PNG is the object, not an empty prompt (the file path used to keep only
+    values > 127, so 0/1 and small label ids became all background)."""
+    inferencer, pairs, fg, tmp = small
+    value = {'0/1': 1, '0/255': 255, 'palette 1': 1}.get(kind, 15)
+    labels = fg.astype(np.uint8) * value
+    if 'void' in kind:  # mmseg's 255 ignore band around the object
+        edge = cv2.dilate(fg.astype(np.uint8), np.ones((5, 5))) > 0
+        labels[edge & ~fg] = 255
+    path = str(tmp / f"mask_{kind.replace(' ', '_').replace('/', '_')}.png")
+    if kind.startswith('palette'):
+        _palette_png(path, labels)
+    else:
+        cv2.imwrite(path, labels)
+    query, img = pairs[0][0], pairs[1][0]
+    expected = _mask_cell(inferencer, query, img, fg)
+    assert expected.any()
+    from_file = _mask_cell(inferencer, query, img, path)
+    np.testing.assert_array_equal(from_file, expected)
+    if not kind.startswith('palette'):
+        from_array = _mask_cell(inferencer, query, img, labels)
+        np.testing.assert_array_equal(from_array, expected)
+
+
+def test_ambiguous_prompt_mask_raises_with_fix(small):
+    """A soft (or JPEG, or multi-class) mask has no single foreground
+    value: it raises naming the file and the fix instead of guessing, and
+    the named options pick the foreground."""
+    inferencer, pairs, fg, tmp = small
+    soft = cv2.GaussianBlur(fg.astype(np.uint8) * 255, (7, 7), 0)
+    path = str(tmp / 'soft_mask.png')
+    cv2.imwrite(path, soft)
+    with pytest.raises(ValueError, match=r"prompt 0 mask '.*soft_mask.png' "
+                       r'has \d+ foreground values.*mask_threshold'):
+        inferencer.pack(pairs[0][0], [(pairs[1][0], path)])
+    multi = fg.astype(np.uint8) * 3
+    multi[:10] = 7
+    with pytest.raises(ValueError, match=r'prompt 0 mask \(array\) has 2 '
+                       r'foreground values \[3, 7\].*mask_fg_value'):
+        inferencer.pack(pairs[0][0], [(pairs[1][0], multi)])
+    picked = PromptHubInferencer(inferencer.model, mask_fg_value=3)
+    np.testing.assert_array_equal(
+        _mask_cell(picked, pairs[0][0], pairs[1][0], multi),
+        _mask_cell(inferencer, pairs[0][0], pairs[1][0], multi == 3))
+    cut = PromptHubInferencer(inferencer.model, mask_threshold=127)
+    np.testing.assert_array_equal(
+        _mask_cell(cut, pairs[0][0], pairs[1][0], path),
+        _mask_cell(inferencer, pairs[0][0], pairs[1][0], soft > 127))
+
+
+def test_empty_prompt_mask_warns_naming_it(small):
+    inferencer, pairs, fg, tmp = small
+    path = str(tmp / 'empty_mask.png')
+    cv2.imwrite(path, np.zeros(fg.shape, np.uint8))
+    prompts = [pairs[1], (pairs[2][0], path)]
+    with pytest.warns(UserWarning, match=r"prompt 1 mask '.*empty_mask.png' "
+                      'has no foreground pixels'):
+        inferencer.pack(pairs[0][0], prompts)
+    speck = np.zeros((600, 600), np.uint8)
+    speck[301, 301] = 1  # lost by the nearest resize to the 111 cell
+    with pytest.warns(UserWarning, match=r'prompt 0 mask \(array\) has no '
+                      'foreground pixels after the nearest-neighbour resize'):
+        inferencer.pack(pairs[0][0], [(pairs[1][0], speck)])
+
+
+@pytest.mark.parametrize('fault', ['truncated jpg', 'truncated png', 'empty',
+                                   'not an image'])
+def test_corrupt_query_image_raises_naming_it(small, fault):
+    """A truncated JPEG used to come back from OpenCV as a half-grey image
+    (only a libjpeg warning on stderr); every broken file now raises with
+    its path."""
+    inferencer, pairs, _, tmp = small
+    img = cv2.imread(pairs[0][0])
+    ext = '.jpg' if 'jpg' in fault else '.png'
+    ok, buf = cv2.imencode(ext, img)
+    data = buf.tobytes()
+    data = {'truncated jpg': data[:len(data) // 2],
+            'truncated png': data[:len(data) * 9 // 10],
+            'empty': b'', 'not an image': b'query,0,1\n'}[fault]
+    path = str(tmp / f"broken_{fault.replace(' ', '_')}{ext}")
+    with open(path, 'wb') as f:
+        f.write(data)
+    word = {'empty': 'empty file', 'not an image': 'cannot be decoded'}.get(
+        fault, 'truncated or corrupt')
+    with pytest.raises(ValueError,
+                       match=f'query image {re.escape(repr(path))} .*{word}'):
+        inferencer([path], prompts=pairs[1:])
+    with pytest.raises(ValueError, match='prompt 1 image'):
+        inferencer.pack(pairs[0][0], [pairs[1], (path, pairs[2][1])])
+    with pytest.raises(ValueError,
+                       match=f'prompt 1 mask {re.escape(repr(path))}'):
+        inferencer.pack(pairs[0][0], [pairs[1], (pairs[2][0], path)])
+
+
+def test_same_stem_queries_get_their_own_outputs(small):
+    """a/img.png and b/img.png used to write one img_mask.png (the second
+    overwrote the first); names are now unique, deterministic and
+    returned."""
+    inferencer, pairs, _, tmp = small
+    queries = []
+    for sub, src in (('a', pairs[0][0]), ('b', pairs[1][0])):
+        (tmp / sub).mkdir(exist_ok=True)
+        queries.append(str(tmp / sub / 'img.png'))
+        cv2.imwrite(queries[-1], cv2.imread(src))
+    out_dir = str(tmp / 'same_stem')
+    res = inferencer(queries, prompts=pairs[2:], out_dir=out_dir)
+    assert not (res[0]['mask'] == res[1]['mask']).all()
+    for r in res:  # each query's own outputs are on disk
+        written = cv2.imread(r['paths'][0], cv2.IMREAD_GRAYSCALE)
+        np.testing.assert_array_equal(written > 0, r['mask'])
+        np.testing.assert_array_equal(
+            cv2.imread(r['paths'][1]), cv2.cvtColor(r['vis'],
+                                                    cv2.COLOR_RGB2BGR))
+    names = [osp.basename(r['mask_path']) for r in res]
+    assert names == ['img_0_mask.png', 'img_1_mask.png']
+    assert [osp.basename(r['vis_path']) for r in res] == [
+        'img_0_vis.png', 'img_1_vis.png']
+    assert sorted(os.listdir(out_dir)) == sorted(
+        names + ['img_0_vis.png', 'img_1_vis.png'])
+    for r in res:
+        assert r['paths'] == [r['mask_path'], r['vis_path']]
+
+
+def test_unwritable_output_raises_naming_it(small):
+    """cv2.imwrite returns False without raising; a missing output now
+    raises with its path."""
+    inferencer, pairs, _, tmp = small
+    out_dir = tmp / 'blocked'
+    (out_dir / 'p0_vis.png').mkdir(parents=True)  # cannot become a file
+    with pytest.raises(OSError, match=r"cannot write '.*p0_vis.png'"):
+        inferencer([pairs[0][0]], prompts=pairs[1:], out_dir=str(out_dir))
+    assert os.listdir(out_dir / 'p0_vis.png') == []  # no stray temp file

@@ -15,34 +15,8 @@ from projects.prompthub.models.utils.canvas import cell_size
 from projects.prompthub.registry import MODELS
 from projects.prompthub.visualization import (draw_vicl_grid,
                                               fused_prompt_cells)
-
-ImageLike = Union[str, np.ndarray]
-
-
-def _read_rgb(img: ImageLike) -> np.ndarray:
-    """Path or HxWx3 RGB array -> HxWx3 uint8 RGB."""
-    if isinstance(img, str):
-        arr = cv2.imread(img, cv2.IMREAD_COLOR)
-        if arr is None:
-            raise FileNotFoundError(f'cannot read image {img!r}')
-        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
-    arr = np.asarray(img)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    return arr.astype(np.uint8)
-
-
-def _read_mask(mask: ImageLike) -> np.ndarray:
-    """Path or array -> HxW bool (non-zero / above 127 is foreground)."""
-    if isinstance(mask, str):
-        arr = cv2.imread(mask, cv2.IMREAD_GRAYSCALE)
-        if arr is None:
-            raise FileNotFoundError(f'cannot read mask {mask!r}')
-        return arr > 127
-    arr = np.asarray(mask)
-    if arr.ndim == 3:
-        arr = arr.mean(axis=2)
-    return arr > 127 if arr.dtype == np.uint8 and arr.max() > 1 else arr > 0
+from .inference_io import (ImageLike, mask_foreground, output_stems, read_rgb,
+                           warn_if_empty, write_image)
 
 
 class PromptHubInferencer:
@@ -60,12 +34,21 @@ class PromptHubInferencer:
         weights (str, optional): Checkpoint loaded into the model (e.g. a
             trained PromptHub from ``tools/train.py``). Defaults to None.
         device (str): Defaults to ``'cpu'``.
+        mask_fg_value (float, optional): Foreground value of label-id
+            prompt masks with several classes. Defaults to None.
+        mask_threshold (float, optional): Foreground is above this value,
+            for soft or JPEG prompt masks. Defaults to None. Without
+            either, a prompt mask must be 0 plus one foreground value
+            (0/1, 0/255, 0/label id; a 255 void band next to a label id is
+            background); see :func:`mask_foreground`.
     """
 
     def __init__(self,
                  model: Union[str, Config, nn.Module],
                  weights: Optional[str] = None,
-                 device: str = 'cpu') -> None:
+                 device: str = 'cpu',
+                 mask_fg_value: Optional[float] = None,
+                 mask_threshold: Optional[float] = None) -> None:
         import projects.prompthub  # noqa: F401  (registers everything)
         if isinstance(model, nn.Module):
             self.model = model
@@ -77,6 +60,8 @@ class PromptHubInferencer:
             load_checkpoint(self.model, weights, map_location='cpu')
         self.model.to(device).eval()
         self.device = device
+        self.mask_fg_value = mask_fg_value
+        self.mask_threshold = mask_threshold
         size = self.model.backbone.img_size
         self.cell = cell_size(size)
 
@@ -89,13 +74,19 @@ class PromptHubInferencer:
         """Model inputs of one query: uint8 [K+1, 2, 3, S, S]."""
         if not prompts:
             raise ValueError('give at least one prompt pair (image, mask)')
-        q = _read_rgb(query)
+        q = read_rgb(query, 'query image')
         pairs = [(self._resize(q), np.zeros((self.cell, self.cell, 3),
                                             np.uint8))]
-        for img, mask in prompts:
-            lab = _read_mask(mask).astype(np.uint8) * 255
-            lab = self._resize(lab, nearest=True)
-            pairs.append((self._resize(_read_rgb(img)),
+        for k, (img, mask) in enumerate(prompts):
+            fg = mask_foreground(mask, f'prompt {k} mask', self.mask_fg_value,
+                                 self.mask_threshold)
+            name = f'prompt {k} mask ' + (
+                repr(mask) if isinstance(mask, str) else '(array)')
+            warn_if_empty(fg, name)
+            lab = self._resize(fg.astype(np.uint8) * 255, nearest=True)
+            if fg.any():
+                warn_if_empty(lab, name, self.cell)
+            pairs.append((self._resize(read_rgb(img, f'prompt {k} image')),
                           np.repeat(lab[..., None], 3, axis=2)))
         arr = np.stack([np.stack(p) for p in pairs])  # [K+1, 2, S, S, 3]
         inputs = torch.from_numpy(arr).permute(0, 1, 4, 2, 3).contiguous()
@@ -157,24 +148,31 @@ class PromptHubInferencer:
             candidates (dict, optional): Name -> ``(image, mask)``.
             num_prompts (int): Prompts taken from the index. Defaults
                 to 4.
-            out_dir (str, optional): Write ``{stem}_mask.png`` and
-                ``{stem}_vis.png`` (prompts, fused prompt, prediction).
+            out_dir (str, optional): Write ``{name}_mask.png`` and
+                ``{name}_vis.png`` (prompts, fused prompt, prediction);
+                ``name`` is the file stem, or ``{stem}_{i}`` (``i`` the
+                query's position) when stems repeat in ``queries``
+                (see :func:`output_stems`). A file that cannot be written
+                raises.
 
         Returns:
-            list[dict]: Per query: ``mask`` (bool HxW at the query's
-            size), ``pred_label_img`` (uint8 SxSx3, the predicted cell),
-            ``vis`` (the grid) and the written ``paths``.
+            list[dict]: Per query, in the order of ``queries``: ``mask``
+            (bool HxW at the query's size), ``pred_label_img`` (uint8
+            SxSx3, the predicted cell), ``vis`` (the grid), and where the
+            outputs were written: ``mask_path`` and ``vis_path`` (None
+            without ``out_dir``) and both as the list ``paths``.
         """
         if isinstance(queries, (str, np.ndarray)):
             queries = [queries]
+        out_names = output_stems(queries)
         results = []
         for n, query in enumerate(queries):
-            stem = osp.splitext(osp.basename(query))[0] if isinstance(
-                query, str) else f'query_{n}'
             pairs = prompts
             if pairs is None:
                 if index is None or candidates is None:
                     raise ValueError('give prompts, or index + candidates')
+                stem = osp.splitext(osp.basename(query))[0] if isinstance(
+                    query, str) else f'query_{n}'
                 pairs = self.prompts_from_index(stem, index, candidates,
                                                 num_prompts)
             packed = self.pack(query, pairs)
@@ -197,14 +195,18 @@ class PromptHubInferencer:
                 pred_label_img=sample.pred_label_img.data.permute(
                     1, 2, 0).cpu().numpy(),
                 vis=vis,
-                paths=[])
+                paths=[],
+                mask_path=None,
+                vis_path=None)
             if out_dir:
                 mmengine.mkdir_or_exist(out_dir)
                 for suffix, img in (('mask', mask.astype(np.uint8) * 255),
                                     ('vis', cv2.cvtColor(
                                         vis, cv2.COLOR_RGB2BGR))):
-                    path = osp.join(out_dir, f'{stem}_{suffix}.png')
-                    cv2.imwrite(path, img)
+                    path = write_image(
+                        osp.join(out_dir, f'{out_names[n]}_{suffix}.png'),
+                        img)
+                    result[f'{suffix}_path'] = path
                     result['paths'].append(path)
             results.append(result)
         return results
