@@ -310,3 +310,24 @@ def test_a_file_edited_during_the_build_publishes_nothing(
     assert os.readlink(osp.join(out, 'current')) == before
     assert [n for n in os.listdir(out) if n.startswith('v-')] == [before]
     assert PairCache(out, LoadVICLPair().cache_settings()).get('') is None
+
+
+def test_a_cache_of_the_flat_layout_is_read_then_replaced(cache):
+    root, out, _, _ = cache
+    # The layout before versions: the files directly in the folder.
+    version = os.readlink(osp.join(out, 'current'))
+    os.remove(osp.join(out, 'current'))
+    for name in os.listdir(osp.join(out, version)):
+        os.rename(osp.join(out, version, name), osp.join(out, name))
+    record = _records(root)[0]
+    want = LoadVICLPair().transform(dict(record))
+    flat = LoadVICLPair(cache_dir=out)
+    assert np.array_equal(flat.transform(dict(record))['img'], want['img'])
+    assert flat.cache_misses == 0 and flat.cache.version == out
+    settings = LoadVICLPair().cache_settings()
+    keys = PairCache(out, settings).keys()
+    pairs = _read_all(PairCache(out, settings), keys)
+    PairCache.write(out, settings, ((k, *p) for k, p in zip(keys, pairs)),
+                    len(keys))
+    assert not {'meta.json', 'keys.json', 'pairs.u8'} & set(os.listdir(out))
+    _assert_same(_read_all(PairCache(out, settings), keys), pairs)
