@@ -14,6 +14,13 @@ It ends by printing the ``--cfg-options`` that set ``cache_dir`` on every
 ``LoadVICLPair`` of the config (e.g.
 ``train_dataloader.dataset.dataset.dataset.pipeline.0.cache_dir=...``), to
 pass to ``tools/train.py``/``tools/test.py`` or copy into a config.
+
+Rebuilding is safe while the cache is in use: the new pairs go to a new
+version folder that replaces the old one atomically once complete (open
+readers keep the old one). Keys identify each source file by its size
+and mtime; ``--verify`` keys them by content hash instead (each file is
+read once more, here and by every reader), so that an edit that keeps
+both the size and the mtime is not served stale.
 """
 import argparse
 import copy
@@ -46,6 +53,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=['train', 'val', 'test'],
         help='dataloaders to read (`<split>_dataloader`)')
     parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='key source files by content hash, not (size, mtime)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -73,7 +84,7 @@ def pair_loader(dataset) -> Optional[LoadVICLPair]:
     return loaders[0] if loaders else None
 
 
-def collect(cfg: Config, splits: List[str]) -> tuple:
+def collect(cfg: Config, splits: List[str], verify: bool = False) -> tuple:
     """(loader without cache, {key: record}) of every pair to cache."""
     loader, records = None, {}
     for split in splits:
@@ -101,7 +112,9 @@ def collect(cfg: Config, splits: List[str]) -> tuple:
             before = len(records)
             for i in range(len(base)):
                 info = base.get_data_info(i)
-                records.setdefault(LoadVICLPair.cache_key(info), info)
+                records.setdefault(
+                    LoadVICLPair.cache_key(info, verify, found.backend_args),
+                    info)
             print(f'{split}: {name}, {len(base)} records, '
                   f'{len(records) - before} new pairs')
     return loader, records
@@ -135,7 +148,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    loader, records = collect(cfg, args.splits)
+    loader, records = collect(cfg, args.splits, args.verify)
     if loader is None:
         raise SystemExit(f'{args.config}: no dataset of {args.splits} loads '
                          'pairs with LoadVICLPair; nothing to cache.')
@@ -145,10 +158,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
     def items():
         for key, info in records.items():
             img, label, shape = loader.load_resized(dict(info))
+            # A file edited between keying and decoding would store its
+            # new pixels under its old key: refuse, never store it.
+            if LoadVICLPair.cache_key(info, args.verify,
+                                      loader.backend_args) != key:
+                raise SystemExit(
+                    f"{info.get('img_path')!r} (or its label) changed "
+                    f'while the pair cache was built; nothing was '
+                    f'published to {args.out}, run the build again.')
             progress.update()
             yield key, img, label, shape
 
-    PairCache.write(args.out, loader.cache_settings(), items(), len(records))
+    PairCache.write(args.out, loader.cache_settings(), items(), len(records),
+                    'content' if args.verify else 'stat')
     took = time.perf_counter() - start
     height, width = loader.size
     summary = dict(

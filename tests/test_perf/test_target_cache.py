@@ -1,8 +1,13 @@
 """The target-code cache: exact reuse of C*'s codes across epochs."""
 import copy
+import os
+import os.path as osp
+import subprocess
+import sys
 from unittest import mock
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -11,8 +16,10 @@ import projects.prompthub  # noqa: F401
 from projects.prompthub.models.utils.target_cache import (TargetCache,
                                                           content_keys)
 from projects.prompthub.registry import MODELS
+from tests.test_perf.target_writer import fake_targets, small_queries
 
 TINY = 'configs/prompthub_tiny_synthetic.py'
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def build(**overrides):
@@ -134,15 +141,16 @@ def test_store_grows_and_drops_a_torn_tail(tmp_path):
     compute = mock.Mock(side_effect=lambda x: x[:, 0, 0, 0, 0, :4] * 255)
     first = cache.get(inputs, compute, backbone)  # > 64 rows: grows
     (store_dir, ) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    keys = store_dir / 'keys-rank0.bin'
+    keys = store_dir / 'keys-w0.bin'
     with open(keys, 'ab') as f:
         f.write(b'\0' * 7)  # an interrupted append
+    del cache  # the writer ends; the next one takes over its slot
     reopened = TargetCache(dir=str(tmp_path))
     compute.reset_mock()
     got = reopened.get(inputs, compute, backbone)
     assert compute.call_count == 0
     torch.testing.assert_close(got, first, rtol=0, atol=0)
-    assert keys.stat().st_size == 70 * 32
+    assert keys.stat().st_size == 70 * 40  # 4 int64 key + 1 digest
 
 
 def test_keys_see_every_pixel_and_refuse_non_uint8_values():
@@ -198,3 +206,56 @@ def test_dict_inputs_are_keyed_by_their_pairs():
     torch.testing.assert_close(got, fresh, rtol=0, atol=0)
     assert spy.call_count == 2
     assert spy.call_args.args[0]['pairs'].shape[0] == 1
+
+
+def test_two_processes_writing_one_store_keep_every_row_right(tmp_path):
+    cache_dir = str(tmp_path / 'cache')
+    flags = [str(tmp_path / 'a'), str(tmp_path / 'b')]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    procs = [
+        subprocess.Popen([
+            sys.executable, '-m', 'tests.test_perf.target_writer',
+            cache_dir,
+            str(seed), flags[i], flags[1 - i]
+        ],
+                         cwd=REPO,
+                         env=env,
+                         stderr=subprocess.PIPE,
+                         text=True) for i, seed in enumerate((1, 2))
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+    # Every row read back is its own sample's target, and all are served.
+    reader = TargetCache(dir=cache_dir)
+    compute = mock.Mock(side_effect=fake_targets)
+    for seed in (1, 2):
+        data = small_queries(64, seed)
+        got = reader.get(data, compute, torch.nn.Identity())
+        torch.testing.assert_close(got, fake_targets(data), rtol=0, atol=0)
+    assert compute.call_count == 0 and reader.hits == 128
+
+
+def test_a_row_that_is_not_its_keys_is_recomputed_not_served(tmp_path):
+    data = small_queries(6, 3)
+    backbone = torch.nn.Linear(2, 2)
+    TargetCache(dir=str(tmp_path)).get(data, fake_targets, backbone)
+    (rows_file, ) = tmp_path.glob('*/rows-w0.bin')
+    rows = np.memmap(rows_file, np.int64, 'r+', shape=(64, 24))
+    rows[2] = rows[4]  # another sample's target under row 2's key
+    rows.flush()
+    del rows
+    compute = mock.Mock(side_effect=fake_targets)
+    reader = TargetCache(dir=str(tmp_path))
+    with pytest.warns(UserWarning, match=r'row 2 of .*rows-w0\.bin is not'):
+        got = reader.get(data, compute, backbone)
+    torch.testing.assert_close(got, fake_targets(data), rtol=0, atol=0)
+    assert compute.call_count == 1
+    assert compute.call_args.args[0].shape[0] == 1
+    # The recomputed row is stored (in this reader's own slot) and served.
+    compute.reset_mock()
+    again = TargetCache(dir=str(tmp_path))
+    with pytest.warns(UserWarning, match='recomputed, not served'):
+        got = again.get(data, compute, backbone)
+    torch.testing.assert_close(got, fake_targets(data), rtol=0, atol=0)
+    assert compute.call_count == 0

@@ -135,6 +135,12 @@ class LoadVICLPair(BaseTransform):
             it instead of decoded and resized (the same arrays); pairs not
             found (new or changed files) are read from disk with a
             warning. Defaults to None.
+        cache_verify (bool, optional): Whether ``cache_dir`` must identify
+            source files by content (built with ``build_pair_cache.py
+            --verify``: an edit that keeps a file's size and mtime then
+            misses) rather than by size and mtime. None follows the
+            cache; True or False refuse a cache built the other way.
+            Defaults to None.
     """
 
     _LEGACY_PIL = {'segmentation': 'bicubic', 'colorization': 'bilinear'}
@@ -148,7 +154,8 @@ class LoadVICLPair(BaseTransform):
                  backend_args: Optional[dict] = None,
                  legacy_features: bool = False,
                  legacy_size: int = 224,
-                 cache_dir: Optional[str] = None) -> None:
+                 cache_dir: Optional[str] = None,
+                 cache_verify: Optional[bool] = None) -> None:
         if task not in _TASK_ALIASES:
             raise ValueError(f'Unknown task {task!r}; expected one of '
                              f'{sorted(set(_TASK_ALIASES.values()))}.')
@@ -175,6 +182,7 @@ class LoadVICLPair(BaseTransform):
                 'serve legacy_features=True (set cache_dir=None).')
         self.cache = None if cache_dir is None else PairCache(
             cache_dir, self.cache_settings())
+        self.cache_verify = cache_verify
         self.cache_misses = 0
 
     def _legacy_feature_input(self, img: Image.Image) -> np.ndarray:
@@ -270,12 +278,17 @@ class LoadVICLPair(BaseTransform):
             interpolation=self.interpolation)
 
     @staticmethod
-    def cache_key(results: dict) -> str:
+    def cache_key(results: dict,
+                  verify: bool = False,
+                  backend_args: Optional[dict] = None) -> str:
         """Key of a record's pair in a :class:`PairCache`.
 
         The record's paths and values that select the pair, plus the size
         and modification time of each local source file, so an edited
-        image misses instead of returning stale pixels.
+        image misses instead of returning stale pixels. With ``verify``
+        each source file's size and content hash instead (it reads the
+        files, through ``backend_args``): an edit that keeps the size and
+        the mtime misses too.
         """
         fields = {k: results.get(k) for k in _CACHE_KEY_FIELDS}
         if fields['bbox'] is not None:
@@ -283,6 +296,14 @@ class LoadVICLPair(BaseTransform):
         stats = []
         for name in ('img_path', 'seg_map_path', 'label_path'):
             path = results.get(name)
+            if verify and path:
+                try:
+                    data = fileio.get(path, backend_args=backend_args)
+                except FileNotFoundError:
+                    continue  # the load names the missing file
+                stats.append([name, len(data),
+                              hashlib.blake2b(data).hexdigest()])
+                continue
             try:  # one system call; remote or absent paths have no stat
                 st = os.stat(path) if path else None
             except OSError:
@@ -292,10 +313,28 @@ class LoadVICLPair(BaseTransform):
         text = json.dumps([fields, stats], sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()
 
+    def _cache_verifies(self) -> bool:
+        """Whether the cache's keys hash content (checked against
+        ``cache_verify``)."""
+        verifies = self.cache.key_kind == 'content'
+        if self.cache_verify is not None and self.cache_verify != verifies:
+            how = ('by content (built with --verify)'
+                   if verifies else 'by size and mtime')
+            raise ValueError(
+                f'LoadVICLPair(cache_verify={self.cache_verify}): the pair '
+                f'cache {self.cache.directory!r} identifies source files '
+                f'{how}; rebuild it with `python tools/build_pair_cache.py '
+                f'CONFIG --out {self.cache.directory}'
+                f"{' --verify' if self.cache_verify else ''}` or set "
+                'cache_verify=None.')
+        return verifies
+
     def _cached(self, results: dict) -> Optional[tuple]:
         if self.cache is None:
             return None
-        hit = self.cache.get(self.cache_key(results))
+        key = self.cache_key(results, self._cache_verifies(),
+                             self.backend_args)
+        hit = self.cache.get(key)
         if hit is None:
             self.cache_misses += 1
             if self.cache_misses == 1:
@@ -339,4 +378,5 @@ class LoadVICLPair(BaseTransform):
                 f'with_gt_seg_map={self.with_gt_seg_map}, '
                 f'backend_args={self.backend_args}, '
                 f'legacy_features={self.legacy_features}, '
-                f"cache_dir={getattr(self.cache, 'directory', None)!r})")
+                f"cache_dir={getattr(self.cache, 'directory', None)!r}, "
+                f'cache_verify={self.cache_verify})')

@@ -15,25 +15,35 @@ targets were computed), so that a cached target is exactly what the
 uncached code would have produced in the same setting (the reference
 encodes C* under fp16 autocast during AMP training).
 
-Stores are memory-mapped files under ``dir`` (one ``targets``/``keys``
-file pair per rank, read by every rank at start) or in memory.
+Stores are memory-mapped files under ``dir`` (one ``rows``/``keys`` file
+pair per concurrent writer, read by every writer at start, each row
+checked against a digest of its key and value when read) or in memory.
 """
 import functools
 import hashlib
 import json
 import os
 import os.path as osp
+import tempfile
+import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from projects.prompthub.utils.atomic_io import try_lock
+
 #: Integer lanes of the content hash; each is exact in float64 and a
 #: given change of the pixels goes unnoticed with probability < 2**-20.
 _HASH_LANES = 4
 _HASH_RANGE = 2**20
-_KEY_BYTES = 8 * _HASH_LANES
+#: One record of a store's keys file: the content key of a row and a
+#: digest of key and row (:func:`_row_checks`).
+_RECORD = np.dtype([('key', '<i8', (_HASH_LANES, )), ('check', '<u8')])
+#: Version of the on-disk store layout (part of a store's folder name, so
+#: files of another layout are never read as this one).
+_STORE_FORMAT = 2
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,65 +123,101 @@ def precision_tag(device: torch.device) -> str:
     return f'{kind}-fp32'
 
 
+def _row_checks(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """uint64 digest of each (key, row) pair: what a reader compares to
+    know that a stored row is the one written for its key."""
+    rows = np.ascontiguousarray(rows)
+    return np.array([
+        int.from_bytes(
+            hashlib.blake2b(
+                key.tobytes() + row.tobytes(), digest_size=8).digest(),
+            'little') for key, row in zip(keys, rows)
+    ], np.uint64)
+
+
 class _RowStore:
     """Append-only rows of one shape/dtype with a key -> row map.
 
-    With ``path`` the rows of this rank live in ``<path>/targets-rank<r>``
-    and their keys in ``keys-rank<r>`` (appended after the rows are
-    flushed, so a crash never leaves a key without its row); the files of
-    the other ranks are mapped read-only at opening.
+    With ``path``, each process that opens the store takes a free writer
+    slot ``w<n>`` (an ``flock`` on ``writer-w<n>.lock``, held while the
+    store is open): its rows go to ``rows-w<n>.bin`` and a record per row
+    to ``keys-w<n>.bin`` (the key and a digest of key and row, appended
+    after the rows are flushed, so a crash never leaves a record without
+    its row). So no two writers ever share a file, and every row read
+    back is checked against its record: a row that is not the one its key
+    was written with (a corrupted or foreign file) is recomputed, with a
+    warning, never served. The other slots' files, as they are when the
+    store opens, are mapped read-only.
     """
 
     def __init__(self, path: Optional[str], shape: Tuple[int, ...],
-                 dtype: np.dtype, rank: int = 0) -> None:
+                 dtype: np.dtype) -> None:
         self.path = path
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.row_bytes = int(np.prod(self.shape, dtype=np.int64)) * \
             self.dtype.itemsize
+        # key -> (array, row); the other places of duplicated keys.
         self.index: Dict[bytes, Tuple[int, int]] = {}
+        self.spares: Dict[bytes, List[Tuple[int, int]]] = {}
         self.arrays: List[np.ndarray] = []  # one per source file
+        self.checks: List[np.ndarray] = []  # their records' digests
+        self.files: List[str] = []
         self.size = 0  # rows of the writable array
         self.capacity = 0
-        self.rank = rank
+        self.bad = 0  # rows that failed their check
         if path is None:
             self.arrays.append(np.empty((0, ) + self.shape, self.dtype))
+            self.checks.append(np.empty(0, np.uint64))
+            self.files.append('<memory>')
             self.own = 0
             return
         os.makedirs(path, exist_ok=True)
-        self.rows_file = osp.join(path, f'targets-rank{rank}.bin')
-        self.keys_file = osp.join(path, f'keys-rank{rank}.bin')
+        slot = 0
+        while True:  # the first slot no open store holds
+            self._lock = try_lock(osp.join(path, f'writer-w{slot}.lock'))
+            if self._lock is not None:
+                break
+            slot += 1
+        self.rows_file = osp.join(path, f'rows-w{slot}.bin')
+        self.keys_file = osp.join(path, f'keys-w{slot}.bin')
         for name in sorted(os.listdir(path)):
-            if not (name.startswith('keys-rank') and name.endswith('.bin')):
-                continue
-            other = int(name[len('keys-rank'):-len('.bin')])
-            if other != rank:
-                self._load(other, writable=False)
-        self.own = self._load(rank, writable=True)
+            if name.startswith('keys-w') and name.endswith('.bin') and \
+                    name != osp.basename(self.keys_file):
+                self._load(name[len('keys-'):-len('.bin')], writable=False)
+        self.own = self._load(f'w{slot}', writable=True)
 
-    def _load(self, rank: int, writable: bool) -> int:
-        keys_file = osp.join(self.path, f'keys-rank{rank}.bin')
-        rows_file = osp.join(self.path, f'targets-rank{rank}.bin')
-        keys = np.fromfile(keys_file, dtype=np.int64) \
-            if osp.exists(keys_file) else np.empty(0, np.int64)
+    def _load(self, slot: str, writable: bool) -> int:
+        keys_file = osp.join(self.path, f'keys-{slot}.bin')
+        rows_file = osp.join(self.path, f'rows-{slot}.bin')
+        records = np.fromfile(keys_file, dtype=np.uint8) \
+            if osp.exists(keys_file) else np.empty(0, np.uint8)
         have = osp.getsize(rows_file) // max(self.row_bytes, 1) \
             if osp.exists(rows_file) else 0
-        num = min(len(keys) // _HASH_LANES, have)
-        keys = keys[:num * _HASH_LANES].reshape(num, _HASH_LANES)
-        slot = len(self.arrays)
+        num = min(len(records) // _RECORD.itemsize, have)
+        records = records[:num * _RECORD.itemsize].view(_RECORD)
+        index = len(self.arrays)
         if writable:
             if not osp.exists(rows_file):
                 open(rows_file, 'wb').close()
-            # Drop a torn tail (rows flushed, keys not yet appended).
+            # Drop a torn tail (rows flushed, records not yet appended).
             with open(keys_file, 'ab') as f:
-                f.truncate(num * _KEY_BYTES)
+                f.truncate(num * _RECORD.itemsize)
             self.size = self.capacity = num
             self.arrays.append(self._map(rows_file, num, 'r+'))
         else:
             self.arrays.append(self._map(rows_file, num, 'r'))
-        for row, key in enumerate(keys):
-            self.index.setdefault(key.tobytes(), (slot, row))
-        return slot
+        self.checks.append(records['check'].copy())
+        self.files.append(rows_file)
+        for row, key in enumerate(records['key']):
+            self._add(key.tobytes(), (index, row))
+        return index
+
+    def _add(self, key: bytes, place: Tuple[int, int]) -> None:
+        if key in self.index:
+            self.spares.setdefault(key, []).append(place)
+        else:
+            self.index[key] = place
 
     def _map(self, file: str, rows: int, mode: str) -> np.ndarray:
         if rows == 0:
@@ -193,13 +239,43 @@ class _RowStore:
                 f.truncate(capacity * self.row_bytes)
             new = self._map(self.rows_file, capacity, 'r+')
         self.arrays[self.own] = new
+        checks = np.zeros(capacity, np.uint64)
+        checks[:self.size] = self.checks[self.own][:self.size]
+        self.checks[self.own] = checks
         self.capacity = capacity
 
-    def lookup(self, keys: np.ndarray) -> List[Optional[Tuple[int, int]]]:
-        return [self.index.get(k.tobytes()) for k in keys]
+    def fetch(self, keys: np.ndarray) -> List[Optional[np.ndarray]]:
+        """The checked row of each key, None where there is none."""
+        out = []
+        for key in keys:
+            k = key.tobytes()
+            row = None
+            while row is None and k in self.index:
+                array, i = self.index[k]
+                row = self.arrays[array][i]
+                if self.path is not None and _row_checks(
+                        key[None], row[None])[0] != self.checks[array][i]:
+                    self._reject(k, array, i)
+                    row = None
+            out.append(row)
+        return out
 
-    def gather(self, places: List[Tuple[int, int]]) -> np.ndarray:
-        return np.stack([self.arrays[s][r] for s, r in places])
+    def _reject(self, key: bytes, array: int, row: int) -> None:
+        """Forget a row that fails its check (a spare place or a
+        recomputation replaces it)."""
+        self.bad += 1
+        spares = self.spares.get(key)
+        if spares:
+            self.index[key] = spares.pop(0)
+        else:
+            del self.index[key]
+        if self.bad == 1:
+            warnings.warn(
+                f'Target cache: row {row} of {self.files[array]} is not '
+                'the target its key was stored with (a corrupted or '
+                'foreign file); such rows are recomputed, not served. '
+                f'Delete {self.path} to rebuild the cache.',
+                stacklevel=3)
 
     def append(self, keys: np.ndarray, rows: np.ndarray) -> None:
         if rows.shape[1:] != self.shape or rows.dtype != self.dtype:
@@ -209,21 +285,27 @@ class _RowStore:
         for key, row in zip(keys, rows):
             k = key.tobytes()
             if k not in self.index and k not in fresh:
-                fresh[k] = row
+                fresh[k] = (key, row)
         if not fresh:
             return
         start, num = self.size, len(fresh)
         if start + num > self.capacity:
             self._grow(start + num)
         array = self.arrays[self.own]
-        array[start:start + num] = np.stack(list(fresh.values()))
+        new_keys = np.stack([key for key, _ in fresh.values()])
+        new_rows = np.stack([row for _, row in fresh.values()])
+        array[start:start + num] = new_rows
         self.size += num
         for i, k in enumerate(fresh):
             self.index[k] = (self.own, start + i)
         if self.path is not None:
+            records = np.empty(num, _RECORD)
+            records['key'] = new_keys
+            records['check'] = _row_checks(new_keys, new_rows)
+            self.checks[self.own][start:start + num] = records['check']
             array.flush()
             with open(self.keys_file, 'ab') as f:
-                f.write(b''.join(fresh))
+                f.write(records.tobytes())
 
 
 class TargetCache:
@@ -297,7 +379,8 @@ class TargetCache:
     def _open(self, fingerprint: dict,
               sample: Optional[np.ndarray] = None) -> Optional[_RowStore]:
         """The store of ``fingerprint``; created from ``sample`` rows."""
-        text = json.dumps(fingerprint, sort_keys=True)
+        text = json.dumps(dict(fingerprint, store_format=_STORE_FORMAT),
+                          sort_keys=True)
         name = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
         store = self._stores.get(name)
         if store is not None:
@@ -319,15 +402,16 @@ class TargetCache:
                 dtype=str(sample.dtype))
             if path is not None:
                 os.makedirs(path, exist_ok=True)
-                tmp = f'{meta_file}.{os.getpid()}.tmp'
-                with open(tmp, 'w') as f:
+                # A private temporary name: concurrent writers each
+                # rename a complete file into place.
+                fd, tmp = tempfile.mkstemp(prefix='meta.', dir=path)
+                with os.fdopen(fd, 'w') as f:
                     json.dump(meta, f, sort_keys=True, indent=1)
                 os.replace(tmp, meta_file)
         if meta['fingerprint'] != fingerprint:
             raise RuntimeError(f'{meta_file} belongs to another setting; '
                                'remove the folder')
-        store = _RowStore(path, tuple(meta['shape']), np.dtype(meta['dtype']),
-                          rank=_rank())
+        store = _RowStore(path, tuple(meta['shape']), np.dtype(meta['dtype']))
         self._stores[name] = store
         return store
 
@@ -356,15 +440,15 @@ class TargetCache:
         keys, cacheable = content_keys(query)
         fingerprint = self.fingerprint(backbone, query)
         store = self._open(fingerprint)
-        places = store.lookup(keys) if store else [None] * len(keys)
-        hit = [i for i, p in enumerate(places) if p is not None]
-        miss = [i for i, p in enumerate(places) if p is None]
+        rows = store.fetch(keys) if store else [None] * len(keys)
+        hit = [i for i, r in enumerate(rows) if r is not None]
+        miss = [i for i, r in enumerate(rows) if r is None]
         self.hits += len(hit)
         self.misses += len(miss)
         if not hit:
             out = compute(inputs)
         else:
-            cached = torch.from_numpy(store.gather([places[i] for i in hit]))
+            cached = torch.from_numpy(np.stack([rows[i] for i in hit]))
             if not miss:
                 return cached.to(pairs.device, non_blocking=True)
             idx = torch.as_tensor(miss, device=pairs.device)
@@ -390,14 +474,6 @@ def _take(inputs, idx: Tensor):
             for k, v in inputs.items()
         }
     return inputs.index_select(0, idx)
-
-
-def _rank() -> int:
-    try:
-        from mmengine.dist import get_rank
-        return get_rank()
-    except Exception:  # pragma: no cover - mmengine always has it
-        return 0
 
 
 def build_optional(cls: type, cfg: Optional[dict]):
