@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun.
 # Usage: bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
-# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
+# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1),
+# PYTHON (python; used only when the repository has no .venv).
 # On a machine without CUDA, GPUS is the number of CPU processes (gloo).
+. "$(dirname "$0")/python_env.sh"  # sets PY
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
@@ -12,7 +14,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
+"$PY" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun.
 # Usage: bash tools/dist_train.sh CONFIG GPUS [train.py args...]
-# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
+# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1),
+# PYTHON (python; used only when the repository has no .venv).
 # On a machine without CUDA, GPUS is the number of CPU processes (gloo).
+# train_dataloader.batch_size is the global batch, split over the processes.
+. "$(dirname "$0")/python_env.sh"  # sets PY
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
@@ -11,7 +14,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
+"$PY" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

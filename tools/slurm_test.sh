@@ -2,6 +2,8 @@
 # Testing on a Slurm cluster.
 # Usage: [GPUS=4] [GPUS_PER_NODE=4] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #     bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [args...]
+# Python: the repository's .venv/bin/python, else ${PYTHON:-python}.
+. "$(dirname "$0")/python_env.sh"  # sets PY
 set -x
 PARTITION=$1
 JOB_NAME=$2
@@ -22,5 +24,5 @@ srun -p "${PARTITION}" \
     --cpus-per-task="${CPUS_PER_TASK}" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    python -u "$(dirname "$0")/test.py" "${CONFIG}" "${CHECKPOINT}" \
+    "$PY" -u "$(dirname "$0")/test.py" "${CONFIG}" "${CHECKPOINT}" \
     --launcher="slurm" "${PY_ARGS[@]}"

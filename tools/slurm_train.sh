@@ -2,6 +2,8 @@
 # Training on a Slurm cluster.
 # Usage: [GPUS=4] [GPUS_PER_NODE=4] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [train.py args...]
+# Python: the repository's .venv/bin/python, else ${PYTHON:-python}.
+. "$(dirname "$0")/python_env.sh"  # sets PY
 set -x
 PARTITION=$1
 JOB_NAME=$2
@@ -21,5 +23,5 @@ srun -p "${PARTITION}" \
     --cpus-per-task="${CPUS_PER_TASK}" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    python -u "$(dirname "$0")/train.py" "${CONFIG}" --launcher="slurm" \
+    "$PY" -u "$(dirname "$0")/train.py" "${CONFIG}" --launcher="slurm" \
     "${PY_ARGS[@]}"

@@ -21,6 +21,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
+from projects.prompthub.utils import split_global_batch  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -100,6 +101,7 @@ def main() -> None:
     setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    split_global_batch(runner)  # the config's batch is the global one
     runner.train()
 
 

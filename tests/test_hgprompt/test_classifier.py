@@ -241,3 +241,31 @@ def test_stage_a_with_pcgrad(bank):
             data, OptimWrapper(torch.optim.SGD([model.weight_logits], lr=0.1)))
     with pytest.raises(ValueError, match='grad_surgery'):
         _model(bank, grad_surgery='cagrad')
+
+
+def test_batch_statistic_terms_fail_under_ddp(bank, monkeypatch):
+    """The H-score, GAR and PCGrad terms are statistics of the whole batch:
+    DDP over shares of it would silently train another objective."""
+    from projects.prompthub.utils import distributed
+    monkeypatch.setattr(distributed, 'get_world_size', lambda: 2)
+    x, samples = _batch(6)
+    model = _model(bank)
+    model.train()
+    with pytest.raises(RuntimeError) as err:
+        model.loss(x, samples)
+    msg = str(err.value)
+    assert 'model.loss_h (H-score), model.loss_gar (gradient alignment)' \
+        in msg
+    assert '2 DDP processes' in msg and 'python tools/train.py' in msg
+    with pytest.raises(RuntimeError, match="grad_surgery='pcgrad'"):
+        _model(bank, grad_surgery='pcgrad',
+               loss_gar=dict(type='HGGradAlignLoss',
+                             loss_weight=0.)).loss(x, samples)
+    # Stage B trains with cross-entropy only (a mean over the batch, exact
+    # under DDP); its optional H-score term is not.
+    model.switch_to_stage_b()
+    assert set(model.loss(x, samples)) == {'loss_ce'}
+    model.stage_b_h_weight = 0.1
+    with pytest.raises(RuntimeError, match='stage_b_h_weight'):
+        model.loss(x, samples)
+    assert set(_model(bank, init='random').loss(x, samples)) == {'loss_ce'}

@@ -1,10 +1,12 @@
 """End-to-end runs of tools/train.py, dist_train.sh and resume on CPU."""
+import functools
 import json
 import os
 import os.path as osp
 import socket
 import subprocess
 import sys
+import tempfile
 
 import torch
 
@@ -20,12 +22,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@functools.lru_cache()
+def _fake_python_dir() -> str:
+    folder = tempfile.mkdtemp(prefix='fake_python_')
+    path = osp.join(folder, 'python')
+    with open(path, 'w') as f:
+        f.write('#!/bin/sh\necho "fake python from PATH was run" >&2\n'
+                'exit 3\n')
+    os.chmod(path, 0o755)
+    return folder
+
+
 def _run(cmd: list, timeout: int = 600,
          **env_vars: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONUNBUFFERED='1', PORT=str(_free_port()),
                **env_vars)
-    # Use the interpreter running the tests for the shell scripts too.
-    env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
+    # The shell scripts must run the tools' interpreter (the repository's
+    # .venv, else $PYTHON: the one running the tests), never whatever
+    # `python` comes first on PATH: here a fake one that fails.
+    env['PYTHON'] = sys.executable
+    env['PATH'] = _fake_python_dir() + os.pathsep + env['PATH']
     proc = subprocess.run(
         cmd, cwd=REPO, env=env, capture_output=True, text=True,
         timeout=timeout)
@@ -94,6 +110,10 @@ def test_dist_train_two_cpu_processes(tmp_path):
     ])
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
+    # The config's batch (4) is the global one: 2 per process, so the
+    # epoch of 16 samples takes 4 steps, as on one process.
+    assert 'batch_size=4 is the global batch: 2 processes x 2' in log
+    assert 'Epoch(train) [1][4/4]' in log, log[-3000:]
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.exists(ckpt)
     state = _weights(ckpt)

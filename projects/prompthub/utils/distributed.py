@@ -1,7 +1,10 @@
-"""Distributed set-up for machines without CUDA."""
+"""Distributed set-up for machines without CUDA, and the global batch."""
+from typing import Optional
+
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.dist import all_reduce, get_world_size
 
 
 def setup_cpu_distributed(cfg: Config) -> bool:
@@ -39,3 +42,49 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def global_batch_size(local: int,
+                      device: Optional[torch.device] = None) -> int:
+    """Sum of the batch sizes of all processes; ``local`` on one process.
+
+    A collective under DDP: every process must call it at the same point
+    of its step (the losses of :class:`PromptHub` do, once per term).
+
+    Args:
+        local (int): This process's batch size.
+        device (torch.device, optional): Device of the exchanged count
+            (the backend's device; MMEngine moves it if needed).
+
+    Returns:
+        int: The global batch size.
+    """
+    if get_world_size() == 1:
+        return local
+    size = torch.tensor([local], dtype=torch.long, device=device)
+    all_reduce(size, op='sum')
+    return int(size.item())
+
+
+def require_single_process(terms: list, fix: str) -> None:
+    """Fail under DDP for loss terms that are statistics of the batch.
+
+    Such a term (a covariance, a variance over samples) computed on each
+    process's share of the batch and averaged by DDP is not the term of
+    the whole batch, and no rescaling makes it so.
+
+    Args:
+        terms (list[str]): The active batch-statistic terms; nothing is
+            checked when empty.
+        fix (str): What the user should do instead.
+
+    Raises:
+        RuntimeError: When more than one process trains.
+    """
+    world_size = get_world_size()
+    if terms and world_size > 1:
+        raise RuntimeError(
+            f'{", ".join(terms)}: statistics of the whole batch, which '
+            f'each of the {world_size} DDP processes would compute on its '
+            'own share of the batch, so the averaged gradient would not '
+            f'be the single-process one. {fix}')

@@ -8,6 +8,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from projects.prompthub.registry import MODELS
+from projects.prompthub.utils.distributed import require_single_process
 from .prompt_bank import load_prompt, load_prompt_bank
 
 INIT_MODES = ('random', 'uniform', 'source', 'file', 'ensemble', 'none')
@@ -266,8 +267,28 @@ class HGPromptClassifier(BaseModel):
         return torch.as_tensor([int(s.gt_label) for s in data_samples],
                                device=device)
 
+    def batch_statistic_terms(self) -> List[str]:
+        """The active loss terms that are statistics of the whole batch."""
+        if self.weight_logits is None or self.stage == 'B':
+            return (['model.stage_b_h_weight (H-score)']
+                    if self.stage_b_h_weight > 0 else [])
+        terms = []
+        if self.loss_h.loss_weight > 0:
+            terms.append('model.loss_h (H-score)')
+        if self.loss_gar.loss_weight > 0:
+            terms.append('model.loss_gar (gradient alignment)')
+        if self.grad_surgery is not None:
+            # Also: the DDP wrapper's train_step bypasses this model's.
+            terms.append(f"model.grad_surgery='{self.grad_surgery}'")
+        return terms
+
     def loss(self, inputs: Tensor, data_samples: list) -> dict:
         """Stage A: H-score + GAR (+ detached-head CE); stage B: CE."""
+        require_single_process(
+            self.batch_statistic_terms(),
+            'Train this HGPrompt stage with one process (python '
+            'tools/train.py CONFIG); only its cross-entropy terms train '
+            'exactly under DDP.')
         labels = self._labels(data_samples, inputs.device)
         losses = {}
         if self.weight_logits is None or self.stage == 'B':

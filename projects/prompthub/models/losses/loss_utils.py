@@ -4,7 +4,10 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import get_world_size
 from torch import Tensor
+
+from projects.prompthub.utils.distributed import global_batch_size
 
 
 def check_canvas_logits(logits: Tensor, target: Optional[Tensor], grid: int,
@@ -108,11 +111,49 @@ def weight_reduce_loss(loss: Tensor,
     return loss
 
 
+def data_parallel_factor(reduction: str, local_batch: int,
+                         global_batch: int, world_size: int) -> float:
+    """Scale of a process's loss so that DDP optimises the global objective.
+
+    DDP averages the gradients of the W processes, i.e. it optimises the
+    mean over processes of their losses. For that mean to be the loss of
+    one process on the global batch ``B = sum_r b_r``, process r must
+    return W times its share of the global reduction:
+
+    - ``'mean'`` over the ``n`` elements of each sample: the global mean
+      is ``sum_all / (n B)``, so process r returns
+      ``W sum_r / (n B) = mean_r * W b_r / B`` (factor 1 when every
+      process has the same batch);
+    - ``'sum'``: process r returns ``W sum_r``.
+
+    Args:
+        reduction (str): ``'mean'`` or ``'sum'`` (``'none'`` is reduced by
+            the caller and gets 1).
+        local_batch (int): This process's batch size b_r.
+        global_batch (int): B, the sum over processes.
+        world_size (int): W.
+
+    Returns:
+        float: The factor; exactly 1.0 on one process.
+    """
+    if reduction == 'mean':
+        return world_size * local_batch / global_batch
+    if reduction == 'sum':
+        return float(world_size)
+    return 1.0
+
+
 class CanvasTokenLoss(nn.Module):
     """Base of the losses on canvas-token decoder logits.
 
     Subclasses implement :meth:`elementwise`; this class validates inputs,
     weights, reduces and scales by ``loss_weight`` (mmseg conventions).
+
+    Under DDP (W processes) the ``'mean'`` and ``'sum'`` reductions are
+    scaled by :func:`data_parallel_factor` and :meth:`elementwise` gets
+    the global batch size, so the gradient DDP averages equals that of
+    one process on the global batch; on one process nothing changes.
+    ``avg_factor`` and ``'none'`` are left to the caller, as in mmseg.
 
     Args:
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
@@ -142,8 +183,13 @@ class CanvasTokenLoss(nn.Module):
         self.grid = grid
         self._loss_name = loss_name
 
-    def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
-        """Unreduced loss from fp32 logits (B, L, V) and the targets."""
+    def elementwise(self, logits: Tensor, target: Optional[Tensor],
+                    batch_size: int) -> Tensor:
+        """Unreduced loss from fp32 logits (b, L, V) and the targets.
+
+        ``batch_size`` is the global batch size B (the sum over the DDP
+        processes; ``b`` on one process), for terms normalised by it.
+        """
         raise NotImplementedError
 
     def forward(self,
@@ -174,9 +220,15 @@ class CanvasTokenLoss(nn.Module):
         check_canvas_logits(logits, target if self.needs_target else None,
                             self.grid, self.loss_name)
         reduction = reduction_override or self.reduction
-        loss = self.elementwise(logits.float(), target)
-        return self.loss_weight * weight_reduce_loss(loss, weight, reduction,
-                                                     avg_factor)
+        batch = logits.shape[0]
+        world_size = get_world_size()
+        global_batch = global_batch_size(batch, logits.device)
+        loss = self.elementwise(logits.float(), target, global_batch)
+        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
+        if world_size > 1 and avg_factor is None:
+            loss = loss * data_parallel_factor(reduction, batch,
+                                               global_batch, world_size)
+        return self.loss_weight * loss
 
     @property
     def loss_name(self) -> str:

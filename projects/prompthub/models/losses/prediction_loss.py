@@ -35,6 +35,7 @@ class PredictionLoss(CanvasTokenLoss):
                  loss_name: str = 'loss_p') -> None:
         super().__init__(reduction, loss_weight, grid, loss_name)
 
-    def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
+    def elementwise(self, logits: Tensor, target: Optional[Tensor],
+                    batch_size: int) -> Tensor:
         ids = token_block_ids('BR', self.grid, logits.device)
         return token_prediction_loss(logits[:, ids], target[:, ids])

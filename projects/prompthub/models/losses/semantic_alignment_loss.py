@@ -25,8 +25,10 @@ class SemanticAlignmentLoss(CanvasTokenLoss):
         loss_weight (float): multiplier (lambda). Defaults to 0.5, the
             reference value.
         legacy (bool): divide every term by the batch size B once more, as
-            the reference does (its effective weight is lambda / B). Set
-            False for the plain mean. Defaults to True.
+            the reference does (its effective weight is lambda / B). B is
+            the global batch: under DDP the sum of the processes' batches,
+            so N processes optimise what one process does with the whole
+            batch. Set False for the plain mean. Defaults to True.
         grid (int): canvas block side. Defaults to 7.
         loss_name (str): Defaults to ``'loss_s'``.
     """
@@ -40,11 +42,14 @@ class SemanticAlignmentLoss(CanvasTokenLoss):
         super().__init__(reduction, loss_weight, grid, loss_name)
         self.legacy = legacy
 
-    def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
+    def elementwise(self, logits: Tensor, target: Optional[Tensor],
+                    batch_size: int) -> Tensor:
         ids = token_block_ids('TOP', self.grid, logits.device)
         loss = token_prediction_loss(logits[:, ids], target[:, ids])
         if self.legacy:
-            loss = loss / logits.shape[0]
+            # The global batch: under DDP the per-process batch would
+            # multiply the reference's term by the number of processes.
+            loss = loss / batch_size
         return loss
 
     def extra_repr(self) -> str:

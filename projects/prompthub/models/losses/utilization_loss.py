@@ -55,7 +55,8 @@ class UtilizationLoss(CanvasTokenLoss):
             (b * b).sum(dim=-1) + self.eps)
         return 1 - dot / norms.sqrt()
 
-    def elementwise(self, logits: Tensor, target: Optional[Tensor]) -> Tensor:
+    def elementwise(self, logits: Tensor, target: Optional[Tensor],
+                    batch_size: int) -> Tensor:
         loss = (
             self._one_minus_cos(logits, 'BL', 'TL') +
             self._one_minus_cos(logits, 'BR', 'TR'))
