@@ -538,7 +538,7 @@ class FeatureExtractor:
         try:
             done = 0
             for feats in self._batches([img_paths[i] for i in todo],
-                                       progress):
+                                       progress and bool(todo)):
                 if writer is None:
                     # The width is known only after the first batch.
                     writer = FeatureWriter(out_file,
