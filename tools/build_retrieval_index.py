@@ -6,12 +6,18 @@ Examples::
     python tools/build_retrieval_index.py CONFIG --device cuda \\
         --cfg-options retrieval.fp16=True
 
-    # convert the reference's lists into an index file
-    python tools/build_retrieval_index.py --from-json \\
+    # convert the reference's lists into an index file; with a CONFIG,
+    # the index records its `retrieval` datasets, so that a later change
+    # of them is detected (RetrievalAugmentedDataset `on_stale`)
+    python tools/build_retrieval_index.py CONFIG --from-json \\
         data/.../folder0_top_50-similarity.json --out folder0.npz
+
+The index records the command that wrote it; errors that ask for a
+rebuild quote it.
 """
 import argparse
 import os.path as osp
+import shlex
 import sys
 
 # Make ``projects`` importable when run as ``python tools/...``.
@@ -39,7 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--from-json',
         metavar='JSON',
         help='import a reference `{query: [names]}` top-k JSON instead of '
-        'computing features (CONFIG is then optional)')
+        'computing features (CONFIG is then optional; with it, the index '
+        'records the datasets of its `retrieval` dict)')
     parser.add_argument(
         '--strip-ext',
         action='store_true',
@@ -58,7 +65,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _command(argv: list, out: str) -> str:
+    """The shell command that rewrites ``out`` (recorded in the index)."""
+    words = ['python', 'tools/build_retrieval_index.py', *argv]
+    if '--out' not in argv:
+        words += ['--out', out]
+    return shlex.join(words)
+
+
 def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.config is None and args.from_json is None:
         raise SystemExit('Give a CONFIG or --from-json JSON.')
@@ -76,7 +92,8 @@ def main(argv=None) -> None:
     # Imported here so that the config's custom_imports ran first.
     import projects.prompthub  # noqa: F401 registers the datasets
     from projects.prompthub.retrieval import (RetrievalIndex,
-                                              build_retrieval_index)
+                                              build_retrieval_index,
+                                              datasets_fingerprint)
 
     cfg_out = retrieval.pop('out', None)
     cfg_device = retrieval.pop('device', None)
@@ -85,10 +102,20 @@ def main(argv=None) -> None:
         index = RetrievalIndex.from_reference_json(
             args.from_json, strip_ext=args.strip_ext)
         out = out or osp.splitext(args.from_json)[0] + '.npz'
+        if retrieval.get('query_dataset') is not None:
+            if cfg.get('default_scope') is not None:
+                init_default_scope(cfg.default_scope)
+            index.fingerprint['datasets'] = datasets_fingerprint(
+                retrieval['query_dataset'], retrieval.get('candidate_dataset'))
+        index.build_command = _command(argv, out)
         index.save(out)
         print(f'Imported {len(index)} queries x {index.topk} neighbours '
               f'over {len(index.candidate_names)} candidates from '
               f'{args.from_json} into {out}')
+        if 'datasets' not in index.fingerprint:
+            print('The index does not record its datasets (no CONFIG with '
+                  f'a `{args.key}` dict): changes of them will not be '
+                  'detected.')
         return
 
     if out is None:
@@ -104,15 +131,20 @@ def main(argv=None) -> None:
         init_default_scope(cfg.default_scope)
 
     index, stats = build_retrieval_index(**retrieval, device=device)
+    index.build_command = _command(argv, out)
     index.save(out)
     print(f'Saved {len(index)} queries x {index.topk} neighbours over '
           f'{len(index.candidate_names)} candidates to {out}')
     if stats['images']:
-        print(f'Features: {stats["images"]} images in '
+        print(f'Features: {stats["images"]} images computed in '
               f'{stats["extract_seconds"]:.1f} s '
-              f'({stats["images_per_second"]:.1f} images/s)')
+              f'({stats["images_per_second"]:.1f} images/s), '
+              f'{stats["changed"]} of them because the image changed since '
+              f'it was stored; {stats["reused"]} reused from '
+              f'{args.key}.feature_dir')
     else:
-        print('Features: all reused from retrieval.feature_dir')
+        print(f'Features: all reused from {args.key}.feature_dir '
+              f'({stats["reused"]} rows)')
     print(f'Search: {stats["search_seconds"]:.1f} s')
     print(f'Peak memory: RSS {stats["peak_rss_mib"]:.0f} MiB, '
           f'GPU {stats["peak_gpu_mib"]:.0f} MiB')

@@ -1,15 +1,23 @@
+import contextlib
+import importlib.util
 import json
+import logging
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 from mmengine.dataset import DefaultSampler, pseudo_collate
+from mmengine.logging import MMLogger
 from mmseg.structures import SegDataSample
 
 from projects.prompthub.datasets import (Pascal5iDataset,
                                          RetrievalAugmentedDataset)
-from projects.prompthub.datasets.testing import write_reference_json
+from projects.prompthub.datasets.testing import (make_tiny_voc,
+                                                 write_reference_json)
 from projects.prompthub.registry import DATASETS
+from projects.prompthub.retrieval import (RetrievalIndex, collect_samples,
+                                          make_fingerprint)
 
 N32, N39, N63, N68, N121, N129 = ('2007_000032', '2007_000039', '2007_000063',
                                   '2007_000068', '2007_000121', '2007_000129')
@@ -276,3 +284,147 @@ def test_prompts_follow_a_substituted_query(tiny_voc, trn_json):
         res = ds[0]  # N32 is dropped; BaseDataset returns another sample
         assert res['sample_name'] != N32
         assert res['prompt_indices'] == TRN_EXPECTED[res['sample_idx']]
+
+
+@contextlib.contextmanager
+def _warnings():
+    """Messages logged through mmengine's current logger."""
+    messages = []
+    handler = type('H', (logging.Handler, ), {
+        'emit': lambda self, rec: messages.append(rec.getMessage())
+    })(logging.WARNING)
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def _recorded_index(path, queries, cands, lists):
+    """An index file as the tool writes it: its lists over ``cands`` and
+    the names of the datasets it was built for."""
+    indices = [[cands.index(n) for n in lists[q]] for q in queries]
+    width = max(len(row) for row in indices)
+    indices = np.array([row + [-1] * (width - len(row)) for row in indices])
+    fp = make_fingerprint(
+        queries, cands, datasets=make_fingerprint(queries, cands))
+    index = RetrievalIndex(queries, cands, indices, None, fp)
+    index.build_command = f'python tools/build_retrieval_index.py c.py ' \
+                          f'--out {path}'
+    index.save(path)
+    return path
+
+
+def test_stale_index_added_samples_are_refused(tiny_voc, tmp_path):
+    root, _ = tiny_voc
+    val = Pascal5iDataset(
+        data_root=root, fold=0, split='val', test_mode=True, pipeline=LOAD)
+    trn = Pascal5iDataset(data_root=root, fold=0, split='trn', pipeline=LOAD)
+    val_names, trn_names = collect_samples(val)[0], collect_samples(trn)[0]
+    # Built before N129 joined the prompt pool: it is never retrieved.
+    old_pool = [n for n in trn_names if n != N129]
+    lists = {q: [n for n in v if n != N129] for q, v in VAL_LISTS.items()}
+    path = _recorded_index(
+        str(tmp_path / 'val.npz'), val_names, old_pool, lists)
+    with pytest.raises(ValueError) as err:
+        RetrievalAugmentedDataset(
+            val, prompt_dataset=trn, index=path, num_prompts=2)
+    msg = str(err.value)
+    assert f'Stale retrieval index {path!r}' in msg
+    assert f"prompt dataset (Pascal5iDataset): 1 sample(s) added since it " \
+           f"was built (e.g. '{N129}') and 0 removed" in msg
+    assert 'query dataset' not in msg
+    assert f'`python tools/build_retrieval_index.py c.py --out {path}`' in msg
+    assert "on_stale='skip'" in msg
+    with _warnings() as logged:
+        ds = RetrievalAugmentedDataset(
+            val, prompt_dataset=trn, index=path, num_prompts=2,
+            on_stale='skip')
+    assert any('1 sample(s) added' in m and "on_stale='skip'" in m
+               for m in logged)
+    assert ds.get_prompt_indices(0) == [1, 2]  # N32 (last), N39
+
+
+def test_stale_index_removed_samples_are_refused(tiny_voc, tmp_path):
+    root, _ = tiny_voc
+    trn = Pascal5iDataset(data_root=root, fold=0, split='trn', pipeline=LOAD)
+    names = collect_samples(trn)[0]
+    gone = '2007_999999'  # in the pool when the index was built
+    lists = dict(TRN_LISTS, **{gone: [N32, N39], N39: [gone, N121, N32]})
+    path = _recorded_index(
+        str(tmp_path / 'trn.npz'), names + [gone], names + [gone], lists)
+    with pytest.raises(ValueError) as err:
+        RetrievalAugmentedDataset(trn, index=path, num_prompts=2)
+    msg = str(err.value)
+    assert f"query dataset (Pascal5iDataset): 0 sample(s) added since it " \
+           f"was built and 1 removed (e.g. '{gone}') (7 then, 6 now)" in msg
+    assert 'prompt dataset (Pascal5iDataset): 0 sample(s) added' in msg
+    with _warnings() as logged:
+        ds = RetrievalAugmentedDataset(
+            trn, index=path, num_prompts=2, on_stale='skip')
+    assert any('1 removed' in m for m in logged)
+    assert [ds.get_prompt_indices(i) for i in range(7)] == TRN_EXPECTED
+    with pytest.raises(ValueError, match='on_stale must be one of'):
+        RetrievalAugmentedDataset(trn, index=path, on_stale='ignore')
+
+
+def test_index_of_the_dataset_a_holdout_wraps_is_current(tiny_voc, tmp_path):
+    root, _ = tiny_voc
+    trn = Pascal5iDataset(data_root=root, fold=0, split='trn', pipeline=LOAD)
+    names = collect_samples(trn)[0]
+    lists = {q: [n for n in names if n != q] for q in names}
+    path = _recorded_index(str(tmp_path / 'trn.npz'), names, names, lists)
+    part = dict(type='HoldoutSubset', dataset=trn, ratio=0.3, part='train')
+    with _warnings() as logged:
+        ds = RetrievalAugmentedDataset(
+            part, index=path, num_prompts=1, skip_unknown_candidates=True)
+    assert not logged and len(ds) < 7
+
+
+def test_index_without_datasets_warns_once(tiny_voc, trn_json):
+    root, _ = tiny_voc
+    pool = Pascal5iDataset(data_root=root, fold=0, split='trn', pipeline=LOAD)
+    with _warnings() as logged:
+        RetrievalAugmentedDataset(pool, index=trn_json, num_prompts=2)
+        RetrievalAugmentedDataset(pool, index=trn_json, num_prompts=2)
+    hits = [m for m in logged if 'does not record the datasets' in m]
+    assert len(hits) == 1
+    assert trn_json in hits[0]
+    assert 'tools/build_retrieval_index.py CONFIG --from-json' in hits[0]
+
+
+def test_imported_index_records_datasets_and_detects_edits(tmp_path):
+    root = str(tmp_path / 'VOCdevkit')
+    make_tiny_voc(root)
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(
+        'retrieval = dict(query_dataset=dict(type="Pascal5iDataset", '
+        f'data_root={root!r}, fold=0, split="trn"))\n')
+    trn_json = write_reference_json(str(tmp_path / 'trn.json'), TRN_LISTS)
+    out = str(tmp_path / 'trn.npz')
+    spec = importlib.util.spec_from_file_location(
+        'build_retrieval_index',
+        osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
+                 'build_retrieval_index.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main([str(cfg), '--from-json', trn_json, '--out', out])
+    with _warnings() as logged:
+        ds = RetrievalAugmentedDataset(_pascal(root, 'trn'), index=out,
+                                       num_prompts=2)
+    assert not logged
+    assert [ds.get_prompt_indices(i) for i in range(7)] == TRN_EXPECTED
+    # N129 leaves the split file.
+    split = osp.join(root, 'splits', 'pascal', 'trn', 'fold0.txt')
+    with open(split, newline='') as f:
+        lines = f.readlines()
+    with open(split, 'w', newline='') as f:
+        f.writelines(line for line in lines if not line.startswith(N129))
+    with pytest.raises(ValueError) as err:
+        RetrievalAugmentedDataset(_pascal(root, 'trn'), index=out,
+                                  num_prompts=2)
+    msg = str(err.value)
+    assert out in msg and '6 then, 5 now' in msg
+    assert (f'`python tools/build_retrieval_index.py {cfg} --from-json '
+            f'{trn_json} --out {out}`') in msg

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -125,3 +126,50 @@ def test_unreadable_image_names_file(tiny, tmp_path):
     bad.write_bytes(b'not an image')
     with pytest.raises(OSError, match='broken.jpg'):
         _extractor(weights).extract([str(bad)], progress=False)
+
+
+def test_edited_image_is_recomputed_others_reused(tiny, tmp_path):
+    _, weights = tiny
+    paths = make_images(tmp_path, [f'im{i}' for i in range(4)])
+    out = str(tmp_path / 'feats' / 'f.npy')
+    extractor = _extractor(weights, batch_size=3)
+    before = extractor.extract(paths, out, progress=False)[:]
+    assert extractor.last_stats['images'] == 4
+    # Other content, same path; the mtime moves on as an edit moves it.
+    make_images(tmp_path, ['im2'], seed=7)
+    st = os.stat(paths[2])
+    os.utime(paths[2], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    after = extractor.extract(paths, out, progress=False)
+    stats = extractor.last_stats
+    assert (stats['images'], stats['changed'], stats['reused']) == (1, 1, 3)
+    assert not stats['cached']
+    fresh = extractor.extract(paths, progress=False)
+    np.testing.assert_array_equal(after[:], fresh)
+    assert not np.allclose(after[2], before[2])
+    np.testing.assert_array_equal(
+        np.delete(after[:], 2, 0), np.delete(before, 2, 0))
+    # Nothing changed: the store is served as it is.
+    extractor.extract(paths, out, progress=False)
+    assert extractor.last_stats['cached']
+    assert extractor.last_stats['reused'] == 4
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'empty'])
+def test_corrupt_feature_store_is_named_and_recomputed(tiny, tmp_path,
+                                                       damage):
+    _, weights = tiny
+    paths = make_images(tmp_path, [f'im{i}' for i in range(3)])
+    out = str(tmp_path / 'f.npy')
+    extractor = _extractor(weights)
+    good = extractor.extract(paths, out, progress=False)[:]
+    size = os.path.getsize(out)
+    with open(out, 'r+b') as f:
+        f.truncate(size - 100 if damage == 'truncated' else 0)
+    with pytest.raises(ValueError) as err:
+        FeatureStore(out)
+    assert out in str(err.value)
+    assert 'tools/build_retrieval_index.py' in str(err.value)
+    # The extractor treats it as a cache: warns and recomputes.
+    store = extractor.extract(paths, out, progress=False)
+    assert extractor.last_stats['images'] == 3
+    np.testing.assert_array_equal(store[:], good)

@@ -99,6 +99,40 @@ def test_load_errors(tmp_path):
         RetrievalIndex.load(other)
 
 
+@pytest.mark.parametrize('damage', ['truncated', 'empty'])
+def test_corrupt_index_names_file_and_rebuild(tmp_path, damage):
+    path = str(tmp_path / 'index.npz')
+    index = _index()
+    index.build_command = 'python tools/build_retrieval_index.py cfg.py'
+    index.save(path)
+    with open(path, 'r+b') as f:
+        f.truncate(osp.getsize(path) // 2 if damage == 'truncated' else 0)
+    with pytest.raises(ValueError) as err:
+        RetrievalIndex.load(path)
+    msg = str(err.value)
+    assert path in msg and 'truncated' in msg
+    assert '`python tools/build_retrieval_index.py CONFIG --out ' + path in msg
+
+
+def test_truncated_reference_json_is_named(tmp_path):
+    path = str(tmp_path / 'folder0_top_50-similarity.json')
+    with open(path, 'w') as f:
+        f.write('{"2007_000033": ["2007_0000')
+    with pytest.raises(ValueError) as err:
+        RetrievalIndex.from_reference_json(path)
+    assert path in str(err.value) and 'truncated' in str(err.value)
+
+
+def test_build_command_is_kept_out_of_the_fingerprint(tmp_path):
+    path = str(tmp_path / 'index.npz')
+    index = _index()
+    index.build_command = 'python tools/build_retrieval_index.py cfg.py'
+    index.save(path)
+    loaded = RetrievalIndex.load(path)
+    assert loaded.build_command == index.build_command
+    assert loaded.fingerprint == _index().fingerprint
+
+
 def test_from_reference_json(tmp_path):
     lists = {
         '2007_000033': ['2007_000042', '2008_000001', '2007_000042', 'x'],

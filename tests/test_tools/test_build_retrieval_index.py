@@ -1,10 +1,12 @@
 import importlib.util
 import json
+import os
 import os.path as osp
 import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from projects.prompthub.retrieval import RetrievalIndex, make_fingerprint
 from ..test_retrieval._helpers import (TINY_KWARGS, TINY_MODEL,
@@ -85,6 +87,11 @@ def test_train_to_train_matches_brute_force(setup, capsys):
     assert fp['exclude_self'] is True and fp['topk'] == 4
     assert fp['weights'] == 'tiny_clip.pth' and fp['feature'] == 'pixel'
     assert fp['model'] == TINY_MODEL
+    # The datasets it was built for, and the command that rebuilds it.
+    assert fp['datasets'] == make_fingerprint(names, names)
+    assert index.build_command == (
+        f'python tools/build_retrieval_index.py {setup["cfg"]} --device cpu '
+        f'--out {setup["out"]}')
 
     # Another chunking gives the same lists.
     other = str(setup['tmp'] / 'chunked.npz')
@@ -134,6 +141,22 @@ def test_val_to_train_keeps_shared_names(setup, tmp_path, capsys):
     capsys.readouterr()
     _tool().main([cfg_path, '--out', out])
     assert 'all reused' in capsys.readouterr().out
+    np.testing.assert_array_equal(RetrievalIndex.load(out).indices, ref_idx)
+    # An edited train image: only its feature is recomputed, and the
+    # index follows the new picture.
+    rng = np.random.default_rng(9)
+    Image.fromarray(rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)).save(
+        paths[5])
+    st = os.stat(paths[5])
+    os.utime(paths[5], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    _tool().main([cfg_path, '--out', out])
+    stdout = capsys.readouterr().out
+    assert 'Features: 1 images computed' in stdout
+    assert '1 of them because the image changed since it was stored; ' \
+        '10 reused' in stdout
+    ref_idx, _ = brute_force_topk(
+        manual_features(setup['model'], val_paths),
+        manual_features(setup['model'], paths), 4)
     np.testing.assert_array_equal(RetrievalIndex.load(out).indices, ref_idx)
 
 

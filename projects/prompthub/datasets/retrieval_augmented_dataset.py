@@ -12,6 +12,9 @@ from mmengine.logging import print_log
 from projects.prompthub.registry import DATASETS
 
 PROMPT_RULES = ('query_class', 'last')
+ON_STALE = ('error', 'skip')
+# Index files already warned about (once per process).
+_UNCHECKED_WARNED = set()
 
 
 class _NameLists:
@@ -80,7 +83,19 @@ class RetrievalAugmentedDataset:
             candidates; None means True iff the prompt pool is the query
             dataset. Defaults to None.
         skip_unknown_candidates (bool): Skip candidate names that are not
-            in the prompt dataset instead of raising. Defaults to False.
+            in the prompt dataset instead of raising, for a prompt pool
+            that is deliberately a part of the indexed one (e.g. a
+            ``HoldoutSubset`` of it). Defaults to False.
+        on_stale (str): What to do when the datasets no longer match the
+            ones the index was built for (samples added or removed since;
+            checked for indexes that record their datasets, see
+            ``tools/build_retrieval_index.py``). ``'error'`` raises, naming
+            the index file and the command that rebuilds it; ``'skip'``
+            uses the index anyway, logging a warning with the counts:
+            candidates that are gone are skipped, added samples are never
+            retrieved and added queries still raise. A dataset wrapping
+            (``.dataset``) the indexed one, such as ``HoldoutSubset``, is
+            not stale. Defaults to 'error'.
         expected_fingerprint (dict, optional): Passed to
             ``RetrievalIndex.load`` to reject a stale ``.npz`` index.
             Defaults to None.
@@ -108,6 +123,7 @@ class RetrievalAugmentedDataset:
                  prompt_rule: Optional[str] = None,
                  exclude_self: Optional[bool] = None,
                  skip_unknown_candidates: bool = False,
+                 on_stale: str = 'error',
                  expected_fingerprint: Optional[dict] = None,
                  test_mode: Optional[bool] = None,
                  metainfo: Optional[dict] = None,
@@ -132,10 +148,15 @@ class RetrievalAugmentedDataset:
         self.exclude_self = same_pool if exclude_self is None else bool(
             exclude_self)
         self.skip_unknown_candidates = skip_unknown_candidates
+        if on_stale not in ON_STALE:
+            raise ValueError(
+                f'on_stale must be one of {ON_STALE}, got {on_stale!r}.')
+        self.on_stale = on_stale
         self.index = index
         self.index_file = (
             index if isinstance(index, str) else f'<{type(index).__name__}>')
         self.expected_fingerprint = expected_fingerprint
+        self._index: Any = None
         self.pipeline = Compose(pipeline)
         if test_mode and any(
                 hasattr(t, 'get_indexes') for t in self.pipeline.transforms):
@@ -192,9 +213,58 @@ class RetrievalAugmentedDataset:
         return RetrievalIndex.load(
             index, expected_fingerprint=self.expected_fingerprint)
 
+    def _rebuild_hint(self, index: Any) -> str:
+        """The sentence telling how to rebuild the index in use."""
+        command = getattr(index, 'build_command', None)
+        if not (isinstance(self.index, str) or command):
+            return ('Rebuild it for these datasets with '
+                    'tools/build_retrieval_index.py.')
+        from projects.prompthub.retrieval.index import rebuild_command
+        return rebuild_command(self.index_file, command)
+
+    def _check_fresh(self, index: Any, query_names: List[str],
+                     pool_names: List[str]) -> bool:
+        """Compare the index with the datasets in use.
+
+        Returns:
+            bool: Whether unknown candidates must be skipped because the
+            index is stale and ``on_stale='skip'``.
+        """
+        from projects.prompthub.retrieval.freshness import stale_datasets
+        problems = stale_datasets(index, self.dataset, query_names,
+                                  self.prompt_dataset, pool_names)
+        if problems is None:
+            if isinstance(self.index, str) and (osp.abspath(self.index)
+                                                not in _UNCHECKED_WARNED):
+                _UNCHECKED_WARNED.add(osp.abspath(self.index))
+                print_log(
+                    f'Retrieval index {self.index_file!r} does not record '
+                    'the datasets it was made for (a reference JSON, or an '
+                    'index built before this check existed), so samples '
+                    'added to or removed from the datasets since cannot be '
+                    f'detected. {self._rebuild_hint(index)}',
+                    logger='current',
+                    level=logging.WARNING)
+            return False
+        if not problems:
+            return False
+        msg = (f'Stale retrieval index {self.index_file!r}: the datasets '
+               f"changed since it was built: {'; '.join(problems)}. Its "
+               'prompts would miss the added samples and name removed ones.')
+        if self.on_stale == 'error':
+            raise ValueError(
+                f'{msg} {self._rebuild_hint(index)} (Or set '
+                "on_stale='skip' to use it as it is.)")
+        print_log(
+            f"{msg} on_stale='skip': using it anyway; candidates that are "
+            'gone are skipped and added samples are never retrieved.',
+            logger='current',
+            level=logging.WARNING)
+        return True
+
     def _select(self, name: str, class_id: Any, candidates: List[str],
                 groups: Dict[str, List[int]], pool_classes: List[Any],
-                qidx: int) -> List[int]:
+                qidx: int, skip_unknown: bool) -> List[int]:
         chosen = []
         seen = set()
         for cand in candidates:
@@ -205,14 +275,18 @@ class RetrievalAugmentedDataset:
                 continue
             members = groups.get(cand)
             if members is None:
-                if self.skip_unknown_candidates:
+                if skip_unknown:
                     continue
                 raise KeyError(
                     f'Candidate {cand!r} of query {name!r} (index '
                     f'{self.index_file!r}) is not a sample_name of the '
                     f'prompt dataset {type(self.prompt_dataset).__name__}; '
-                    'was the index built for another split or fold? '
-                    '(skip_unknown_candidates=True ignores such names.)')
+                    'was the index built for another split or fold, or has '
+                    'the dataset changed since? '
+                    f'{self._rebuild_hint(self._index)} '
+                    '(skip_unknown_candidates=True ignores such names when '
+                    'the prompt pool is deliberately a part of the indexed '
+                    'one.)')
             if self.prompt_rule == 'last':
                 chosen.append(members[-1])
             else:
@@ -230,8 +304,9 @@ class RetrievalAugmentedDataset:
     def full_init(self) -> None:
         """Initialise the datasets and resolve every query's prompts.
 
-        Idempotent. Raises clear errors for a query missing from the index
-        and for queries with fewer than ``num_prompts`` candidates.
+        Idempotent. Raises clear errors for a stale index (see
+        ``on_stale``), a query missing from the index and queries with
+        fewer than ``num_prompts`` candidates.
         """
         if self._fully_initialized:
             return
@@ -241,7 +316,7 @@ class RetrievalAugmentedDataset:
         }.values():
             if hasattr(ds, 'full_init'):
                 ds.full_init()
-        index = self._load_index()
+        index = self._index = self._load_index()
         known = set(index.query_names)
 
         groups: Dict[str, List[int]] = OrderedDict()
@@ -250,24 +325,30 @@ class RetrievalAugmentedDataset:
             info = self.prompt_dataset.get_data_info(j)
             groups.setdefault(str(info['sample_name']), []).append(j)
             pool_classes.append(info.get('class_id'))
+        queries = []
+        for i in range(len(self.dataset)):
+            info = self.dataset.get_data_info(i)
+            queries.append((str(info['sample_name']), info.get('class_id')))
+        stale_skip = self._check_fresh(
+            index, list(dict.fromkeys(name for name, _ in queries)),
+            list(groups))
+        skip_unknown = stale_skip or self.skip_unknown_candidates
 
         table = np.empty((len(self.dataset), self.num_prompts), dtype=np.int64)
         cache: Dict[tuple, List[int]] = {}
-        for i in range(len(self.dataset)):
-            info = self.dataset.get_data_info(i)
-            name = str(info['sample_name'])
-            class_id = info.get('class_id')
+        for i, (name, class_id) in enumerate(queries):
             if name not in known:
                 raise KeyError(
                     f'Query {name!r} (sample {i} of '
                     f'{type(self.dataset).__name__}) is missing from the '
                     f'retrieval index {self.index_file!r}; was it built for '
-                    'this split and fold?')
+                    'this split and fold, or has the dataset changed since? '
+                    f'{self._rebuild_hint(index)}')
             key = (name, class_id)
             if key not in cache:
                 cache[key] = self._select(name, class_id,
                                           list(index.neighbours(name)), groups,
-                                          pool_classes, i)
+                                          pool_classes, i, skip_unknown)
             table[i] = cache[key]
         self._prompt_table = table
         self._fully_initialized = True

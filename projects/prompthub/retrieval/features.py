@@ -8,21 +8,23 @@ CLIP mean/std. Those are the defaults here. Weights are read from a local
 file only; nothing is downloaded.
 """
 import json
+import logging
 import os
 import os.path as osp
 import time
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from PIL import Image
 from torchvision import transforms
 
-from .index import names_hash
+from ..utils.atomic_io import AtomicWriter, atomic_write_bytes
 
 DEFAULT_MODEL = 'vit_large_patch14_clip_224.laion2b'
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -142,6 +144,29 @@ class _ImageFiles(torch.utils.data.Dataset):
         return self.transform(img)
 
 
+def store_help(path: str) -> str:
+    """How to recover from an unusable feature store at ``path``."""
+    return (f'Delete {path!r} and {path + ".json"!r}; the next '
+            '`python tools/build_retrieval_index.py CONFIG` recomputes them.')
+
+
+def image_keys(paths: Sequence[str]) -> List[list]:
+    """``[path, size, mtime_ns]`` of every image: the identity of a stored
+    feature row (an edited image gets a new key and is recomputed).
+
+    Raises:
+        FileNotFoundError: If an image cannot be stat-ed; names it.
+    """
+    keys = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise FileNotFoundError(f'Cannot read image {path!r}: {e}') from e
+        keys.append([str(path), st.st_size, st.st_mtime_ns])
+    return keys
+
+
 class FeatureStore:
     """A read-only ``[N, D]`` feature matrix in a ``.npy`` file.
 
@@ -154,23 +179,43 @@ class FeatureStore:
 
     Args:
         path (str): The ``.npy`` file.
+
+    Raises:
+        ValueError: If the file is not a complete 2-D ``.npy`` array
+            (e.g. truncated or empty); the message names it and the fix.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        with open(path, 'rb') as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                header = np.lib.format.read_array_header_1_0(f)
-            else:
-                header = np.lib.format.read_array_header_2_0(f)
-            shape, fortran_order, dtype = header
-            self.offset = f.tell()
+        try:
+            with open(path, 'rb') as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    header = np.lib.format.read_array_header_1_0(f)
+                else:
+                    header = np.lib.format.read_array_header_2_0(f)
+                shape, fortran_order, dtype = header
+                self.offset = f.tell()
+                size = os.fstat(f.fileno()).st_size
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # numpy raises several types on bad bytes
+            raise ValueError(f'Feature store {path!r} is corrupt or '
+                             f'truncated ({type(e).__name__}: {e}). '
+                             f'{store_help(path)}') from e
         if fortran_order or len(shape) != 2:
-            raise ValueError(f'{path!r} is not a C-ordered 2-D array')
+            raise ValueError(f'{path!r} is not a C-ordered 2-D array. '
+                             f'{store_help(path)}')
         self.shape: Tuple[int, int] = tuple(shape)
         self.dtype = np.dtype(dtype)
         self._row_bytes = self.shape[1] * self.dtype.itemsize
+        expected = self.offset + self.shape[0] * self._row_bytes
+        if size != expected:
+            raise ValueError(
+                f'Feature store {path!r} has {size} bytes, its header '
+                f'announces {expected} ({self.shape[0]} x {self.shape[1]} '
+                f'{self.dtype}): it is truncated or corrupt. '
+                f'{store_help(path)}')
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -192,7 +237,8 @@ class FeatureStore:
             while done < len(view):
                 got = os.preadv(fd, [view[done:]], pos + done)
                 if got == 0:
-                    raise OSError(f'{self.path!r} is truncated')
+                    raise OSError(f'{self.path!r} is truncated. '
+                                  f'{store_help(self.path)}')
                 done += got
         finally:
             os.close(fd)
@@ -204,12 +250,20 @@ class FeatureStore:
 
     @property
     def meta(self) -> Optional[dict]:
-        """dict: The sidecar description, None if the file is partial."""
+        """dict: The sidecar description, None if the file is partial.
+
+        Raises:
+            ValueError: If the sidecar is not valid JSON.
+        """
         side = self.path + '.json'
         if not osp.isfile(side):
             return None
-        with open(side, encoding='utf-8') as f:
-            return json.load(f)
+        try:
+            with open(side, encoding='utf-8') as f:
+                return json.load(f)
+        except ValueError as e:
+            raise ValueError(f'Feature store sidecar {side!r} is corrupt '
+                             f'({e}). {store_help(self.path)}') from e
 
     @classmethod
     def open_if_valid(cls, path: str, meta: dict) -> Optional['FeatureStore']:
@@ -226,8 +280,12 @@ class FeatureStore:
 class FeatureWriter:
     """Write an ``[N, D]`` ``.npy`` file row block by row block.
 
-    The data goes to ``<path>.part``; :meth:`close` renames it and writes
-    the sidecar, so an interrupted run never leaves a valid-looking store.
+    The rows go to a temporary file next to ``path``; :meth:`close`
+    removes the old sidecar, moves the complete file over ``path``
+    (fsync + ``os.replace``) and then writes the new sidecar the same way.
+    A run killed at any moment leaves the previous store intact (or, in
+    the instant between the two renames, a store without sidecar, which is
+    not valid): never half a file, never an old description of new rows.
 
     Args:
         path (str): Final ``.npy`` path.
@@ -240,13 +298,9 @@ class FeatureWriter:
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.rows = 0
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        for stale in (path + '.json', path):
-            if osp.exists(stale):
-                os.remove(stale)
-        self._file = open(path + '.part', 'wb')
+        self._out = AtomicWriter(path)
         np.lib.format.write_array_header_1_0(
-            self._file,
+            self._out.file,
             dict(
                 descr=np.lib.format.dtype_to_descr(self.dtype),
                 fortran_order=False,
@@ -260,18 +314,26 @@ class FeatureWriter:
                              f'{rows.shape}')
         if self.rows + len(rows) > self.shape[0]:
             raise ValueError('more rows than declared')
-        self._file.write(rows.tobytes())
+        self._out.write(rows.tobytes())
         self.rows += len(rows)
+
+    def abort(self) -> None:
+        """Drop the unfinished file; ``path`` is left as it was."""
+        self._out.abort()
 
     def close(self, meta: dict) -> FeatureStore:
         """Finish the file, write the sidecar and open it for reading."""
-        self._file.close()
         if self.rows != self.shape[0]:
+            self.abort()
             raise ValueError(f'{self.rows} rows written, {self.shape[0]} '
                              'declared')
-        os.replace(self.path + '.part', self.path)
-        with open(self.path + '.json', 'w', encoding='utf-8') as f:
-            json.dump(meta, f, sort_keys=True)
+        side = self.path + '.json'
+        # The old description must never sit next to the new rows.
+        if osp.exists(side):
+            os.remove(side)
+        self._out.commit()
+        atomic_write_bytes(side,
+                           json.dumps(meta, sort_keys=True).encode('utf-8'))
         return FeatureStore(self.path)
 
 
@@ -357,17 +419,66 @@ class FeatureExtractor:
             feats = self.net(imgs)
         return F.normalize(feats.flatten(1).float(), dim=1)
 
+    def _batches(self, img_paths: Sequence[str],
+                 progress: bool) -> Iterator[np.ndarray]:
+        """Features of ``img_paths`` batch by batch, in order."""
+        loader = torch.utils.data.DataLoader(
+            _ImageFiles(img_paths, self.transform),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == 'cuda')
+        bar = ProgressBar(len(img_paths)) if progress else None
+        for imgs in loader:
+            feats = self.forward(imgs).to(torch.float16 if self.fp16 else
+                                          torch.float32).cpu().numpy()
+            if bar is not None:
+                bar.update(len(feats))
+            yield feats
+        if bar is not None:
+            print()
+
+    def _previous(self, out_file: str) -> Tuple[Optional[FeatureStore], dict]:
+        """The store already at ``out_file`` if made with these settings,
+        and its rows by image key (empty when nothing is reusable)."""
+        if not osp.isfile(out_file + '.json'):
+            return None, {}
+        try:
+            store = FeatureStore(out_file)
+            meta = store.meta
+        except (OSError, ValueError) as e:
+            # A cache: recomputing it is exact, so say so and go on.
+            print_log(
+                f'{e} Recomputing it.',
+                logger='current',
+                level=logging.WARNING)
+            return None, {}
+        if meta is None:
+            return None, {}
+        meta = dict(meta)
+        files = meta.pop('files', None)
+        if (files is None or meta != self.describe()
+                or len(files) != len(store)):
+            return None, {}
+        return store, {tuple(key): row for row, key in enumerate(files)}
+
     def extract(self,
                 img_paths: Sequence[str],
                 out_file: Optional[str] = None,
                 progress: bool = True) -> Union[np.ndarray, FeatureStore]:
         """Features of every image, in order.
 
+        With ``out_file``, a row already stored there is reused when its
+        image has the same path, size and modification time (see
+        :func:`image_keys`) and the settings (:meth:`describe`) are equal;
+        every other image is computed, and the store is rewritten
+        atomically. ``last_stats`` counts the ``images`` computed, how many
+        of them ``changed`` since they were stored, and the ``reused``
+        rows.
+
         Args:
             img_paths (Sequence[str]): Image files.
             out_file (str, optional): A ``.npy`` store to write (and to
-                reuse if it already holds these features). Defaults to None
-                (an in-memory array).
+                reuse rows of). Defaults to None (an in-memory array).
             progress (bool): Show an mmengine progress bar.
                 Defaults to True.
 
@@ -375,46 +486,76 @@ class FeatureExtractor:
             np.ndarray | FeatureStore: [N, D] unit-norm features, float16
             if ``fp16`` else float32.
         """
-        meta = dict(self.describe(), paths_sha1=names_hash(img_paths))
-        if out_file is not None:
-            store = FeatureStore.open_if_valid(out_file, meta)
-            if store is not None and len(store) == len(img_paths):
-                self.last_stats = dict(images=0, seconds=0.0, cached=True)
-                return store
+        img_paths = [str(p) for p in img_paths]
         dtype = np.float16 if self.fp16 else np.float32
-        loader = torch.utils.data.DataLoader(
-            _ImageFiles(img_paths, self.transform),
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.device.type == 'cuda')
-        bar = ProgressBar(len(img_paths)) if progress else None
-        chunks: List[np.ndarray] = []
-        writer = None
         start = time.perf_counter()
-        for imgs in loader:
-            feats = self.forward(imgs).to(torch.float16 if self.fp16 else
-                                          torch.float32).cpu().numpy()
-            if out_file is None:
-                chunks.append(feats)
-            else:
-                if writer is None:
-                    # The width is known only after the first batch.
-                    writer = FeatureWriter(out_file,
-                                           (len(img_paths), feats.shape[1]),
-                                           dtype)
-                writer.write(feats)
-            if bar is not None:
-                bar.update(len(feats))
-        if bar is not None:
-            print()
-        self.last_stats = dict(
-            images=len(img_paths),
-            seconds=time.perf_counter() - start,
-            cached=False)
         if out_file is None:
+            chunks = list(self._batches(img_paths, progress))
+            self.last_stats = dict(
+                images=len(img_paths),
+                changed=0,
+                reused=0,
+                seconds=time.perf_counter() - start,
+                cached=False)
             if not chunks:
                 return np.zeros((0, 0), dtype)
             return np.concatenate(chunks)
-        if writer is None:
+        if not img_paths:
             raise ValueError('no images to extract features from')
+
+        keys = image_keys(img_paths)
+        meta = dict(self.describe(), files=keys)
+        old, old_rows = self._previous(out_file)
+        # Row of the old store to copy, or None: compute.
+        source = [old_rows.get(tuple(key)) for key in keys]
+        todo = [i for i, row in enumerate(source) if row is None]
+        old_paths = {key[0] for key in old_rows}
+        changed = sum(keys[i][0] in old_paths for i in todo)
+        self.last_stats = dict(
+            images=len(todo),
+            changed=changed,
+            reused=len(keys) - len(todo),
+            seconds=0.0,
+            cached=not todo)
+        if old is not None and source == list(range(len(old))):
+            return old
+
+        writer = None
+        written = 0
+
+        def copy_reused(stop: int) -> None:
+            # Rows [written, stop) all come from the old store: copy them
+            # in runs of consecutive old rows (bounded, to bound memory).
+            nonlocal written
+            while written < stop:
+                first, n = source[written], 1
+                while (written + n < stop and n < 64
+                       and source[written + n] == first + n):
+                    n += 1
+                writer.write(old[first:first + n])
+                written += n
+
+        try:
+            done = 0
+            for feats in self._batches([img_paths[i] for i in todo],
+                                       progress and bool(todo)):
+                if writer is None:
+                    # The width is known only after the first batch.
+                    writer = FeatureWriter(out_file,
+                                           (len(keys), feats.shape[1]),
+                                           dtype)
+                for row in feats:
+                    copy_reused(todo[done])
+                    writer.write(row[None])
+                    written += 1
+                    done += 1
+            if writer is None:
+                writer = FeatureWriter(out_file, (len(keys), old.shape[1]),
+                                       dtype)
+            copy_reused(len(keys))
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        self.last_stats['seconds'] = time.perf_counter() - start
         return writer.close(meta)

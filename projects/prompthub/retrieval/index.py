@@ -8,12 +8,13 @@ model or top-k) is refused when loaded instead of silently used.
 """
 import hashlib
 import json
-import os
 import os.path as osp
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..utils.atomic_io import AtomicWriter, atomic_write_bytes
 
 #: Bumped when the on-disk layout of the ``.npz`` file changes.
 INDEX_FORMAT_VERSION = 1
@@ -37,6 +38,26 @@ def names_hash(names: Iterable[str]) -> str:
         sha.update(str(name).encode('utf-8'))
         sha.update(b'\0')
     return sha.hexdigest()
+
+
+def rebuild_command(path: str, build_command: Optional[str] = None) -> str:
+    """The command that (re)writes the index ``path``.
+
+    Args:
+        path (str): The index file.
+        build_command (str, optional): The command recorded in the file
+            when it was built (see :attr:`RetrievalIndex.build_command`).
+
+    Returns:
+        str: A sentence giving the command.
+    """
+    if build_command:
+        return f'Rebuild it with `{build_command}`.'
+    return (f'Rebuild it with `python tools/build_retrieval_index.py CONFIG '
+            f'--out {path}` (CONFIG: the config whose `retrieval` dict '
+            'describes its datasets), or re-import the reference lists with '
+            f'`python tools/build_retrieval_index.py CONFIG --from-json JSON '
+            f'--out {path}`.')
 
 
 def _jsonable(obj):
@@ -102,7 +123,14 @@ class RetrievalIndex:
         scores (np.ndarray, optional): float32 [Q, K] similarities of
             ``indices``; NaN where unknown. Defaults to all NaN.
         fingerprint (dict, optional): JSON-serialisable description of how
-            the index was built. Defaults to the name hashes only.
+            the index was built. Its ``datasets`` entry (set by
+            ``tools/build_retrieval_index.py``) holds the name hashes of the
+            query and candidate *datasets*, which
+            ``RetrievalAugmentedDataset`` compares with the datasets it is
+            used with. Defaults to the name hashes only.
+        build_command (str, optional): The command that wrote the index,
+            quoted in errors that ask for a rebuild. Not part of the
+            fingerprint. Defaults to None.
     """
 
     def __init__(self,
@@ -110,7 +138,8 @@ class RetrievalIndex:
                  candidate_names: Sequence[str],
                  indices: np.ndarray,
                  scores: Optional[np.ndarray] = None,
-                 fingerprint: Optional[dict] = None) -> None:
+                 fingerprint: Optional[dict] = None,
+                 build_command: Optional[str] = None) -> None:
         self.query_names = [str(n) for n in query_names]
         self.candidate_names = [str(n) for n in candidate_names]
         indices = np.asarray(indices, dtype=np.int64)
@@ -137,6 +166,7 @@ class RetrievalIndex:
             fingerprint = make_fingerprint(self.query_names,
                                            self.candidate_names)
         self.fingerprint = _jsonable(fingerprint)
+        self.build_command = build_command
         self._query_pos: Optional[Dict[str, int]] = None
 
     # ------------------------------------------------------------------
@@ -213,34 +243,27 @@ class RetrievalIndex:
     def save(self, path: str) -> None:
         """Write the index to one ``.npz`` file (metadata as JSON inside).
 
-        The file is written to a temporary name and renamed, so readers
-        never see a partial index.
+        The file is written to a temporary name next to ``path``, synced
+        and renamed (:class:`~projects.prompthub.utils.atomic_io.
+        AtomicWriter`), so readers never see a partial index, even after a
+        crash.
 
         Args:
             path (str): Output file; parent directories are created.
         """
-        path = osp.abspath(path)
-        os.makedirs(osp.dirname(path), exist_ok=True)
         meta = dict(
             format_version=INDEX_FORMAT_VERSION,
             fingerprint=self.fingerprint)
-        fd, tmp = tempfile.mkstemp(
-            prefix='.' + osp.basename(path), dir=osp.dirname(path))
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                np.savez(
-                    f,
-                    meta=np.array(json.dumps(meta, sort_keys=True)),
-                    query_names=np.array(self.query_names, dtype=np.str_),
-                    candidate_names=np.array(
-                        self.candidate_names, dtype=np.str_),
-                    indices=self.indices,
-                    scores=self.scores)
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        if self.build_command:
+            meta['build_command'] = self.build_command
+        with AtomicWriter(path) as f:
+            np.savez(
+                f,
+                meta=np.array(json.dumps(meta, sort_keys=True)),
+                query_names=np.array(self.query_names, dtype=np.str_),
+                candidate_names=np.array(self.candidate_names, dtype=np.str_),
+                indices=self.indices,
+                scores=self.scores)
 
     @classmethod
     def load(cls,
@@ -260,14 +283,13 @@ class RetrievalIndex:
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.
-            ValueError: If the file is not an index or is stale; the message
-                names the file and the differing keys.
+            ValueError: If the file is not a complete index (truncated,
+                empty, another kind of file) or is stale; the message
+                names the file, the differing keys and how to rebuild it.
         """
         if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'Retrieval index {path!r} not found. Build it with '
-                f'`python tools/build_retrieval_index.py CONFIG --out '
-                f'{path}` or convert a reference JSON with `--from-json`.')
+            raise FileNotFoundError(f'Retrieval index {path!r} not found. '
+                                    f'{rebuild_command(path)}')
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data['meta']))
@@ -276,15 +298,20 @@ class RetrievalIndex:
                     candidate_names=data['candidate_names'].tolist(),
                     indices=data['indices'],
                     scores=data['scores'],
-                    fingerprint=meta['fingerprint'])
-        except (KeyError, OSError, json.JSONDecodeError) as e:
-            raise ValueError(f'{path!r} is not a retrieval index file: '
-                             f'{e}') from e
+                    fingerprint=meta['fingerprint'],
+                    build_command=meta.get('build_command'))
+        except Exception as e:  # zipfile, numpy and json raise many types
+            raise ValueError(
+                f'Retrieval index {path!r} is unreadable: truncated, '
+                'corrupt or not a retrieval index file '
+                f'({type(e).__name__}: {e}). '
+                f'{rebuild_command(path)}') from e
         version = meta.get('format_version')
         if version != INDEX_FORMAT_VERSION:
-            raise ValueError(f'Retrieval index {path!r} has format version '
-                             f'{version}, expected {INDEX_FORMAT_VERSION}; '
-                             'rebuild it.')
+            raise ValueError(
+                f'Retrieval index {path!r} has format version {version}, '
+                f'expected {INDEX_FORMAT_VERSION}. '
+                f'{rebuild_command(path, index.build_command)}')
         if expected_fingerprint is not None:
             diff = fingerprint_diff(index.fingerprint, expected_fingerprint)
             if diff:
@@ -294,8 +321,8 @@ class RetrievalIndex:
                     f'expected={expected[k]!r}' for k in diff)
                 raise ValueError(
                     f'Stale retrieval index {path!r}: fingerprint keys '
-                    f'{diff} differ ({details}). Rebuild it with '
-                    'tools/build_retrieval_index.py.')
+                    f'{diff} differ ({details}). '
+                    f'{rebuild_command(path, index.build_command)}')
         return index
 
     @classmethod
@@ -322,8 +349,13 @@ class RetrievalIndex:
         Returns:
             RetrievalIndex: The index.
         """
-        with open(path, encoding='utf-8') as f:
-            lists = json.load(f)
+        try:
+            with open(path, encoding='utf-8') as f:
+                lists = json.load(f)
+        except ValueError as e:
+            raise ValueError(
+                f'Retrieval JSON {path!r} is not valid JSON ({e}); it may be '
+                'truncated: copy or download it again.') from e
         if not isinstance(lists, dict) or not all(
                 isinstance(v, list) for v in lists.values()):
             raise ValueError(f'{path!r} is not a {{query_name: [names]}} '
@@ -367,10 +399,8 @@ class RetrievalIndex:
         Args:
             path (str): Output JSON file.
         """
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         lists = {q: self.neighbours(q) for q in self.query_names}
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(lists, f)
+        atomic_write_bytes(path, json.dumps(lists).encode('utf-8'))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_queries={len(self)}, '
@@ -407,6 +437,36 @@ def collect_samples(dataset) -> Tuple[List[str], List[str]]:
                 f'sample_name {name!r} names two images, {first!r} and '
                 f'{path!r}; the retrieval key must identify one image')
     return list(path_of), list(path_of.values())
+
+
+def _build_dataset(dataset):
+    """A dataset from a config (``projects.prompthub.registry.DATASETS``)
+    or as given."""
+    if isinstance(dataset, dict):
+        from ..registry import DATASETS
+        return DATASETS.build(dataset)
+    return dataset
+
+
+def datasets_fingerprint(query_dataset, candidate_dataset=None) -> dict:
+    """The ``datasets`` entry of the fingerprint of an index made for these
+    datasets: hashes and counts of their ordered distinct sample names
+    (:func:`collect_samples`).
+
+    Args:
+        query_dataset (dict | Dataset): The queries, or their config.
+        candidate_dataset (dict | Dataset, optional): The prompt pool.
+            Defaults to None: the query set itself.
+
+    Returns:
+        dict: ``query_names_sha1``, ``num_queries``,
+        ``candidate_names_sha1`` and ``num_candidates``.
+    """
+    query_names, _ = collect_samples(_build_dataset(query_dataset))
+    cand_names = query_names
+    if candidate_dataset is not None:
+        cand_names, _ = collect_samples(_build_dataset(candidate_dataset))
+    return make_fingerprint(query_names, cand_names)
 
 
 def build_retrieval_index(query_dataset,
@@ -458,27 +518,27 @@ def build_retrieval_index(query_dataset,
 
     Returns:
         tuple[RetrievalIndex, dict]: The index and run statistics
-        (``images``, ``extract_seconds``, ``images_per_second``,
-        ``search_seconds``, ``peak_rss_mib``, ``peak_gpu_mib``).
+        (``images`` computed, of which ``changed`` since they were stored
+        in ``feature_dir``, ``reused`` feature rows, ``extract_seconds``,
+        ``images_per_second``, ``search_seconds``, ``peak_rss_mib``,
+        ``peak_gpu_mib``). The index's fingerprint records the datasets
+        (``datasets``, see :func:`datasets_fingerprint`).
     """
     import resource
     import time
 
     import torch
 
-    from ..registry import DATASETS
     from .features import FeatureExtractor
     from .topk import cosine_topk
 
-    def build(ds):
-        return DATASETS.build(ds) if isinstance(ds, dict) else ds
-
     same = candidate_dataset is None
-    query_names, query_paths = collect_samples(build(query_dataset))
+    query_names, query_paths = collect_samples(_build_dataset(query_dataset))
     if same:
         cand_names, cand_paths = query_names, query_paths
     else:
-        cand_names, cand_paths = collect_samples(build(candidate_dataset))
+        cand_names, cand_paths = collect_samples(
+            _build_dataset(candidate_dataset))
     if exclude_self is None:
         exclude_self = same
     overlap = exclude_self and not set(query_names).isdisjoint(cand_names)
@@ -505,7 +565,7 @@ def build_retrieval_index(query_dataset,
         tmp = tempfile.TemporaryDirectory(prefix='prompthub_features_')
         feature_dir = tmp.name
     try:
-        images, seconds = 0, 0.0
+        images, changed, reused, seconds = 0, 0, 0, 0.0
         stores = []
         for paths in ((query_paths, ) if same else (query_paths,
                                                     cand_paths)):
@@ -513,6 +573,8 @@ def build_retrieval_index(query_dataset,
                 feature_dir, f'{feature}_{names_hash(paths)[:16]}.npy')
             stores.append(extractor.extract(paths, out_file, progress))
             images += extractor.last_stats['images']
+            changed += extractor.last_stats['changed']
+            reused += extractor.last_stats['reused']
             seconds += extractor.last_stats['seconds']
         query_feats, cand_feats = stores[0], stores[-1]
         start = time.perf_counter()
@@ -538,11 +600,14 @@ def build_retrieval_index(query_dataset,
         cand_names,
         **extractor.describe(),
         topk=topk,
-        exclude_self=bool(exclude_self))
+        exclude_self=bool(exclude_self),
+        datasets=make_fingerprint(query_names, cand_names))
     index = RetrievalIndex(query_names, cand_names, indices, scores,
                            fingerprint)
     stats = dict(
         images=images,
+        changed=changed,
+        reused=reused,
         extract_seconds=seconds,
         images_per_second=images / seconds if seconds > 0 else float('nan'),
         search_seconds=search_seconds,

@@ -12,10 +12,16 @@ Linux semantics these helpers rely on:
   in one process, exclude each other, and the kernel drops a lock when
   its holder dies, so a crashed writer never leaves a stale lock.
 
-:func:`publish_version` builds on them: a writer fills a fresh version
+:class:`VersionBuilder` builds on them: a writer fills a fresh version
 folder that nobody reads yet, then points ``<root>/current`` at it with
 one rename, so open readers keep the version they mapped and new readers
 see only complete versions.
+
+:class:`AtomicWriter` does the same for one file: it is written under a
+temporary name in its own folder, fsync-ed, then moved over the target
+with ``os.replace``, so a process killed at any moment leaves the previous
+file or the complete new one, never a prefix (at worst a hidden
+``.<name>.*.tmp`` file that is never read and may be deleted).
 """
 import contextlib
 import errno
@@ -24,7 +30,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import IO, Iterator, Optional
+from typing import IO, BinaryIO, Iterator, Optional
 
 #: Name of the pointer (a relative symlink) to the published version.
 CURRENT = 'current'
@@ -165,3 +171,66 @@ def current_version(root: str) -> Optional[str]:
         return osp.join(root, os.readlink(link))
     except FileNotFoundError:
         return None
+
+
+class AtomicWriter:
+    """A binary file that appears at ``path`` only when committed.
+
+    Use it as a context manager (commits on success, discards on an
+    exception) or call :meth:`commit` / :meth:`abort` yourself for a file
+    written across several calls.
+
+    Args:
+        path (str): The final file; its folder is created.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = osp.abspath(path)
+        folder = osp.dirname(self.path)
+        os.makedirs(folder, exist_ok=True)
+        fd, self.tmp_path = tempfile.mkstemp(
+            prefix=f'.{osp.basename(self.path)}.', suffix='.tmp', dir=folder)
+        self.file: BinaryIO = os.fdopen(fd, 'wb')
+
+    def write(self, data: bytes) -> int:
+        """Append bytes to the temporary file."""
+        return self.file.write(data)
+
+    def commit(self) -> None:
+        """Flush, fsync and move the file to ``path``."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        fsync_dir(osp.dirname(self.path))
+
+    def abort(self) -> None:
+        """Drop the temporary file; ``path`` is left untouched."""
+        if not self.file.closed:
+            self.file.close()
+        if osp.exists(self.tmp_path):
+            os.remove(self.tmp_path)
+
+    def __enter__(self) -> BinaryIO:
+        return self.file
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    Args:
+        path (str): The file to write; its folder is created.
+        data (bytes): The complete new content.
+    """
+    with AtomicWriter(path) as f:
+        f.write(data)
