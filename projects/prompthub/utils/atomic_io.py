@@ -173,6 +173,13 @@ def current_version(root: str) -> Optional[str]:
         return None
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so set it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class AtomicWriter:
     """A binary file that appears at ``path`` only when committed.
 
@@ -190,6 +197,9 @@ class AtomicWriter:
         os.makedirs(folder, exist_ok=True)
         fd, self.tmp_path = tempfile.mkstemp(
             prefix=f'.{osp.basename(self.path)}.', suffix='.tmp', dir=folder)
+        # mkstemp makes the file 0600; give it the permissions a plain
+        # open() would, so shared indices and outputs stay readable.
+        os.chmod(self.tmp_path, 0o666 & ~_umask())
         self.file: BinaryIO = os.fdopen(fd, 'wb')
 
     def write(self, data: bytes) -> int:
