@@ -69,7 +69,9 @@ def checkpoint_problem(
     missing = [key for key in required_keys if key not in checkpoint]
     del checkpoint
     if missing:
-        return f'it has no {missing} (keys a resume needs)'
+        return (f'it has no {missing}, which a resume needs (best_* and '
+                'published checkpoints keep only the weights: start a new '
+                'training from them with load_from instead)')
     if is_zip:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
@@ -219,10 +221,9 @@ def check_resume_checkpoint(
         if p != osp.abspath(path)
     ]
     found, _ = _first_readable(others, required_keys)
-    hint = (f'The newest readable checkpoint there is {found}; pass it '
-            'with --resume PATH'
-            if found else f'No other readable checkpoint is in {folder}')
+    hint = (f'The newest readable checkpoint next to it is {found}.'
+            if found else f'No other checkpoint in {folder} is readable.')
     raise RuntimeError(
-        f'Cannot resume from {path}: {problem}. {hint}, or use --resume '
-        'without a path to take the newest readable checkpoint of the '
-        'work dir.')
+        f'Cannot resume from {path}: {problem}. {hint} Pass a readable '
+        'checkpoint with --resume PATH, or --resume without a path to take '
+        'the newest readable checkpoint of the work dir.')

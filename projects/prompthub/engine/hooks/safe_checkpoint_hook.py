@@ -81,9 +81,12 @@ class SafeCheckpointHook(CheckpointHook):
         """Resolve or check the checkpoint ``Runner.load_or_resume`` uses.
 
         MMEngine 0.10.7 keeps the resume settings in ``runner._resume`` and
-        ``runner._load_from``; there is no public accessor.
+        ``runner._load_from``; there is no public accessor. Once a
+        checkpoint is loaded (``runner.test()`` after ``train()``) there is
+        nothing to choose.
         """
-        if not getattr(runner, '_resume', False):
+        if not getattr(runner, '_resume', False) or getattr(
+                runner, '_has_loaded', False):
             return
         required = RESUME_KEYS + (('optimizer', ) if self.save_optimizer else
                                   ())
