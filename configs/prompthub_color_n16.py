@@ -25,7 +25,7 @@ model = dict(
 
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook',
+        type='SafeCheckpointHook',
         by_epoch=True,
         interval=1,
         max_keep_ckpts=1,

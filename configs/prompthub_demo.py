@@ -67,7 +67,7 @@ default_hooks = dict(
         interval=25,
         log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters))
+        type='SafeCheckpointHook', by_epoch=False, interval=max_iters))
 custom_hooks = [
     dict(type='RNGStateHook'),
     dict(type='CacheStatsHook'),

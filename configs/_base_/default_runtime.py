@@ -24,7 +24,9 @@ default_hooks = dict(
     logger=dict(
         type='MainProcessLoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1),
+    # CheckpointHook that survives a kill mid-save (atomic writes, old
+    # files deleted last) and resumes from the newest readable checkpoint.
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 # Exact resume: the random streams are saved with every checkpoint; the
 # caches' hits and misses are logged after every epoch.

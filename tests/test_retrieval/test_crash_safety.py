@@ -54,7 +54,7 @@ def cut_writes(pattern, limit):
     pattern = re.compile(pattern)
 
     def wrap(f, name, mode):
-        hit = pattern.match(os.path.basename(name)) and set(mode) & set('wa+')
+        hit = pattern.match(os.path.basename(name)) and set(mode) & set('wax+')
         return Dying(f, limit) if hit else f
 
     _open, _fdopen = builtins.open, os.fdopen
@@ -90,8 +90,8 @@ def test_killed_writes_leave_usable_files(tmp_path):
     cases, stores = [], {}
     # Old layout: f.npy.part / f.npy.json; new: hidden temporary names.
     for what, pattern, limit in (
-        ('rows', r'^(f\.npy\.part|\.f\.npy\.(?!json)\w+\.tmp)$', 1000),
-        ('sidecar', r'^(f\.npy\.json|\.f\.npy\.json\.\w+\.tmp)$', 20),
+        ('rows', r'^(f\.npy\.part|\.f\.npy\.(?!json)[\w.]+\.tmp)$', 1000),
+        ('sidecar', r'^(f\.npy\.json|\.f\.npy\.json\.[\w.]+\.tmp)$', 20),
     ):
         folder = tmp_path / what
         folder.mkdir()

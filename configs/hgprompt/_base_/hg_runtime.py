@@ -16,4 +16,4 @@ visualizer = dict(
 default_hooks = dict(
     logger=dict(type='MainProcessLoggerHook', interval=10),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=True, interval=-1, save_last=True))
+        type='SafeCheckpointHook', by_epoch=True, interval=-1, save_last=True))

@@ -1,4 +1,11 @@
-"""Runtime components: hooks."""
-from .hooks import CacheStatsHook, MainProcessLoggerHook, RNGStateHook
+"""Runtime components: hooks and the choice of the resume checkpoint."""
+from .hooks import (CacheStatsHook, MainProcessLoggerHook, RNGStateHook,
+                    SafeCheckpointHook)
+from .resume_point import (check_resume_checkpoint, checkpoint_problem,
+                           find_resume_checkpoint)
 
-__all__ = ['CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook']
+__all__ = [
+    'CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook',
+    'SafeCheckpointHook', 'check_resume_checkpoint', 'checkpoint_problem',
+    'find_resume_checkpoint'
+]

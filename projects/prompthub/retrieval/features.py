@@ -24,7 +24,7 @@ from mmengine.utils import ProgressBar
 from PIL import Image
 from torchvision import transforms
 
-from ..utils.atomic_io import AtomicWriter, atomic_write_bytes
+from ..utils.atomic_io import AtomicWriter, atomic_write
 
 DEFAULT_MODEL = 'vit_large_patch14_clip_224.laion2b'
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -332,8 +332,7 @@ class FeatureWriter:
         if osp.exists(side):
             os.remove(side)
         self._out.commit()
-        atomic_write_bytes(side,
-                           json.dumps(meta, sort_keys=True).encode('utf-8'))
+        atomic_write(side, json.dumps(meta, sort_keys=True))
         return FeatureStore(self.path)
 
 

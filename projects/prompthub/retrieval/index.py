@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.atomic_io import AtomicWriter, atomic_write_bytes
+from ..utils.atomic_io import AtomicWriter, atomic_write
 
 #: Bumped when the on-disk layout of the ``.npz`` file changes.
 INDEX_FORMAT_VERSION = 1
@@ -400,7 +400,7 @@ class RetrievalIndex:
             path (str): Output JSON file.
         """
         lists = {q: self.neighbours(q) for q in self.query_names}
-        atomic_write_bytes(path, json.dumps(lists).encode('utf-8'))
+        atomic_write(path, json.dumps(lists).encode('utf-8'))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_queries={len(self)}, '

@@ -28,9 +28,12 @@ import errno
 import fcntl
 import os
 import os.path as osp
+import re
 import shutil
 import tempfile
-from typing import IO, BinaryIO, Iterator, Optional
+import uuid
+from pathlib import Path
+from typing import IO, BinaryIO, Iterator, Optional, Union
 
 #: Name of the pointer (a relative symlink) to the published version.
 CURRENT = 'current'
@@ -72,7 +75,14 @@ def fsync_file(path: str) -> None:
 
 
 def fsync_dir(path: str) -> None:
-    """Make the names created, renamed or removed in ``path`` durable."""
+    """Make the names created, renamed or removed in ``path`` durable.
+
+    Without it a power loss right after ``os.replace`` may bring back the
+    old name. Folders cannot be opened for syncing on Windows, where the
+    rename is durable once ``MoveFileEx`` returns.
+    """
+    if os.name != 'posix':
+        return
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -173,11 +183,25 @@ def current_version(root: str) -> Optional[str]:
         return None
 
 
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so set it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+# '.<name>.<pid>.<8 hex>.tmp', hidden so that globs like '*.pth' skip it.
+_TEMP_NAME = re.compile(r'^\.(?P<target>.+)\.\d+\.[0-9a-f]{8}\.tmp$')
+
+
+def _temp_path(path: str) -> str:
+    folder, name = osp.split(path)
+    return osp.join(folder,
+                    f'.{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
+
+
+def unfinished_write_target(filename: str) -> Optional[str]:
+    """The target name if ``filename`` is a temporary file of
+    :class:`AtomicWriter`, else None.
+
+    Such a file outlives its write only when the process died mid-way;
+    it never holds a complete version of its target.
+    """
+    match = _TEMP_NAME.match(osp.basename(filename))
+    return match.group('target') if match else None
 
 
 class AtomicWriter:
@@ -193,14 +217,10 @@ class AtomicWriter:
 
     def __init__(self, path: str) -> None:
         self.path = osp.abspath(path)
-        folder = osp.dirname(self.path)
-        os.makedirs(folder, exist_ok=True)
-        fd, self.tmp_path = tempfile.mkstemp(
-            prefix=f'.{osp.basename(self.path)}.', suffix='.tmp', dir=folder)
-        # mkstemp makes the file 0600; give it the permissions a plain
-        # open() would, so shared indices and outputs stay readable.
-        os.chmod(self.tmp_path, 0o666 & ~_umask())
-        self.file: BinaryIO = os.fdopen(fd, 'wb')
+        os.makedirs(osp.dirname(self.path), exist_ok=True)
+        self.tmp_path = _temp_path(self.path)
+        # 'xb': a fresh file with the umask's permissions, as 'wb' gives.
+        self.file: BinaryIO = open(self.tmp_path, 'xb')
 
     def write(self, data: bytes) -> int:
         """Append bytes to the temporary file."""
@@ -222,7 +242,7 @@ class AtomicWriter:
         """Drop the temporary file; ``path`` is left untouched."""
         if not self.file.closed:
             self.file.close()
-        if osp.exists(self.tmp_path):
+        if osp.lexists(self.tmp_path):
             os.remove(self.tmp_path)
 
     def __enter__(self) -> BinaryIO:
@@ -235,12 +255,19 @@ class AtomicWriter:
             self.abort()
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably.
+def atomic_write(path: Union[str, Path],
+                 data: Union[bytes, str],
+                 encoding: str = 'utf-8') -> None:
+    """Replace the content of ``path`` by ``data`` atomically and durably.
 
     Args:
-        path (str): The file to write; its folder is created.
-        data (bytes): The complete new content.
+        path (str | Path): The file to write; its folder is created.
+        data (bytes | str): The complete new content; ``str`` is encoded
+            with ``encoding``.
+        encoding (str): Encoding of a ``str`` ``data``. Defaults to
+            ``'utf-8'``.
     """
-    with AtomicWriter(path) as f:
+    if isinstance(data, str):
+        data = data.encode(encoding)
+    with AtomicWriter(os.fspath(path)) as f:
         f.write(data)

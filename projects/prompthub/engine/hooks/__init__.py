@@ -2,5 +2,9 @@
 from .cache_stats_hook import CacheStatsHook
 from .main_process_logger_hook import MainProcessLoggerHook
 from .rng_state_hook import RNGStateHook
+from .safe_checkpoint_hook import SafeCheckpointHook
 
-__all__ = ['CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook']
+__all__ = [
+    'CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook',
+    'SafeCheckpointHook'
+]
