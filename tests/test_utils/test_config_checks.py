@@ -171,3 +171,15 @@ def test_optimizer_numbers_of_the_class_signature_are_checked(cfg):
     hg.optim_wrapper.paramwise_cfg.custom_keys.weight_logits.lr_mult = 'x'
     with pytest.raises(ValueError, match='weight_logits.lr_mult=x'):
         check_optimizer_values(hg)
+
+
+def test_new_keys_are_checked_against_a_new_type(cfg):
+    options = {
+        'model.neck.type': 'ConvFusionNeck',
+        'model.neck.kernel_size': 3,  # ConvFusionNeck's, not Locality's
+    }
+    with pytest.raises(CfgOptionError, match='LocalityFusionNeck'):
+        apply_cfg_options(cfg, {'model.neck.kernel_size': 3})
+    apply_cfg_options(cfg, options)
+    assert cfg.model.neck.type == 'ConvFusionNeck'
+    assert cfg.model.neck.kernel_size == 3

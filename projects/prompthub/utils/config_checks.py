@@ -75,9 +75,10 @@ def _implicit_schema(path: Path, cfg: Config,
         runner = cfg.get('runner_type', Runner)
         if isinstance(runner, str):
             runner = RUNNERS.get(runner) or Runner
-        # from_cfg reads the keys of Runner.__init__ (and the tools these).
+        # Runner.from_cfg passes the keys named like Runner.__init__'s
+        # parameters; the Runner reads the last two from its cfg.
         return (runner, 'runner_type', 'custom_imports', 'model_wrapper_cfg',
-                'launcher', 'work_dir')
+                'compile')
     name = path[-1] if len(path) == 1 else None
     if isinstance(name, str) and name.endswith('_dataloader'):
         return _dataloader_schema()
@@ -189,7 +190,7 @@ def _join(path: Sequence) -> str:
 
 
 class _Problem(Exception):
-    """One rejected key (collected, then raised together)."""
+    """Why the keys a dict may gain are unknown."""
 
 
 def _suggest(key: str, candidates: Iterable[str]) -> List[str]:
@@ -197,19 +198,21 @@ def _suggest(key: str, candidates: Iterable[str]) -> List[str]:
         key, sorted({str(c) for c in candidates}), n=3, cutoff=0.6)
 
 
-def _schema(schema: Schema, node: Any, scope: Optional[str]) -> tuple:
-    """What the dict ``node`` may gain: ``(names, closed, consumers)``,
-    ``closed`` being whether ``names`` are all of them."""
+def _schema(schema: Schema, node: Any, type_: Any,
+            scope: Optional[str]) -> tuple:
+    """What the dict ``node`` of type ``type_`` (``None``: none) may gain:
+    ``(names, closed, consumers)``, ``closed`` being whether ``names`` are
+    all of them."""
     names: Set[str] = set()
     consumers: List[Any] = []
-    if isinstance(node, dict) and 'type' in node:
+    if type_ is not None:
         names.update(('type', '_scope_'))
         scope = node.get('_scope_', scope)
-        found = resolve_type(node['type'], scope)
+        found = resolve_type(type_, scope)
         if not found:
             raise _Problem(
-                f'its type {node["type"]!r} is not registered under '
-                f'scope {scope!r}, so its parameters are unknown')
+                f'its type {type_!r} is not registered under scope '
+                f'{scope!r}, so its parameters are unknown')
         consumers += found
     for item in schema:
         if isinstance(item, str):
@@ -250,8 +253,14 @@ def _owners(consumers: List[Any]) -> str:
 
 
 def _check_key(cfg: Config, key: str, value: Any, scope: Optional[str],
-               schemas: Optional[Dict[str, Schema]]) -> Optional[str]:
-    """``None`` if ``key`` may be merged, else the reason and the fix."""
+               schemas: Optional[Dict[str, Schema]],
+               new_types: Dict[Tuple[str, ...], Any]) -> Optional[str]:
+    """``None`` if ``key`` may be merged, else the reason and the fix.
+
+    ``new_types`` are the ``type`` values the options set (by the path of
+    their dict): a new key is checked against the type it will be built
+    with.
+    """
     parts = key.split('.')
     node: Any = cfg
     path: Path = ()
@@ -275,9 +284,11 @@ def _check_key(cfg: Config, key: str, value: Any, scope: Optional[str],
         # of what receives this dict.
         where = _join(path)
         existing = list(node.keys())
+        type_ = new_types.get(tuple(str(p) for p in path),
+                              node.get('type'))
         try:
             names, closed, consumers = _schema(
-                _implicit_schema(path, cfg, schemas), node, scope)
+                _implicit_schema(path, cfg, schemas), node, type_, scope)
         except _Problem as reason:
             return _message(option, where, part, _suggest(part, existing),
                             parts, i, f', and {reason}')
@@ -347,12 +358,16 @@ def check_cfg_options(cfg: Config,
     if not options:
         return {}
     scope = cfg.get('default_scope')
+    new_types = {
+        tuple(key.lstrip(NEW_KEY_PREFIX).split('.')[:-1]): value
+        for key, value in options.items() if key.split('.')[-1] == 'type'
+    }
     merged, problems = {}, []
     for key, value in options.items():
         if key.startswith(NEW_KEY_PREFIX):
             merged[key[len(NEW_KEY_PREFIX):]] = value
             continue
-        problem = _check_key(cfg, key, value, scope, schemas)
+        problem = _check_key(cfg, key, value, scope, schemas, new_types)
         if problem:
             problems.append(problem)
         merged[key] = value
