@@ -12,6 +12,9 @@ merges the options only after every key passed :func:`check_cfg_options`:
   ``__init__`` signature read along the MRO while ``**kwargs`` are passed
   on), or the known consumer of a type-less dict (the Runner for the top
   level, ``torch.utils.data.DataLoader`` for ``*_dataloader``, ...);
+  keys below such a new dict parameter are left to the class receiving
+  it, unless the parameter's default is a non-empty dict, which the new
+  dict would replace (refused);
 - anything else raises :class:`CfgOptionError` naming the key, the
   closest existing keys and the fix, before any component is built.
 
@@ -99,6 +102,15 @@ def _implicit_schema(path: Path, cfg: Config,
     return table.get(path, ())
 
 
+def _scope(cfg: Config) -> Optional[str]:
+    """The config's ``default_scope``, else the current default scope."""
+    from mmengine.registry import DefaultScope
+    if cfg.get('default_scope'):
+        return cfg.default_scope
+    current = DefaultScope.get_current_instance()
+    return current.scope_name if current is not None else None
+
+
 def _registries() -> list:
     import mmengine.registry as registry
     return [
@@ -130,7 +142,7 @@ def resolve_type(type_: Any, scope: Optional[str]) -> list:
         registry = root.children.get(scope, root) if scope else root
         try:
             obj = registry.get(type_)
-        except (KeyError, ImportError):
+        except Exception:  # e.g. RuntimeError for a dotted unknown name
             obj = None
         if obj is not None and obj not in found:
             found.append(obj)
@@ -357,7 +369,7 @@ def check_cfg_options(cfg: Config,
     """
     if not options:
         return {}
-    scope = cfg.get('default_scope')
+    scope = _scope(cfg)
     new_types = {
         tuple(key.lstrip(NEW_KEY_PREFIX).split('.')[:-1]): value
         for key, value in options.items() if key.split('.')[-1] == 'type'
@@ -426,7 +438,7 @@ def check_optimizer_values(cfg: Config) -> None:
         ValueError: Naming every offending key and its value.
     """
     problems: List[str] = []
-    scope = cfg.get('default_scope')
+    scope = _scope(cfg)
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
