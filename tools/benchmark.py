@@ -253,10 +253,10 @@ def build_model(cfg_path: str,
     from projects.prompthub.models.backbones.mae_vqgan import \
         TINY_MAE_VQGAN_CFG
     from projects.prompthub.registry import MODELS
+    from projects.prompthub.utils import apply_cfg_options
     init_default_scope('mmseg')
     cfg = Config.fromfile(cfg_path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    apply_cfg_options(cfg, cfg_options)  # unknown keys raise
     cfg = cfg.model.to_dict()
     if cfg.get('type') != 'PromptHub':
         raise SystemExit(f'{cfg_path}: model.type must be PromptHub, got '

@@ -41,6 +41,7 @@ from projects.prompthub.datasets.transforms.loading import \
 from projects.prompthub.datasets.transforms.pair_cache import \
     PairCache  # noqa: E402
 from projects.prompthub.registry import DATASETS  # noqa: E402
+from projects.prompthub.utils import apply_cfg_options  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -145,8 +146,7 @@ def cache_dir_options(cfg: Config, splits: List[str],
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    apply_cfg_options(cfg, args.cfg_options)  # unknown keys raise
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     loader, records = collect(cfg, args.splits, args.verify)
     if loader is None:

@@ -83,8 +83,10 @@ def main(argv=None) -> None:
     cfg = None
     if args.config is not None:
         cfg = Config.fromfile(args.config)
-        if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
+        from projects.prompthub.retrieval import build_retrieval_index
+        from projects.prompthub.utils import apply_cfg_options
+        apply_cfg_options(cfg, args.cfg_options,
+                          {args.key: (build_retrieval_index, 'out')})
         if cfg.get(args.key) is None and args.from_json is None:
             raise SystemExit(f'{args.config} has no `{args.key}` dict.')
         retrieval = dict(cfg.get(args.key) or {})

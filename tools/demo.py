@@ -47,9 +47,9 @@ def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
     from projects.prompthub.apis import run_demo
+    from projects.prompthub.utils import apply_cfg_options
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    apply_cfg_options(cfg, args.cfg_options)  # unknown keys raise
     cfg.work_dir = args.work_dir
     ckpt = cfg.model.backbone.get('checkpoint')
     if ckpt and not osp.isfile(ckpt):

@@ -16,6 +16,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.prompthub.utils import apply_cfg_options  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 
 
@@ -80,8 +81,7 @@ def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    apply_cfg_options(cfg, args.cfg_options)  # unknown keys raise
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

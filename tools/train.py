@@ -20,6 +20,7 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.prompthub.utils import apply_cfg_options  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 from projects.prompthub.utils import split_global_batch  # noqa: E402
 
@@ -81,8 +82,7 @@ def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    apply_cfg_options(cfg, args.cfg_options)  # unknown keys raise
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -10,6 +10,7 @@ from mmengine.dataset import BaseDataset, Compose, force_full_init
 from mmengine.logging import print_log
 
 from projects.prompthub.registry import DATASETS
+from projects.prompthub.utils.validation import check_count
 
 PROMPT_RULES = ('query_class', 'last')
 ON_STALE = ('error', 'skip')
@@ -133,9 +134,8 @@ class RetrievalAugmentedDataset:
             self.dataset if prompt_dataset is None else self._build(
                 prompt_dataset, 'prompt_dataset'))
         same_pool = self.prompt_dataset is self.dataset
-        if int(num_prompts) < 1:
-            raise ValueError(f'num_prompts must be >= 1, got {num_prompts}.')
-        self.num_prompts = int(num_prompts)
+        self.num_prompts = check_count(num_prompts, 'num_prompts',
+                                       self.__class__.__name__)
         if test_mode is None:
             test_mode = bool(getattr(self.dataset, 'test_mode', False))
         self.test_mode = test_mode

@@ -7,6 +7,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 
 from projects.prompthub.registry import DATASETS
+from projects.prompthub.utils.validation import check_count
 
 SHAPES = ('circle', 'square', 'triangle', 'cross', 'ring', 'bar')
 
@@ -85,8 +86,8 @@ class RenderedVICLDataset(BaseDataset):
     :meth:`prompt_class`; subclasses implement :meth:`render`.
 
     Args:
-        num_samples (int): Number of queries.
-        num_prompts (int): Prompt pairs per query.
+        num_samples (int): Number of queries, >= 1.
+        num_prompts (int): Prompt pairs per query, >= 1.
         pipeline (list): Transforms applied to the results dict.
         test_mode (bool): Defaults to False.
         lazy_init (bool): Defaults to False.
@@ -100,8 +101,11 @@ class RenderedVICLDataset(BaseDataset):
     def __init__(self, num_samples: int, num_prompts: int,
                  pipeline: Sequence, test_mode: bool,
                  lazy_init: bool) -> None:
-        self.num_samples = num_samples
-        self.num_prompts = num_prompts
+        owner = self.__class__.__name__
+        # 0 or a negative count would render no prompts (or no queries)
+        # instead of failing.
+        self.num_samples = check_count(num_samples, 'num_samples', owner)
+        self.num_prompts = check_count(num_prompts, 'num_prompts', owner)
         super().__init__(
             pipeline=list(pipeline),
             test_mode=test_mode,

@@ -5,6 +5,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from projects.prompthub.registry import MODELS
+from projects.prompthub.utils.validation import check_count
 
 
 @MODELS.register_module()
@@ -18,8 +19,8 @@ class VICLDataPreprocessor(BaseDataPreprocessor):
 
     Args:
         num_prompts (int, optional): When given, every sample must carry
-            exactly this many prompt pairs; a mismatch raises instead of
-            silently training with another K. Defaults to None.
+            exactly this many (>= 1) prompt pairs; a mismatch raises
+            instead of silently training with another K. Defaults to None.
         non_blocking (bool): Asynchronous host-to-device copies.
             Defaults to False.
     """
@@ -28,7 +29,8 @@ class VICLDataPreprocessor(BaseDataPreprocessor):
                  num_prompts: Optional[int] = None,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
-        self.num_prompts = num_prompts
+        self.num_prompts = None if num_prompts is None else check_count(
+            num_prompts, 'num_prompts', self.__class__.__name__)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Stack ``inputs`` to float ``[B, K+1, 2, 3, S, S]`` in [0, 1].

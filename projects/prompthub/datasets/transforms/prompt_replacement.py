@@ -6,6 +6,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from projects.prompthub.registry import TRANSFORMS
+from projects.prompthub.utils.validation import check_probability
 
 KEEP, QUERY, RANDOM = 'keep', 'query', 'random'
 
@@ -46,16 +47,23 @@ class PromptReplacement(BaseTransform):
     ``'query'`` or ``'random'`` per slot).
 
     Args:
-        prob_query (float): Probability of the query pair. Defaults to 0.1.
-        prob_random (float): Probability of a random pair. Defaults to 0.2.
+        prob_query (float): Probability of the query pair, in [0, 1].
+            Defaults to 0.1.
+        prob_random (float): Probability of a random pair, in [0, 1].
+            Defaults to 0.2. ``prob_query + prob_random`` must be <= 1.
     """
 
     def __init__(self,
                  prob_query: float = 0.1,
                  prob_random: float = 0.2) -> None:
-        if prob_query < 0 or prob_random < 0 or prob_query + prob_random > 1:
-            raise ValueError('prob_query and prob_random must be >= 0 with a '
-                             f'sum <= 1, got {prob_query} and {prob_random}.')
+        owner = self.__class__.__name__
+        prob_query = check_probability(prob_query, 'prob_query', owner)
+        prob_random = check_probability(prob_random, 'prob_random', owner)
+        if prob_query + prob_random > 1:
+            raise ValueError(
+                f'{owner}: prob_query + prob_random must be <= 1, got '
+                f'{prob_query} + {prob_random}. Lower one of them in the '
+                'config.')
         self.prob_query = prob_query
         self.prob_random = prob_random
         self._pending: Optional[List[str]] = None
