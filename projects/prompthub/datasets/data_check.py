@@ -35,7 +35,7 @@ _FIXES = {
     "reference's lists with its --from-json",
 }
 DOCS_HINT = ('Where to get the PromptHub data sets and where to put them: '
-             'docs/reproduction.md.')
+             'docs/reproduction.md (HGPrompt: configs/hgprompt/README.md).')
 
 _Missing = List[Tuple[str, str, str]]  # (config key, path, what it is)
 

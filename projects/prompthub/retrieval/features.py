@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.utils import ProgressBar
-from PIL import Image
 from torchvision import transforms
 
+from projects.prompthub.datasets.transforms.image_io import read_image
 from .index import names_hash
 
 DEFAULT_MODEL = 'vit_large_patch14_clip_224.laion2b'
@@ -134,12 +134,8 @@ class _ImageFiles(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        try:
-            with Image.open(self.paths[i]) as img:
-                img = img.convert('RGB')
-        except OSError as e:
-            raise OSError(f'Cannot read image {self.paths[i]!r}: {e}') from e
-        return self.transform(img)
+        # Strict: a bad file fails by name, 16-bit images are scaled.
+        return self.transform(read_image(self.paths[i], 'Retrieval image'))
 
 
 class FeatureStore:

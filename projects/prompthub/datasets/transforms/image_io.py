@@ -31,9 +31,13 @@ _MODES_16BIT = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 _STRICT_LOCK = threading.Lock()
 
 
-class BadImageError(ValueError):
+class BadImageError(OSError, ValueError):
     """An image or mask file exists but cannot be used (empty, truncated,
-    not an image, or of an unsupported kind)."""
+    not an image, or of an unsupported kind).
+
+    An ``OSError`` like PIL's own read errors, so existing ``except
+    OSError`` handlers still catch it, and a ``ValueError`` (bad content).
+    """
 
 
 @contextmanager
