@@ -16,6 +16,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.prompthub.datasets import check_data_paths  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 
@@ -95,6 +96,7 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    check_data_paths(cfg, 'test')  # before the model: fail in seconds
     setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))

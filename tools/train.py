@@ -20,6 +20,7 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.prompthub.datasets import check_data_paths  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 from projects.prompthub.utils import split_global_batch  # noqa: E402
@@ -98,6 +99,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
+    check_data_paths(cfg, 'train')  # before the model: fail in seconds
     setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))

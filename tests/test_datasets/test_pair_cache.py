@@ -76,7 +76,8 @@ def test_cached_pairs_equal_decoded_pairs_without_decoding(
         hit = cached.cache.get(LoadVICLPair.cache_key(record)) is not None
         if hit:
             hits += 1
-            monkeypatch.setattr(loading, 'read_pil_image', no_decoding)
+            monkeypatch.setattr(loading, 'read_image', no_decoding)
+            monkeypatch.setattr(loading, 'read_mask', no_decoding)
         got = cached.transform(dict(record))
         monkeypatch.undo()
         for field in FIELDS:

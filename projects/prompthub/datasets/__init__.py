@@ -1,5 +1,6 @@
 """Datasets, the retrieval wrapper and data transforms of PromptHub."""
 from .coco20i import Coco20iDataset
+from .data_check import check_data_paths
 from .holdout import HoldoutSubset, holdout_names
 from .imagenet_colorization import ImageNetColorizationDataset
 from .pascal5i import Pascal5iDataset
@@ -12,5 +13,6 @@ __all__ = [
     'Coco20iDataset', 'HoldoutSubset', 'ImageNetColorizationDataset',
     'LoadVICLPair', 'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
     'RetrievalAugmentedDataset', 'LookalikeVICLDataset',
-    'SyntheticVICLDataset', 'VOCSingleObjectDataset', 'holdout_names'
+    'SyntheticVICLDataset', 'VOCSingleObjectDataset', 'check_data_paths',
+    'holdout_names'
 ]

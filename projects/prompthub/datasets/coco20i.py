@@ -5,9 +5,10 @@ from typing import Dict, List
 from mmseg.datasets import BaseSegDataset
 
 from projects.prompthub.registry import DATASETS
+from .mask_check import warn_if_masks_lack_foreground
 from .pascal5i import (add_feature_fg_values, check_dir,
                        check_image_and_mask_files, fold_class_ids,
-                       read_split_file, split_line)
+                       read_split_lines, split_line)
 
 # The 80 COCO category names, in the order of the official category list.
 COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',
@@ -99,7 +100,8 @@ class Coco20iDataset(BaseSegDataset):
             ``'original'`` (masks hold original COCO ids). Defaults to
             ``'contiguous'``.
         check_files (bool): Check at initialisation that every image and
-            mask exists. Defaults to True.
+            mask exists, and warn when most of a few sampled masks lack
+            their class. Defaults to True.
         **kwargs: Other arguments of
             :class:`mmseg.datasets.BaseSegDataset`.
     """
@@ -139,11 +141,11 @@ class Coco20iDataset(BaseSegDataset):
             check_dir(self.data_root, 'COCO-20i data root', COCO20I_HINT)
         img_dir = self.data_prefix['img_path']
         seg_dir = self.data_prefix['seg_map_path']
-        lines = read_split_file(self.ann_file,
-                                f'COCO-20i {self.split} split file',
-                                COCO20I_HINT)
+        lines = read_split_lines(self.ann_file,
+                                 f'COCO-20i {self.split} split file',
+                                 COCO20I_HINT)
         data_list = []
-        for lineno, line in enumerate(lines, 1):
+        for lineno, line in lines:
             file_name, cls = split_line(line, self.ann_file, lineno)
             cat_id = int(cls)
             if cat_id not in self.fold_category_ids:
@@ -158,6 +160,8 @@ class Coco20iDataset(BaseSegDataset):
                     img_path=osp.join(img_dir, file_name),
                     seg_map_path=osp.join(seg_dir, stem + self.seg_map_suffix),
                     sample_name=stem,
+                    split_file=self.ann_file,
+                    split_line=lineno,
                     class_id=contiguous - 1,
                     coco_category_id=cat_id,
                     pascal_class_id=VOC_TO_COCO_CATEGORY.index(cat_id),
@@ -170,4 +174,10 @@ class Coco20iDataset(BaseSegDataset):
         if self.check_files:
             check_image_and_mask_files(data_list, img_dir, seg_dir,
                                        'COCO-20i', COCO20I_HINT)
+            warn_if_masks_lack_foreground(
+                data_list, 'COCO-20i',
+                f'This dataset has mask_ids={self.mask_ids!r}: masks with '
+                "original COCO ids (1-90) need mask_ids='original', masks "
+                "with contiguous ids (1-80) mask_ids='contiguous'.",
+                self.backend_args)
         return data_list

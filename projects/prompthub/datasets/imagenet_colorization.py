@@ -1,12 +1,12 @@
 """ImageNet colourisation pairs: grayscale input, colour target."""
 import os
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
 
 from projects.prompthub.registry import DATASETS
-from .pascal5i import check_dir, check_files_exist, read_split_file
+from .pascal5i import check_dir, check_files_exist, read_split_lines
 
 IMAGENET_COLOR_HINT = (
     "ImageNet colourisation needs either an ImageNet-style folder of colour "
@@ -92,12 +92,13 @@ class ImageNetColorizationDataset(BaseDataset):
                              ' (the colour targets).')
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
-    def _list_files(self, img_dir: str) -> List[str]:
-        """Relative paths of the input images, sorted."""
+    def _list_files(self, img_dir: str) -> List[Tuple[Optional[int], str]]:
+        """Relative paths of the input images with their line in
+        ``ann_file`` (None for a scanned folder, sorted)."""
         if self.ann_file:
-            return read_split_file(self.ann_file,
-                                   'ImageNet colourisation file list',
-                                   IMAGENET_COLOR_HINT)
+            return read_split_lines(self.ann_file,
+                                    'ImageNet colourisation file list',
+                                    IMAGENET_COLOR_HINT)
         files = []
         for dirpath, _, names in os.walk(img_dir, followlinks=True):
             for name in names:
@@ -107,7 +108,7 @@ class ImageNetColorizationDataset(BaseDataset):
             raise FileNotFoundError(
                 f'No image ({"/".join(self.extensions)}) found under '
                 f'{img_dir!r}. {IMAGENET_COLOR_HINT}')
-        return sorted(files)
+        return [(None, rel) for rel in sorted(files)]
 
     def load_data_list(self) -> List[dict]:
         """List the image pairs.
@@ -123,7 +124,7 @@ class ImageNetColorizationDataset(BaseDataset):
                 if self.mode == 'folder' else 'grayscale input folder')
         check_dir(img_dir, what, IMAGENET_COLOR_HINT)
         data_list = []
-        for rel in self._list_files(img_dir):
+        for lineno, rel in self._list_files(img_dir):
             img_path = osp.join(img_dir, rel)
             if self.mode == 'folder':
                 label_path = img_path
@@ -135,6 +136,9 @@ class ImageNetColorizationDataset(BaseDataset):
                     label_path=label_path,
                     sample_name=osp.splitext(osp.basename(rel))[0],
                     derive_gray=self.mode == 'folder'))
+            if lineno is not None:
+                data_list[-1].update(
+                    split_file=self.ann_file, split_line=lineno)
         if self.check_files:
             if self.mode == 'prepared':
                 check_dir(self.data_prefix['label_path'],

@@ -1,11 +1,12 @@
 """Pascal-5i (VOC 2012 + SBD) as a per-(image, class) binary dataset."""
 import os.path as osp
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Sequence, Tuple
 
 from mmengine.fileio import list_from_file
 from mmseg.datasets import BaseSegDataset
 
 from projects.prompthub.registry import DATASETS
+from .mask_check import warn_if_masks_lack_foreground
 
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
@@ -37,8 +38,10 @@ def check_dir(path: str, what: str, hint: str) -> None:
         raise FileNotFoundError(f'{what} not found: {path!r}. {hint}')
 
 
-def read_split_file(path: str, what: str, hint: str) -> List[str]:
-    """Read the non-empty lines of a split file (LF or CRLF).
+def read_split_lines(path: str, what: str,
+                     hint: str) -> List[Tuple[int, str]]:
+    """Read the non-empty lines of a split file (LF or CRLF) with their
+    1-based line numbers (blank lines count), for messages.
 
     Raises:
         FileNotFoundError: The file does not exist.
@@ -47,11 +50,18 @@ def read_split_file(path: str, what: str, hint: str) -> List[str]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path!r}. {hint}')
     # ``str.strip`` also removes the '\r' of CRLF files.
-    lines = [line.strip() for line in list_from_file(path)]
-    lines = [line for line in lines if line]
+    lines = [(lineno, line.strip())
+             for lineno, line in enumerate(list_from_file(path), 1)]
+    lines = [(lineno, line) for lineno, line in lines if line]
     if not lines:
         raise ValueError(f'{what} {path!r} contains no sample.')
     return lines
+
+
+def read_split_file(path: str, what: str, hint: str) -> List[str]:
+    """The non-empty lines of a split file (see :func:`read_split_lines`).
+    """
+    return [line for _, line in read_split_lines(path, what, hint)]
 
 
 def check_files_exist(paths: Iterable[str], what: str, hint: str) -> None:
@@ -147,7 +157,9 @@ class Pascal5iDataset(BaseSegDataset):
             seg_map_path='VOC2012/SegmentationClassAug')``.
         check_files (bool): Check at initialisation that every image and
             mask exists, so that a missing file fails once with a clear
-            message. Defaults to True.
+            message, and warn when most of a few sampled masks lack their
+            class (:func:`warn_if_masks_lack_foreground`). Defaults to
+            True.
         **kwargs: Other arguments of
             :class:`mmseg.datasets.BaseSegDataset` (``data_root``,
             ``pipeline``, ``test_mode``, ``lazy_init``, ``indices``, ...).
@@ -186,11 +198,11 @@ class Pascal5iDataset(BaseSegDataset):
             check_dir(self.data_root, 'Pascal-5i data root', PASCAL5I_HINT)
         img_dir = self.data_prefix['img_path']
         seg_dir = self.data_prefix['seg_map_path']
-        lines = read_split_file(self.ann_file,
-                                f'Pascal-5i {self.split} split file',
-                                PASCAL5I_HINT)
+        lines = read_split_lines(self.ann_file,
+                                 f'Pascal-5i {self.split} split file',
+                                 PASCAL5I_HINT)
         data_list = []
-        for lineno, line in enumerate(lines, 1):
+        for lineno, line in lines:
             name, cls = split_line(line, self.ann_file, lineno)
             class_id = int(cls) - 1
             if class_id not in self.fold_classes:
@@ -206,6 +218,8 @@ class Pascal5iDataset(BaseSegDataset):
                     class_id=class_id,
                     seg_fg_value=class_id + 1,
                     sample_name=name,
+                    split_file=self.ann_file,
+                    split_line=lineno,
                     label_map=self.label_map,
                     reduce_zero_label=self.reduce_zero_label,
                     seg_fields=[]))
@@ -213,4 +227,8 @@ class Pascal5iDataset(BaseSegDataset):
         if self.check_files:
             check_image_and_mask_files(data_list, img_dir, seg_dir,
                                        'Pascal-5i', PASCAL5I_HINT)
+            warn_if_masks_lack_foreground(
+                data_list, 'Pascal-5i', 'Pascal-5i masks hold VOC class '
+                'ids 1-20 (SegmentationClassAug), not 0/255.',
+                self.backend_args)
         return data_list

@@ -7,7 +7,7 @@ from mmengine.dataset import BaseDataset
 
 from projects.prompthub.registry import DATASETS
 from .pascal5i import (VOC_CLASSES, check_dir, check_files_exist,
-                       read_split_file)
+                       read_split_lines)
 
 VOC_DET_HINT = (
     'VOC single-object detection needs the VOC 2012 trainval release '
@@ -152,10 +152,10 @@ class VOCSingleObjectDataset(BaseDataset):
         img_dir = self.data_prefix['img_path']
         ann_dir = self.data_prefix['ann_path']
         check_dir(ann_dir, 'VOC annotation folder', VOC_DET_HINT)
-        ids = read_split_file(self.ann_file, f'VOC {self.split} image list',
-                              VOC_DET_HINT)
+        ids = read_split_lines(self.ann_file, f'VOC {self.split} image list',
+                               VOC_DET_HINT)
         data_list = []
-        for img_id in ids:
+        for lineno, img_id in ids:
             xml_path = osp.join(ann_dir, img_id + '.xml')
             ann = parse_voc_objects(xml_path)
             objects = ann['objects']
@@ -171,6 +171,8 @@ class VOCSingleObjectDataset(BaseDataset):
                 dict(
                     img_path=osp.join(img_dir, img_id + '.jpg'),
                     sample_name=img_id,
+                    split_file=self.ann_file,
+                    split_line=lineno,
                     xml_path=xml_path,
                     width=ann['width'],
                     height=ann['height'],

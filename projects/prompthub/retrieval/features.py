@@ -21,8 +21,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
-from PIL import Image
 from torchvision import transforms
+
+from projects.prompthub.datasets.transforms.image_io import read_image
 
 from ..utils.atomic_io import AtomicWriter, atomic_write
 
@@ -136,12 +137,8 @@ class _ImageFiles(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        try:
-            with Image.open(self.paths[i]) as img:
-                img = img.convert('RGB')
-        except OSError as e:
-            raise OSError(f'Cannot read image {self.paths[i]!r}: {e}') from e
-        return self.transform(img)
+        # Strict: a bad file fails by name, 16-bit images are scaled.
+        return self.transform(read_image(self.paths[i], 'Retrieval image'))
 
 
 def store_help(path: str) -> str:

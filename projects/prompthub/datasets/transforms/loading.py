@@ -1,6 +1,5 @@
 """Load an (image, label image) pair at the canvas cell size."""
 import hashlib
-import io
 import json
 import logging
 import os
@@ -10,11 +9,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
-from mmengine import fileio
 from mmengine.logging import print_log
 from PIL import Image
 
 from projects.prompthub.registry import TRANSFORMS
+from .image_io import read_image, read_mask
 from .pair_cache import PairCache
 
 #: Record fields that select a pair (see ``LoadVICLPair.cache_key``).
@@ -49,21 +48,17 @@ _DEFAULT_INTERPOLATION = {
 }
 
 
-def read_pil_image(path: str,
-                   what: str = 'image',
-                   backend_args: Optional[dict] = None) -> Image.Image:
-    """Read an image file with mmengine's file backends into PIL.
+def record_context(results: dict) -> str:
+    """Where a record's files are listed, for messages ('' if unknown).
 
-    Raises:
-        FileNotFoundError: Naming the missing file.
+    Datasets that read a split file store ``split_file`` and
+    ``split_line`` (1-based) in their records.
     """
-    try:
-        data = fileio.get(path, backend_args=backend_args)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'{what} file not found: {path!r}') from None
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img
+    split_file = results.get('split_file')
+    if not split_file:
+        return ''
+    line = results.get('split_line')
+    return f"listed at {split_file}{'' if line is None else f':{line}'}"
 
 
 @TRANSFORMS.register_module()
@@ -206,14 +201,20 @@ class LoadVICLPair(BaseTransform):
         return np.asarray(img, dtype=np.uint8)
 
     def _load_segmentation(self, results: dict) -> tuple:
-        img = read_pil_image(results['img_path'], 'Image', self.backend_args)
-        mask = np.asarray(
-            read_pil_image(results['seg_map_path'], 'Segmentation mask',
-                           self.backend_args))
-        if mask.ndim != 2:
+        context = record_context(results)
+        img = read_image(results['img_path'], 'Image', self.backend_args,
+                         context)
+        mask = read_mask(results['seg_map_path'], 'Segmentation mask',
+                         self.backend_args, context)
+        if mask.shape != (img.height, img.width):
+            # Each is resized to the cell on its own, so a mismatch would
+            # silently misplace the label.
             raise ValueError(
-                f"Segmentation mask {results['seg_map_path']!r} must be a "
-                f'single-channel (label id) PNG, got shape {mask.shape}.')
+                f"Segmentation mask {results['seg_map_path']!r} is "
+                f'{mask.shape[1]}x{mask.shape[0]} (WxH) but its image '
+                f"{results['img_path']!r} is {img.width}x{img.height}"
+                f"{f' ({context})' if context else ''}; a mask must have "
+                'its image\'s size (is it the mask of another image?).')
         fg_value = results.get('seg_fg_value')
         if fg_value is None:
             fg_value = results['class_id'] + 1
@@ -223,11 +224,11 @@ class LoadVICLPair(BaseTransform):
                 np.where(mask == feature_fg, 255, 0).astype(np.uint8))
         label = Image.fromarray(
             np.where(mask == fg_value, 255, 0).astype(np.uint8))
-        return img.convert('RGB'), label
+        return img, label
 
     def _load_detection(self, results: dict) -> tuple:
-        img = read_pil_image(results['img_path'], 'Image',
-                             self.backend_args).convert('RGB')
+        img = read_image(results['img_path'], 'Image', self.backend_args,
+                         record_context(results))
         x0, y0, x1, y1 = (int(v) for v in results['bbox'])
         label = np.zeros((img.height, img.width), dtype=np.uint8)
         # Slices clip at the far border like the reference's; VOC corners
@@ -236,15 +237,16 @@ class LoadVICLPair(BaseTransform):
         return img, Image.fromarray(label)
 
     def _load_colorization(self, results: dict) -> tuple:
+        context = record_context(results)
         label_path = results.get('label_path', results['img_path'])
-        color = read_pil_image(label_path, 'Colour image',
-                               self.backend_args).convert('RGB')
+        color = read_image(label_path, 'Colour image', self.backend_args,
+                           context)
         if results.get('derive_gray', False):
-            gray = color.convert('L')
+            gray = color.convert('L').convert('RGB')
         else:
-            gray = read_pil_image(results['img_path'], 'Grayscale image',
-                                  self.backend_args)
-        return gray.convert('RGB'), color
+            gray = read_image(results['img_path'], 'Grayscale image',
+                              self.backend_args, context)
+        return gray, color
 
     def load_resized(self, results: dict) -> Tuple[np.ndarray, np.ndarray,
                                                    Tuple[int, int]]:

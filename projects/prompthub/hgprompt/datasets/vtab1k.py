@@ -8,6 +8,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 from PIL import Image
 
+from projects.prompthub.datasets.transforms.image_io import read_image
 from projects.prompthub.registry import DATASETS, TRANSFORMS
 
 VTAB_SPLITS = ('train800', 'val200', 'train800val200', 'test')
@@ -99,7 +100,7 @@ class HGLoadImage:
 
     def __call__(self, results: dict) -> dict:
         """Add ``img`` (HxWx3 uint8 RGB)."""
-        img = Image.open(results['img_path']).convert('RGB')
+        img = read_image(results['img_path'])  # strict, names bad files
         if self.size is not None and img.size != (self.size, self.size):
             img = img.resize((self.size, self.size), Image.BICUBIC)
         results['img'] = np.asarray(img, dtype=np.uint8)
