@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
+from mmengine import fileio
 from mmengine.logging import print_log
 from PIL import Image
 
