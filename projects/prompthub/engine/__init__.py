@@ -1,4 +1,8 @@
-"""Runtime components: hooks."""
+"""Runtime components: hooks and the runner."""
 from .hooks import CacheStatsHook, MainProcessLoggerHook, RNGStateHook
+from .runners import StrictLoadRunner
 
-__all__ = ['CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook']
+__all__ = [
+    'CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook',
+    'StrictLoadRunner'
+]
