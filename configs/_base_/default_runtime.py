@@ -16,6 +16,12 @@ log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
+# Checkpoints (load_from, tools/test.py, resume) load exactly: every model
+# key with its shape, no extra keys. load_from_allow names key prefixes a
+# file may lack (weights from the module's init_cfg Pretrained or
+# constructor checkpoint) or carry unused, e.g. missing=['backbone.'].
+runner_type = 'StrictLoadRunner'
+load_from_allow = dict(missing=[], unexpected=[])
 randomness = dict(seed=0)
 
 default_hooks = dict(

@@ -12,9 +12,10 @@ suffixes), so sharing the root namespace is safe. Builds that go through
 these registries honour the run's ``default_scope``, so nested configs
 inside our modules may name mmseg/mmdet components as usual.
 """
-from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
-from mmengine.registry import VISUALIZERS
+from mmengine.registry import (DATASETS, HOOKS, METRICS, MODELS, RUNNERS,
+                               TRANSFORMS, VISUALIZERS)
 
 __all__ = [
-    'DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'TRANSFORMS', 'VISUALIZERS'
+    'DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'RUNNERS', 'TRANSFORMS',
+    'VISUALIZERS'
 ]

@@ -4,6 +4,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from projects.prompthub.hgprompt.datasets import make_vtab_suite
@@ -79,6 +80,7 @@ def test_sources_then_two_stage_hgprompt(suite, tmp_path):
     cfg2 = cfg.copy()
     cfg2.work_dir = str(tmp_path / 'hg_test')
     cfg2.load_from = osp.join(work, 'epoch_2.pth')
-    runner2 = Runner.from_cfg(cfg2)
+    runner2 = RUNNERS.build(cfg2)  # as tools/test.py: the exact loader
+    assert type(runner2).__name__ == 'StrictLoadRunner'
     assert runner2.test() == metrics
     assert runner2.model.stage == 'B'

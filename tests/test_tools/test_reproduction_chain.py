@@ -8,7 +8,8 @@ use (``data/``, ``checkpoints/``). The two converters run as
 subprocesses, the JSON is imported with ``build_retrieval_index.py
 --from-json`` and ``tools/test.py configs/prompthub_seg_fold0_n16.py``
 evaluates the merged checkpoint, with only the model size and the number
-of prompts overridden.
+of prompts overridden; the fusion weights converted alone evaluate the
+same with ``load_from_allow.missing=backbone.`` (backbone from init_cfg).
 """
 import copy
 import importlib.util
@@ -219,6 +220,25 @@ def test_public_files_to_tools_test(tmp_path):
     uncached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
     assert uncached and uncached.group(1) == match.group(1), out[-4000:]
     assert 'prompt-state cache' not in out
+
+    # 4d. The fusion weights converted alone (no --merge) hold no
+    # backbone: tools/test.py takes them only when told the backbone may be
+    # missing, and then reads it from the config's init_cfg
+    # (backbone_checkpoint) and scores as the merged file.
+    _run([
+        osp.join(REPO, 'tools', 'model_converters', 'prompthub2mmengine.py'),
+        'checkpoints/Seg_K_16_Fold_0.pth',
+        'checkpoints/prompthub_seg_fold0_n16_neck.pth'
+    ], work)
+    out = _run([
+        osp.join(REPO, 'tools', 'test.py'), CONFIG,
+        'checkpoints/prompthub_seg_fold0_n16_neck.pth', '--work-dir',
+        'work_dirs/test_neck_only', '--cfg-options', *overrides,
+        'load_from_allow.missing=backbone.'
+    ], work)
+    assert 'init_cfg Pretrained checkpoints/mae_vqgan_mmengine.pth' in out
+    neck_only = re.search(r'vicl/mIoU: ([0-9.]+)', out)
+    assert neck_only and neck_only.group(1) == match.group(1), out[-4000:]
 
     # 5. The single-prompt MAE-VQGAN baseline runs from the converted
     # backbone alone through tools/test.py.

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from torch import nn
 
 from projects.prompthub.models.utils.canvas import cell_size
+from projects.prompthub.models.utils.strict_load import (ALLOW_KEY,
+                                                         load_model_checkpoint)
 from projects.prompthub.registry import MODELS
 from projects.prompthub.visualization import (draw_vicl_grid,
                                               fused_prompt_cells)
@@ -32,7 +33,10 @@ class PromptHubInferencer:
         model (str | Config | nn.Module): Config path, config, or a built
             model.
         weights (str, optional): Checkpoint loaded into the model (e.g. a
-            trained PromptHub from ``tools/train.py``). Defaults to None.
+            trained PromptHub from ``tools/train.py``), exactly: every key
+            with its shape, apart from the config's ``load_from_allow``
+            (see :mod:`projects.prompthub.models.utils.strict_load`).
+            Defaults to None.
         device (str): Defaults to ``'cpu'``.
         mask_fg_value (float, optional): Foreground value of label-id
             prompt masks with several classes. Defaults to None.
@@ -41,6 +45,8 @@ class PromptHubInferencer:
             either, a prompt mask must be 0 plus one foreground value
             (0/1, 0/255, 0/label id; a 255 void band next to a label id is
             background); see :func:`mask_foreground`.
+        load_from_allow (dict, optional): Overrides the config's
+            ``load_from_allow``, e.g. ``dict(missing=['backbone.'])``.
     """
 
     def __init__(self,
@@ -48,8 +54,10 @@ class PromptHubInferencer:
                  weights: Optional[str] = None,
                  device: str = 'cpu',
                  mask_fg_value: Optional[float] = None,
-                 mask_threshold: Optional[float] = None) -> None:
+                 mask_threshold: Optional[float] = None,
+                 load_from_allow: Optional[dict] = None) -> None:
         import projects.prompthub  # noqa: F401  (registers everything)
+        cfg = None
         if isinstance(model, nn.Module):
             self.model = model
         else:
@@ -57,7 +65,9 @@ class PromptHubInferencer:
             init_default_scope(cfg.get('default_scope', 'mmseg'))
             self.model = MODELS.build(cfg.model)
         if weights:
-            load_checkpoint(self.model, weights, map_location='cpu')
+            if load_from_allow is None and cfg is not None:
+                load_from_allow = cfg.get(ALLOW_KEY)
+            load_model_checkpoint(self.model, weights, allow=load_from_allow)
         self.model.to(device).eval()
         self.device = device
         self.mask_fg_value = mask_fg_value

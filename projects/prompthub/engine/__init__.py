@@ -1,11 +1,13 @@
-"""Runtime components: hooks and the choice of the resume checkpoint."""
+"""Runtime components: hooks, the runner and the choice of the resume
+checkpoint."""
 from .hooks import (CacheStatsHook, MainProcessLoggerHook, RNGStateHook,
                     SafeCheckpointHook)
 from .resume_point import (check_resume_checkpoint, checkpoint_problem,
                            find_resume_checkpoint)
+from .runners import StrictLoadRunner
 
 __all__ = [
     'CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook',
-    'SafeCheckpointHook', 'check_resume_checkpoint', 'checkpoint_problem',
-    'find_resume_checkpoint'
+    'SafeCheckpointHook', 'StrictLoadRunner', 'check_resume_checkpoint',
+    'checkpoint_problem', 'find_resume_checkpoint'
 ]

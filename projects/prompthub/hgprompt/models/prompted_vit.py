@@ -95,6 +95,8 @@ class VPTPromptedViT(BaseModule):
         self.checkpoint = checkpoint
         if checkpoint is not None:
             load_vit_checkpoint(self.vit, checkpoint)
+            # A checkpoint without backbone.vit.* may rely on these weights.
+            self.vit.pretrained_from = (checkpoint, )
         self.prompt_length = prompt_length
         self.deep = deep
         self.frozen = frozen

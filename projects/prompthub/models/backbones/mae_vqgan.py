@@ -157,11 +157,14 @@ class MAEVQGAN(InpaintingMAEViT):
                                                    trust_checkpoint)
             check_state_dict(module_layout(self), merged, sources)
             self.load_state_dict(merged, strict=True)
+            # A checkpoint without backbone.* may rely on these weights.
+            self.pretrained_from = tuple(sources)
         elif vqgan_checkpoint:
             vq_sd = load_vqgan_state_dict(vqgan_checkpoint, trust_checkpoint)
             sources = [vqgan_checkpoint]
             check_state_dict(module_layout(self.vae), vq_sd, sources)
             self.vae.load_state_dict(vq_sd, strict=True)
+            self.vae.pretrained_from = tuple(sources)
         else:
             return
         print_log(f'MAEVQGAN: loaded {", ".join(sources)}', logger='current')

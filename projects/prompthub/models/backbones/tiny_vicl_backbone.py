@@ -180,6 +180,8 @@ class TinyVICLBackbone(BaseModule):
         state = ckpt.get('state_dict', ckpt)
         state = {k: v.float() for k, v in state.items()}
         self.load_state_dict(state, strict=True)
+        # A checkpoint without backbone.* may rely on these weights.
+        self.pretrained_from = (path, )
         print_log(f'TinyVICLBackbone: loaded {path}', logger='current')
 
     def train(self, mode: bool = True) -> 'TinyVICLBackbone':

@@ -276,14 +276,22 @@ def state_dict_mismatch(
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shapes = [
-        f'{k}: {tuple(state_dict[k].shape)} in the file vs '
+        f'{k}: {_shape_of(state_dict[k])} in the file vs '
         f'{tuple(shape)} in the model' for k, shape in expected.items()
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(shape)
+        if k in state_dict and _shape_of(state_dict[k]) != tuple(shape)
     ]
     return missing, unexpected, shapes
 
 
-def _short(keys: list, limit: int = 20) -> str:
+def _shape_of(value: Any) -> Any:
+    """A tensor's shape as a tuple; for anything else its type name."""
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    return f'a {type(value).__name__}, not a tensor,'
+
+
+def short_list(keys: list, limit: int = 20) -> str:
+    """``'a, b, c ... (+N more)'``: the first ``limit`` items of ``keys``."""
     more = f' ... (+{len(keys) - limit} more)' if len(keys) > limit else ''
     return ', '.join(keys[:limit]) + more
 
@@ -310,13 +318,13 @@ def check_state_dict(expected: Mapping[str, torch.Size], state_dict: Mapping,
         ]
         if missing:
             lines.append(f'  missing keys ({len(missing)}): '
-                         f'{_short(missing)}')
+                         f'{short_list(missing)}')
         if unexpected:
             lines.append(f'  unexpected keys ({len(unexpected)}): '
-                         f'{_short(unexpected)}')
+                         f'{short_list(unexpected)}')
         if shapes:
             lines.append(f'  shape mismatches ({len(shapes)}): '
-                         f'{_short(shapes)}')
+                         f'{short_list(shapes)}')
         lines.append('  Check that the files are the public ones and that '
                      'the model dimensions match them.')
         raise RuntimeError('\n'.join(lines))
