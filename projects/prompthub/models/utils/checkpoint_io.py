@@ -296,6 +296,29 @@ def short_list(keys: list, limit: int = 20) -> str:
     return ', '.join(keys[:limit]) + more
 
 
+def mismatch_lines(missing: list,
+                   unexpected: list,
+                   shapes: list,
+                   limit: int = 20) -> List[str]:
+    """Message lines listing each non-empty kind of key mismatch.
+
+    Args:
+        missing (list): Keys the model has and the file lacks.
+        unexpected (list): Keys the file has and the model lacks.
+        shapes (list): Descriptions of keys whose shapes differ.
+        limit (int): Keys named per kind. Defaults to 20.
+
+    Returns:
+        list[str]: One indented line per non-empty kind.
+    """
+    kinds = (('missing keys', missing), ('unexpected keys', unexpected),
+             ('shape mismatches', shapes))
+    return [
+        f'  {kind} ({len(keys)}): {short_list(keys, limit)}'
+        for kind, keys in kinds if keys
+    ]
+
+
 def check_state_dict(expected: Mapping[str, torch.Size], state_dict: Mapping,
                      sources: Iterable[str]) -> None:
     """Raise unless ``state_dict`` matches ``expected`` exactly.
@@ -316,15 +339,7 @@ def check_state_dict(expected: Mapping[str, torch.Size], state_dict: Mapping,
             f'State dict from {", ".join(map(repr, sources))} does not '
             'match the model:'
         ]
-        if missing:
-            lines.append(f'  missing keys ({len(missing)}): '
-                         f'{short_list(missing)}')
-        if unexpected:
-            lines.append(f'  unexpected keys ({len(unexpected)}): '
-                         f'{short_list(unexpected)}')
-        if shapes:
-            lines.append(f'  shape mismatches ({len(shapes)}): '
-                         f'{short_list(shapes)}')
+        lines += mismatch_lines(missing, unexpected, shapes)
         lines.append('  Check that the files are the public ones and that '
                      'the model dimensions match them.')
         raise RuntimeError('\n'.join(lines))

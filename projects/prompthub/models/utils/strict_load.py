@@ -31,7 +31,8 @@ from mmengine.model.weight_init import PretrainedInit
 from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from torch import nn
 
-from .checkpoint_io import module_layout, short_list, state_dict_mismatch
+from .checkpoint_io import (mismatch_lines, module_layout, short_list,
+                            state_dict_mismatch)
 
 DEFAULT_REVISE_KEYS = ((r'^module\.', ''), )
 ALLOW_KEY = 'load_from_allow'
@@ -226,15 +227,7 @@ def _mismatch_message(filename: str, model: nn.Module, num_model_keys: int,
         f'({type(model).__name__}): {num_found} of the model\'s '
         f'{num_model_keys} keys found in the file.'
     ]
-    if missing:
-        lines.append(f'  missing keys ({len(missing)}): '
-                     f'{short_list(missing, 10)}')
-    if unexpected:
-        lines.append(f'  unexpected keys ({len(unexpected)}): '
-                     f'{short_list(unexpected, 10)}')
-    if shapes:
-        lines.append(f'  shape mismatches ({len(shapes)}): '
-                     f'{short_list(shapes, 10)}')
+    lines += mismatch_lines(missing, unexpected, shapes, limit=10)
     if unsourced:
         lines.append(
             f'  allowed to be missing by {ALLOW_KEY}.missing but their '
