@@ -1,16 +1,14 @@
 """Bad image and mask files fail by name; 16-bit images are scaled."""
-import logging
 import os.path as osp
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 from PIL import Image, ImageFile
 
 from projects.prompthub.datasets import (Coco20iDataset, LoadVICLPair,
                                          Pascal5iDataset)
 from projects.prompthub.datasets.testing import make_tiny_coco, make_tiny_voc
+from tests.log_capture import logged_messages
 
 
 @pytest.fixture
@@ -28,21 +26,6 @@ def _trn(root, **kwargs):
         split='trn',
         pipeline=[dict(type='LoadVICLPair', size=16)],
         **kwargs)
-
-
-@contextmanager
-def _logged():
-    """Collect the messages of the current MMLogger."""
-    messages = []
-    handler = type('H', (logging.Handler, ), {
-        'emit': lambda self, rec: messages.append(rec.getMessage())
-    })()
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
 
 
 def _split_line(rec):
@@ -186,7 +169,7 @@ def test_binary_masks_warn_at_start_with_the_cause(voc):
         mask = np.asarray(Image.open(path))
         binary = np.where((mask > 0) & (mask < 255), 255, 0).astype(np.uint8)
         Image.fromarray(binary).save(path)
-    with _logged() as messages:
+    with logged_messages() as messages:
         _trn(voc)
     warned = [m for m in messages if 'sampled masks' in m]
     assert len(warned) == 1, messages
@@ -195,7 +178,7 @@ def test_binary_masks_warn_at_start_with_the_cause(voc):
 
 
 def test_good_masks_do_not_warn(voc, tmp_path):
-    with _logged() as messages:
+    with logged_messages() as messages:
         _trn(voc)
         coco = str(tmp_path / 'coco')
         make_tiny_coco(coco)

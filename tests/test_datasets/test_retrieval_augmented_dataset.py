@@ -1,4 +1,3 @@
-import contextlib
 import importlib.util
 import json
 import logging
@@ -8,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import DefaultSampler, pseudo_collate
-from mmengine.logging import MMLogger
 from mmseg.structures import SegDataSample
 
 from projects.prompthub.datasets import (Pascal5iDataset,
@@ -18,6 +16,7 @@ from projects.prompthub.datasets.testing import (make_tiny_voc,
 from projects.prompthub.registry import DATASETS
 from projects.prompthub.retrieval import (RetrievalIndex, collect_samples,
                                           make_fingerprint)
+from tests.log_capture import logged_messages
 
 N32, N39, N63, N68, N121, N129 = ('2007_000032', '2007_000039', '2007_000063',
                                   '2007_000068', '2007_000121', '2007_000129')
@@ -286,21 +285,6 @@ def test_prompts_follow_a_substituted_query(tiny_voc, trn_json):
         assert res['prompt_indices'] == TRN_EXPECTED[res['sample_idx']]
 
 
-@contextlib.contextmanager
-def _warnings():
-    """Messages logged through mmengine's current logger."""
-    messages = []
-    handler = type('H', (logging.Handler, ), {
-        'emit': lambda self, rec: messages.append(rec.getMessage())
-    })(logging.WARNING)
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
-
-
 def _recorded_index(path, queries, cands, lists):
     """An index file as the tool writes it: its lists over ``cands`` and
     the names of the datasets it was built for."""
@@ -337,7 +321,7 @@ def test_stale_index_added_samples_are_refused(tiny_voc, tmp_path):
     assert 'query dataset' not in msg
     assert f'`python tools/build_retrieval_index.py c.py --out {path}`' in msg
     assert "on_stale='skip'" in msg
-    with _warnings() as logged:
+    with logged_messages(logging.WARNING) as logged:
         ds = RetrievalAugmentedDataset(
             val, prompt_dataset=trn, index=path, num_prompts=2,
             on_stale='skip')
@@ -360,7 +344,7 @@ def test_stale_index_removed_samples_are_refused(tiny_voc, tmp_path):
     assert f"query dataset (Pascal5iDataset): 0 sample(s) added since it " \
            f"was built and 1 removed (e.g. '{gone}') (7 then, 6 now)" in msg
     assert 'prompt dataset (Pascal5iDataset): 0 sample(s) added' in msg
-    with _warnings() as logged:
+    with logged_messages(logging.WARNING) as logged:
         ds = RetrievalAugmentedDataset(
             trn, index=path, num_prompts=2, on_stale='skip')
     assert any('1 removed' in m for m in logged)
@@ -376,7 +360,7 @@ def test_index_of_the_dataset_a_holdout_wraps_is_current(tiny_voc, tmp_path):
     lists = {q: [n for n in names if n != q] for q in names}
     path = _recorded_index(str(tmp_path / 'trn.npz'), names, names, lists)
     part = dict(type='HoldoutSubset', dataset=trn, ratio=0.3, part='train')
-    with _warnings() as logged:
+    with logged_messages(logging.WARNING) as logged:
         ds = RetrievalAugmentedDataset(
             part, index=path, num_prompts=1, skip_unknown_candidates=True)
     assert not logged and len(ds) < 7
@@ -385,7 +369,7 @@ def test_index_of_the_dataset_a_holdout_wraps_is_current(tiny_voc, tmp_path):
 def test_index_without_datasets_warns_once(tiny_voc, trn_json):
     root, _ = tiny_voc
     pool = Pascal5iDataset(data_root=root, fold=0, split='trn', pipeline=LOAD)
-    with _warnings() as logged:
+    with logged_messages(logging.WARNING) as logged:
         RetrievalAugmentedDataset(pool, index=trn_json, num_prompts=2)
         RetrievalAugmentedDataset(pool, index=trn_json, num_prompts=2)
     hits = [m for m in logged if 'does not record the datasets' in m]
@@ -410,7 +394,7 @@ def test_imported_index_records_datasets_and_detects_edits(tmp_path):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     tool.main([str(cfg), '--from-json', trn_json, '--out', out])
-    with _warnings() as logged:
+    with logged_messages(logging.WARNING) as logged:
         ds = RetrievalAugmentedDataset(_pascal(root, 'trn'), index=out,
                                        num_prompts=2)
     assert not logged
