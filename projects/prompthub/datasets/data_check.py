@@ -5,9 +5,9 @@ seconds on a CPU) before any dataloader, so a missing dataset used to be
 reported after that and hundreds of log lines. :func:`check_data_paths`
 walks the dataset configs of the dataloaders a run will use, through the
 wrappers (``RetrievalAugmentedDataset``, ``HoldoutSubset``,
-``ConcatDataset``, ``StockSegToVICL``, ...), and raises one error listing every missing
-``data_root``, ``ann_file``, ``data_prefix`` folder and retrieval index
-with its config key.
+``ConcatDataset``, ``StockSegToVICL``, ...), and raises one error listing
+every missing ``data_root``, ``ann_file``, ``data_prefix`` folder and
+retrieval index with its config key.
 """
 import os
 import os.path as osp

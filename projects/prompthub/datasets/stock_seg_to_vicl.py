@@ -159,7 +159,8 @@ class StockSegToVICL(BaseDataset):
         if missing_class not in MISSING_CLASS:
             raise ValueError(f'StockSegToVICL: missing_class must be one of '
                              f'{MISSING_CLASS}, got {missing_class!r}.')
-        if not (isinstance(dataset, dict) or hasattr(dataset, 'get_data_info')):
+        if not (isinstance(dataset, dict)
+                or hasattr(dataset, 'get_data_info')):
             raise TypeError('StockSegToVICL: dataset must be a dataset config '
                             f'or a dataset, got {type(dataset)}.')
         if isinstance(classes, (str, numbers.Integral)):
