@@ -31,6 +31,7 @@ from projects.prompthub.datasets.coco20i import (COCO_ID_TO_CONTIGUOUS,
 from projects.prompthub.datasets.testing import (make_tiny_coco,
                                                  make_tiny_imagenet,
                                                  make_tiny_voc,
+                                                 make_tiny_voc_stock,
                                                  write_reference_json)
 from projects.prompthub.models.backbones import TINY_MAE_VQGAN_CFG
 from projects.prompthub.registry import DATASETS, MODELS
@@ -56,6 +57,9 @@ def roots(tmp_path_factory) -> Dict[str, str]:
     imagenet = str(tmp_path_factory.mktemp('imagenet'))
     make_tiny_voc(voc)
     _more_pascal(voc)
+    # mmseg's own VOC layout (SegmentationClass, ImageSets/Segmentation)
+    # for the configs that mix in mmseg's pascal_voc12.py base.
+    make_tiny_voc_stock(osp.join(voc, 'VOC2012'))
     make_tiny_coco(coco)
     _more_coco(coco)
     make_tiny_imagenet(imagenet)

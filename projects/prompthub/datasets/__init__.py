@@ -4,15 +4,18 @@ from .data_check import check_data_paths
 from .holdout import HoldoutSubset, holdout_names
 from .imagenet_colorization import ImageNetColorizationDataset
 from .pascal5i import Pascal5iDataset
+from .record_contract import MissingRecordKeyError
 from .retrieval_augmented_dataset import RetrievalAugmentedDataset
+from .stock_seg_to_vicl import StockSegToVICL
 from .synthetic_vicl import LookalikeVICLDataset, SyntheticVICLDataset
 from .transforms import LoadVICLPair, PackVICLInputs, PromptReplacement
 from .voc_single_object import VOCSingleObjectDataset
 
 __all__ = [
     'Coco20iDataset', 'HoldoutSubset', 'ImageNetColorizationDataset',
-    'LoadVICLPair', 'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
-    'RetrievalAugmentedDataset', 'LookalikeVICLDataset',
+    'LoadVICLPair', 'MissingRecordKeyError', 'PackVICLInputs',
+    'Pascal5iDataset', 'PromptReplacement', 'RetrievalAugmentedDataset',
+    'StockSegToVICL', 'LookalikeVICLDataset',
     'SyntheticVICLDataset', 'VOCSingleObjectDataset', 'check_data_paths',
     'holdout_names'
 ]

@@ -5,12 +5,13 @@ seconds on a CPU) before any dataloader, so a missing dataset used to be
 reported after that and hundreds of log lines. :func:`check_data_paths`
 walks the dataset configs of the dataloaders a run will use, through the
 wrappers (``RetrievalAugmentedDataset``, ``HoldoutSubset``,
-``ConcatDataset``, ...), and raises one error listing every missing
-``data_root``, ``ann_file``, ``data_prefix`` folder and retrieval index
-with its config key.
+``ConcatDataset``, ``StockSegToVICL``, ...), and raises one error listing
+every missing ``data_root``, ``ann_file``, ``data_prefix`` folder and
+retrieval index with its config key.
 """
 import os
 import os.path as osp
+from types import SimpleNamespace
 from typing import Any, Dict, List, Sequence, Tuple
 
 from mmengine.config import Config
@@ -73,18 +74,44 @@ def _check_leaf(cls: type, cfg: dict, key: str, missing: _Missing) -> None:
     if not _check(cfg.get('data_root'), f'{key}.data_root',
                   f'{name} data root', True, missing):
         return  # everything below it is missing too
-    args = {k: v for k, v in cfg.items() if k != 'type'}
+    args = {k: v for k, v in cfg.items() if k not in ('type', '_scope_')}
     args.update(lazy_init=True, pipeline=[])
     try:
         dataset = cls(**args)
     except TypeError:
         return  # no lazy_init / pipeline arguments: the Runner checks it
+    except Exception:
+        # Some constructors check files even when lazy (mmseg's
+        # PascalVOCDataset asserts its image folder and ann_file exist):
+        # check the configured paths as BaseDataset joins them.
+        dataset = _configured_paths(cfg)
     _check(dataset.ann_file, f'{key}.ann_file', f'{name} annotation file',
            False, missing)
     for field, path in (dataset.data_prefix or {}).items():
         if path != dataset.data_root:
             _check(path, f'{key}.data_prefix.{field}',
                    f'{name} {field} folder', True, missing)
+
+
+def _configured_paths(cfg: dict) -> Any:
+    """``data_root``, ``ann_file`` and ``data_prefix`` of a dataset config,
+    joined like ``BaseDataset._join_prefix`` (relative paths under
+    ``data_root``)."""
+    root = cfg.get('data_root')
+
+    def join(path: Any) -> Any:
+        if (root and isinstance(path, str) and path
+                and not osp.isabs(path) and not _is_remote(path)):
+            return osp.join(root, path)
+        return path
+
+    return SimpleNamespace(
+        data_root=root,
+        ann_file=join(cfg.get('ann_file', '')),
+        data_prefix={
+            k: join(v)
+            for k, v in (cfg.get('data_prefix') or {}).items()
+        })
 
 
 def _walk(cfg: Any, key: str, scope: str, missing: _Missing) -> None:
@@ -94,12 +121,12 @@ def _walk(cfg: Any, key: str, scope: str, missing: _Missing) -> None:
         return
     if not isinstance(cfg, dict) or 'type' not in cfg:
         return  # a built dataset or nothing to check
-    cls = _dataset_class(cfg['type'], scope)
+    cls = _dataset_class(cfg['type'], cfg.get('_scope_', scope))
     if cls is None:
         return  # unknown type: the Runner reports it
     if isinstance(cls, type) and issubclass(cls, BaseDataset):
         _check_leaf(cls, cfg, key, missing)
-        return
+        # A BaseDataset may wrap another (StockSegToVICL): walked below.
     for type_name, field, what in _WRAPPER_FILES:
         if cls.__name__ == type_name and field in cfg:
             _check(cfg[field], f'{key}.{field}', what, False, missing)

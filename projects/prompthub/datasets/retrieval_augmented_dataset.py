@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 
 from projects.prompthub.registry import DATASETS
 from projects.prompthub.utils.validation import check_count
+from .record_contract import record_value
 
 PROMPT_RULES = ('query_class', 'last')
 ON_STALE = ('error', 'skip')
@@ -50,6 +51,25 @@ class RetrievalAugmentedDataset:
     mmdet's ``MultiImageMixDataset`` protocol: ``get_indexes(self)``
     returns prompt-pool indices, whose samples are put in
     ``results['mix_results']`` (indices in ``results['mix_indices']``).
+
+    Record contract: every record of ``dataset`` and ``prompt_dataset``
+    (``get_data_info(i)``) must hold ``sample_name``, the retrieval key
+    (the image's name as in the index, the same for every record of one
+    image; a missing one is an error naming the record and this fix), and
+    optionally ``class_id`` (see ``prompt_rule``). The loading pipeline
+    needs more: ``LoadVICLPair(task='segmentation')`` reads ``img_path``,
+    ``seg_map_path`` and ``seg_fg_value`` (the mask value that is the
+    binary foreground; without it ``class_id + 1``, the Pascal-5i
+    convention). The datasets of this project provide them; a stock mmseg
+    dataset (``PascalVOCDataset``, ``ADE20KDataset``, ...) does not: wrap
+    it in :class:`StockSegToVICL`, which derives them exactly for the
+    classes you choose::
+
+        dataset=dict(
+            type='StockSegToVICL',
+            dataset=dict(type='PascalVOCDataset', ...),  # as in mmseg
+            classes=['person'],
+            missing_class='skip')
 
     The retrieval index maps a query ``sample_name`` to ranked candidate
     names. Names map to prompt samples as in the reference (spec section 6):
@@ -321,14 +341,19 @@ class RetrievalAugmentedDataset:
 
         groups: Dict[str, List[int]] = OrderedDict()
         pool_classes = []
+        user = self.__class__.__name__
         for j in range(len(self.prompt_dataset)):
             info = self.prompt_dataset.get_data_info(j)
-            groups.setdefault(str(info['sample_name']), []).append(j)
+            name = record_value(info, 'sample_name', j, self.prompt_dataset,
+                                user, 'prompt')
+            groups.setdefault(str(name), []).append(j)
             pool_classes.append(info.get('class_id'))
         queries = []
         for i in range(len(self.dataset)):
             info = self.dataset.get_data_info(i)
-            queries.append((str(info['sample_name']), info.get('class_id')))
+            name = record_value(info, 'sample_name', i, self.dataset, user,
+                                'query')
+            queries.append((str(name), info.get('class_id')))
         stale_skip = self._check_fresh(
             index, list(dict.fromkeys(name for name, _ in queries)),
             list(groups))

@@ -182,6 +182,64 @@ def make_tiny_voc(root: str, seed: int = 0) -> Dict:
         det_splits=TINY_VOC_DET_SPLITS)
 
 
+def voc_palette() -> List[int]:
+    """The 256-colour palette of the VOC ``SegmentationClass`` PNGs
+    (flat ``[r, g, b, ...]``; index 255, the boundary, is (224, 224, 192))."""
+    palette = []
+    for index in range(256):
+        r = g = b = 0
+        c = index
+        for shift in range(7, -1, -1):
+            r |= (c & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+def make_tiny_voc_stock(root: str, seed: int = 0) -> Dict:
+    """Write a tiny VOC 2012 in mmseg's ``PascalVOCDataset`` layout.
+
+    Layout under ``root`` (mmseg's ``data/VOCdevkit/VOC2012``):
+    ``JPEGImages/*.jpg``, ``SegmentationClass/*.png`` (palette PNGs with
+    the VOC palette whose indices are the label ids: 0 background, 1-20
+    the VOC classes, 255 a 1-pixel boundary ring, like the real masks) and
+    ``ImageSets/Segmentation/{train,val}.txt``. Images and regions are
+    those of :data:`TINY_VOC_SEG` (its 1-based VOC class is the mask
+    value); its ``'trn'`` images form ``train``.
+
+    Args:
+        root (str): Output folder.
+        seed (int): Seed of the image colours. Defaults to 0.
+
+    Returns:
+        dict: ``images`` (name -> dict(size, regions, split)) and
+        ``splits`` (``'train'``/``'val'`` -> names in file order).
+    """
+    rng = np.random.default_rng(seed)
+    for sub in ('JPEGImages', 'SegmentationClass'):
+        os.makedirs(osp.join(root, sub), exist_ok=True)
+    palette = voc_palette()
+    images = {}
+    splits: Dict[str, List[str]] = dict(train=[], val=[])
+    for name, hw, regions, split in TINY_VOC_SEG:
+        split = 'train' if split == 'trn' else split
+        Image.fromarray(_rng_image(rng, hw)).save(
+            osp.join(root, 'JPEGImages', name + '.jpg'), quality=95)
+        mask = Image.fromarray(_label_mask(hw, regions), 'L').convert('P')
+        mask.putpalette(palette)
+        mask.save(osp.join(root, 'SegmentationClass', name + '.png'))
+        images[name] = dict(size=hw, regions=regions, split=split)
+        splits[split].append(name)
+    for split, names in splits.items():
+        _write_lines(
+            osp.join(root, 'ImageSets', 'Segmentation', f'{split}.txt'),
+            names,
+            crlf=False)
+    return dict(images=images, splits=splits)
+
+
 def make_tiny_coco(root: str, seed: int = 1) -> Dict:
     """Write a tiny COCO-20i layout (reference folder names) under ``root``.
 

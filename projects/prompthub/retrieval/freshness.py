@@ -10,7 +10,9 @@ found here by recomputing the names of the datasets in use.
 A dataset that wraps another (``HoldoutSubset``, mmengine's
 ``RepeatDataset`` ...: anything with a ``.dataset``) is a deliberate view:
 the index is current when the wrapped dataset matches it, and the wrapper
-only selects among its samples.
+only selects among its samples. A wrapped dataset without
+``sample_name`` records (the stock mmseg dataset under
+``StockSegToVICL``) is not a view and is not compared.
 """
 from typing import Iterator, List, Optional, Sequence
 
@@ -28,6 +30,12 @@ def _name_levels(dataset, names: Sequence[str]) -> Iterator[List[str]]:
         dataset = getattr(dataset, 'dataset', None)
         if not (hasattr(dataset, 'get_data_info')
                 and hasattr(dataset, '__len__')):
+            return
+        if hasattr(dataset, 'full_init'):
+            dataset.full_init()
+        if len(dataset) and 'sample_name' not in dataset.get_data_info(0):
+            # A source of derived records (StockSegToVICL's stock mmseg
+            # dataset), not a view of named samples.
             return
         yield collect_samples(dataset)[0]
 

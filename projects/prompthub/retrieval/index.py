@@ -423,14 +423,21 @@ def collect_samples(dataset) -> Tuple[List[str], List[str]]:
         tuple[list[str], list[str]]: Names and image paths.
 
     Raises:
+        MissingRecordKeyError: A record lacks one of the two keys (a
+            stock mmseg dataset: wrap it in ``StockSegToVICL``).
         ValueError: If one name is given two different image paths.
     """
+    from ..datasets.record_contract import record_value
     if hasattr(dataset, 'full_init'):
         dataset.full_init()
     path_of: Dict[str, str] = {}
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
-        name, path = str(info['sample_name']), str(info['img_path'])
+        name = str(
+            record_value(info, 'sample_name', i, dataset,
+                         'the retrieval index'))
+        path = str(
+            record_value(info, 'img_path', i, dataset, 'the retrieval index'))
         first = path_of.setdefault(name, path)
         if first != path:
             raise ValueError(

@@ -14,6 +14,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from projects.prompthub.registry import TRANSFORMS
+from ..record_contract import missing_key_error
 from .image_io import read_image, read_mask
 from .pair_cache import PairCache
 
@@ -218,6 +219,10 @@ class LoadVICLPair(BaseTransform):
                 'its image\'s size (is it the mask of another image?).')
         fg_value = results.get('seg_fg_value')
         if fg_value is None:
+            if 'class_id' not in results:
+                raise missing_key_error('seg_fg_value', results,
+                                        results.get('sample_idx'), None,
+                                        "LoadVICLPair(task='segmentation')")
             fg_value = results['class_id'] + 1
         if self.legacy_features:
             feature_fg = results.get('feature_fg_value', fg_value)
