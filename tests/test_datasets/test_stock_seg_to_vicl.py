@@ -6,15 +6,12 @@ oracle of which pixels are a class.
 """
 import copy
 import importlib.util
-import logging
 import os.path as osp
 import shutil
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmseg.datasets.transforms import LoadAnnotations
 from PIL import Image
@@ -29,6 +26,7 @@ from projects.prompthub.datasets.testing import (TINY_VOC_SEG,
                                                  write_reference_json)
 from projects.prompthub.registry import DATASETS
 from projects.prompthub.retrieval import RetrievalIndex, collect_samples
+from tests.log_capture import logged_messages
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MIXIN = osp.join(REPO, 'configs', 'prompthub_mmseg-voc_mixin.py')
@@ -61,20 +59,6 @@ def _voc(root, split='train', **kwargs):
         pipeline=[dict(type='LoadImageFromFile'),
                   dict(type='LoadAnnotations')],
         **kwargs)
-
-
-@contextmanager
-def _logged():
-    messages = []
-    handler = type('H', (logging.Handler, ), {
-        'emit': lambda self, rec: messages.append(rec.getMessage())
-    })()
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
 
 
 def _binary_cell(hw, region, size=111):
@@ -123,7 +107,7 @@ def test_bare_stock_dataset_names_the_contract_and_the_fix(voc, tmp_path):
 
 def test_records_are_one_per_image_and_class_present(voc):
     root, info = voc
-    with _logged() as logs:
+    with logged_messages() as logs:
         ds = StockSegToVICL(
             _voc(root, 'train'), classes=FOLD0, missing_class='skip')
     # mmseg's VOC label ids: index in its classes (0 is background).
