@@ -162,6 +162,7 @@ def test_hand_edited_readme_number_is_caught_and_regenerated(tmp_path):
     text = readme.read_text()
     assert textwrap.dedent("""\
         | `a.py` | config a | 43.26 |
+
         <!-- /model-index:configs -->
 
         tail

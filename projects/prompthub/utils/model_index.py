@@ -263,7 +263,9 @@ def replace_table(text: str, name: str, table: str, path: str) -> str:
             f'{path}: the markers of the generated {name!r} table are '
             f'missing; put these two lines where the table goes:\n{begin}\n'
             f'{end}')
-    return text[:start + len(begin)] + '\n' + table + '\n' + text[stop:]
+    # Blank lines around the table: Markdown starts it as its own block.
+    return (text[:start + len(begin)] + '\n\n' + table + '\n\n' +
+            text[stop:])
 
 
 def update_tables(root: str, check: bool = False) -> List[str]:
