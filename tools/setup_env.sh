@@ -37,7 +37,22 @@ sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   "${PIP[@]}" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 fi
 
-"${PIP[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+# requirements/*.txt hold ranges; constraints.txt the exact tested versions.
+REQ="$ROOT/requirements"
+"${PIP[@]}" -c "$REQ/constraints.txt" -r "$REQ/runtime.txt" -r "$REQ/det.txt" \
+  -r "$REQ/tests.txt"
+
+# One OpenCV: earlier versions of this script also installed
+# opencv-python-headless, which shares the cv2/ folder with opencv-python
+# (mmengine's requirement). Removing it deletes shared files, so
+# opencv-python is reinstalled after it.
+if "$PY" -m pip show -q opencv-python-headless >/dev/null 2>&1; then
+  log "removing opencv-python-headless (opencv-python is the one OpenCV)"
+  "$PY" -m pip uninstall --disable-pip-version-check -y -q \
+    opencv-python-headless
+  "${PIP[@]}" -c "$REQ/constraints.txt" --no-deps --force-reinstall \
+    opencv-python
+fi
 
 if ! "$PY" -c "import mmcv, mmcv.ops, sys; \
 sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
@@ -81,7 +96,9 @@ import mmcv.ops  # noqa: F401
 import mmdet.models  # noqa: F401
 import mmseg.models  # noqa: F401
 import torch
+import cv2
 import projects.prompthub  # noqa: F401
 print(f'[setup_env] ok: torch {torch.__version__}, mmcv with ops, '
-      'mmseg.models, mmdet.models and projects.prompthub import')
+      f'OpenCV {cv2.__version__}, mmseg.models, mmdet.models and '
+      'projects.prompthub import')
 CHECK

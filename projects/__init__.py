@@ -1,1 +1,0 @@
-"""Namespace for OpenMMLab-style projects (``projects.prompthub``)."""
