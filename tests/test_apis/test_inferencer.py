@@ -59,8 +59,8 @@ def test_inferencer_masks_and_files(tmp_path):
     query = pairs[0][0]
     out_dir = str(tmp_path / 'out')
     out = inferencer([query], prompts=pairs[1:], out_dir=out_dir)
-    assert len(out) == 1
-    res = out[0]
+    assert len(out['predictions']) == len(out['visualization']) == 1
+    res = out['predictions'][0]
     assert res['mask'].shape == (120, 150) and res['mask'].dtype == bool
     assert res['pred_label_img'].shape == (111, 111, 3)
     names = sorted(p.split('/')[-1] for p in res['paths'])
@@ -80,7 +80,7 @@ def test_inferencer_takes_any_number_of_prompts(tmp_path):
     cfg = _config(tmp_path, data_preprocessor=dict(
         type='VICLDataPreprocessor', num_prompts=4))
     inferencer = PromptHubInferencer(cfg)
-    res = inferencer(pairs[0][0], prompts=pairs[1:])
+    res = inferencer(pairs[0][0], prompts=pairs[1:])['predictions']
     assert res[0]['mask'].shape == (120, 150)
     pre = inferencer.model.data_preprocessor
     assert pre.num_prompts == 4
@@ -104,7 +104,7 @@ def test_inferencer_from_index(tmp_path):
     assert got == [pairs[2], pairs[1]]
     assert packed_ref['inputs'].shape == (3, 2, 3, 111, 111)
     res = inferencer(pairs[0][0], index=Index(), candidates=cands,
-                     num_prompts=2)
+                     num_prompts=2)['predictions']
     assert res[0]['mask'].shape == (120, 150)
 
 
@@ -113,7 +113,7 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     out_dir = str(tmp_path / 'cli')
     argv = ['tools/infer.py', _config(tmp_path), pairs[0][0], '--prompt',
             pairs[1][0], pairs[1][1], '--out-dir', out_dir,
-            '--mask-threshold', '127']  # 0/255 masks: the same foreground
+            '--device', 'cpu', '--mask-threshold', '127']  # 0/255 masks: the same foreground
     monkeypatch.setattr(sys, 'argv', argv)
     runpy.run_path('tools/infer.py', run_name='__main__')
     assert 'foreground pixels' in capsys.readouterr().out
@@ -196,11 +196,11 @@ def test_ambiguous_prompt_mask_raises_with_fix(small):
     with pytest.raises(ValueError, match=r'prompt 0 mask \(array\) has 2 '
                        r'foreground values \[3, 7\].*mask_fg_value'):
         inferencer.pack(pairs[0][0], [(pairs[1][0], multi)])
-    picked = PromptHubInferencer(inferencer.model, mask_fg_value=3)
+    picked = PromptHubInferencer(str(tmp / 'cfg.py'), mask_fg_value=3)
     np.testing.assert_array_equal(
         _mask_cell(picked, pairs[0][0], pairs[1][0], multi),
         _mask_cell(inferencer, pairs[0][0], pairs[1][0], multi == 3))
-    cut = PromptHubInferencer(inferencer.model, mask_threshold=127)
+    cut = PromptHubInferencer(str(tmp / 'cfg.py'), mask_threshold=127)
     np.testing.assert_array_equal(
         _mask_cell(cut, pairs[0][0], pairs[1][0], path),
         _mask_cell(inferencer, pairs[0][0], pairs[1][0], soft > 127))
@@ -214,11 +214,12 @@ def test_empty_prompt_mask_warns_naming_it(small):
     with pytest.warns(UserWarning, match=r"prompt 1 mask '.*empty_mask.png' "
                       'has no foreground pixels'):
         inferencer.pack(pairs[0][0], prompts)
+    big = cv2.resize(cv2.imread(pairs[1][0]), (600, 600))[..., ::-1]
     speck = np.zeros((600, 600), np.uint8)
-    speck[301, 301] = 1  # lost by the nearest resize to the 111 cell
+    speck[301, 301] = 1  # lost by the resize to the 111 cell
     with pytest.warns(UserWarning, match=r'prompt 0 mask \(array\) has no '
-                      'foreground pixels after the nearest-neighbour resize'):
-        inferencer.pack(pairs[0][0], [(pairs[1][0], speck)])
+                      'foreground pixels after resizing to the 111x111'):
+        inferencer.pack(pairs[0][0], [(big, speck)])
 
 
 @pytest.mark.parametrize('fault', ['truncated jpg', 'truncated png', 'empty',
@@ -238,15 +239,17 @@ def test_corrupt_query_image_raises_naming_it(small, fault):
     path = str(tmp / f"broken_{fault.replace(' ', '_')}{ext}")
     with open(path, 'wb') as f:
         f.write(data)
-    word = {'empty': 'empty file', 'not an image': 'cannot be decoded'}.get(
+    word = {'empty': 'is empty', 'not an image': 'not an image'}.get(
         fault, 'truncated or corrupt')
-    with pytest.raises(ValueError,
-                       match=f'query image {re.escape(repr(path))} .*{word}'):
+    # The datasets' strict reader names "<what> file '<path>'".
+    with pytest.raises(
+            ValueError,
+            match=f'query image file {re.escape(repr(path))} .*{word}'):
         inferencer([path], prompts=pairs[1:])
     with pytest.raises(ValueError, match='prompt 1 image'):
         inferencer.pack(pairs[0][0], [pairs[1], (path, pairs[2][1])])
     with pytest.raises(ValueError,
-                       match=f'prompt 1 mask {re.escape(repr(path))}'):
+                       match=f'prompt 1 mask file {re.escape(repr(path))}'):
         inferencer.pack(pairs[0][0], [pairs[1], (pairs[2][0], path)])
 
 
@@ -261,14 +264,14 @@ def test_same_stem_queries_get_their_own_outputs(small):
         queries.append(str(tmp / sub / 'img.png'))
         cv2.imwrite(queries[-1], cv2.imread(src))
     out_dir = str(tmp / 'same_stem')
-    res = inferencer(queries, prompts=pairs[2:], out_dir=out_dir)
+    out = inferencer(queries, prompts=pairs[2:], out_dir=out_dir)
+    res = out['predictions']
     assert not (res[0]['mask'] == res[1]['mask']).all()
-    for r in res:  # each query's own outputs are on disk
+    for r, vis in zip(res, out['visualization']):  # each query's own files
         written = cv2.imread(r['paths'][0], cv2.IMREAD_GRAYSCALE)
         np.testing.assert_array_equal(written > 0, r['mask'])
         np.testing.assert_array_equal(
-            cv2.imread(r['paths'][1]), cv2.cvtColor(r['vis'],
-                                                    cv2.COLOR_RGB2BGR))
+            cv2.imread(r['paths'][1]), cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
     names = [osp.basename(r['mask_path']) for r in res]
     assert names == ['img_0_mask.png', 'img_1_mask.png']
     assert [osp.basename(r['vis_path']) for r in res] == [
