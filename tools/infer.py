@@ -30,8 +30,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import Config, DictAction  # noqa: E402
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    """Parse the command line."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         epilog='Prompt masks: 0/1, 0/255, one label id (with or without '
@@ -115,6 +115,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='override config settings, key=value (checked as in '
         'tools/test.py), e.g. load_from_allow.missing=backbone. for a '
         'neck-only checkpoint')
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Parse and check the command line."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if (args.prompt is None) == (args.index is None):
         parser.error('give prompt pairs (--prompt IMAGE MASK) or a '

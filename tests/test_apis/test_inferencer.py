@@ -1,8 +1,12 @@
+import json
 import os
 import os.path as osp
 import re
 import runpy
+import subprocess
 import sys
+import sysconfig
+import textwrap
 
 import cv2
 import numpy as np
@@ -13,6 +17,7 @@ from PIL import Image
 
 from projects.prompthub.apis import PromptHubInferencer
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
+from projects.prompthub.datasets.testing import write_reference_json
 
 SMALL_BACKBONE = dict(type='TinyVICLBackbone', embed_dim=32, depth=1,
                       num_heads=2, head_dim=8)
@@ -112,8 +117,8 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     pairs = _write_pairs(tmp_path, 1)
     out_dir = str(tmp_path / 'cli')
     argv = ['tools/infer.py', _config(tmp_path), pairs[0][0], '--prompt',
-            pairs[1][0], pairs[1][1], '--out-dir', out_dir,
-            '--device', 'cpu', '--mask-threshold', '127']  # 0/255 masks: the same foreground
+            pairs[1][0], pairs[1][1], '--out-dir', out_dir, '--device',
+            'cpu', '--mask-threshold', '127']  # 0/255: the same foreground
     monkeypatch.setattr(sys, 'argv', argv)
     runpy.run_path('tools/infer.py', run_name='__main__')
     assert 'foreground pixels' in capsys.readouterr().out
@@ -121,6 +126,93 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     mask = cv2.imread(f'{out_dir}/p0_mask.png', cv2.IMREAD_GRAYSCALE)
     assert vis is not None and mask.shape == (120, 150)
     assert set(np.unique(mask)) <= {0, 255}
+
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+INFER = osp.join(REPO, 'tools', 'infer.py')
+# `python SCRIPT ARGS` without the site module, so neither PYTHONPATH nor
+# the venv's editable install (a .pth finder) makes `projects` importable:
+# a fresh clone. The venv's site-packages are added as a plain folder.
+FRESH_CLONE = textwrap.dedent('''
+    import os, runpy, sys
+    sys.path.append({site!r})
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    runpy.run_path(script, run_name='__main__')
+''').format(site=sysconfig.get_paths()['purelib'])
+
+
+def _fresh_clone_run(args, cwd):
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([sys.executable, '-S', '-c', FRESH_CLONE, *args],
+                          cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_infer_tool_runs_from_a_fresh_clone(tmp_path):
+    """From another directory, PYTHONPATH unset and no pip install: the
+    tool finds the repository's package (it used to fail with "No module
+    named 'projects'") and the demo config its committed backbone."""
+    probe = tmp_path / 'probe.py'
+    probe.write_text('import projects.prompthub\n')
+    proc = _fresh_clone_run([str(probe)], str(tmp_path))
+    assert "No module named 'projects'" in proc.stderr  # truly isolated
+    pairs = _write_pairs(tmp_path, 1)
+    out_dir = str(tmp_path / 'out')
+    proc = _fresh_clone_run([
+        INFER, osp.join(REPO, 'configs', 'prompthub_demo.py'), pairs[0][0],
+        '--prompt', pairs[1][0], pairs[1][1], '--out-dir', out_dir,
+        '--device', 'cpu'
+    ], str(tmp_path))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert 'foreground pixels' in proc.stdout
+    assert f'loaded {REPO}' in proc.stdout + proc.stderr  # this checkout
+    mask = cv2.imread(osp.join(out_dir, 'p0_mask.png'), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (120, 150)
+
+
+def test_infer_tool_index_route(tmp_path, capsys):
+    """--index/--candidates: each query gets the prompts its file stem
+    lists, read from the candidates file; the masks equal those of the
+    same prompts given with --prompt."""
+    tool = runpy.run_path(INFER)
+    pairs = _write_pairs(tmp_path, 2)
+    cfg = _config(tmp_path)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.manual_seed(1)
+    torch.save({'state_dict': PromptHubInferencer(cfg).model.state_dict()},
+               ckpt)
+    index = write_reference_json(str(tmp_path / 'index.json'),
+                                 {'p0': ['b', 'a', 'x']})
+    with open(tmp_path / 'cands.json', 'w') as f:  # paths relative to it
+        json.dump({'a': [osp.basename(p) for p in pairs[1]],
+                   'b': {'image': pairs[2][0], 'mask': pairs[2][1]}}, f)
+    common = [cfg, pairs[0][0], '--weights', ckpt, '--device', 'cpu']
+    tool['main'](common + ['--index', index, '--candidates',
+                           str(tmp_path / 'cands.json'), '--num-prompts',
+                           '2', '--out-dir', str(tmp_path / 'idx')])
+    tool['main'](common + ['--prompt', *pairs[2], '--prompt', *pairs[1],
+                           '--out-dir', str(tmp_path / 'given')])
+    assert capsys.readouterr().out.count('foreground pixels') == 2
+    for name in ('p0_mask.png', 'p0_vis.png'):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'idx' / name)),
+                                      cv2.imread(str(tmp_path / 'given' /
+                                                     name)))
+    # A third prompt is listed but has no candidate entry: named.
+    with pytest.raises(KeyError, match=r"\['x'\] of query 'p0'.*candidates"):
+        tool['main'](common + ['--index', index, '--candidates',
+                               str(tmp_path / 'cands.json'),
+                               '--num-prompts', '3'])
+    with pytest.raises(SystemExit):
+        tool['main'](common + ['--index', index])  # no --candidates
+    assert '--index needs --candidates' in capsys.readouterr().err
+
+
+def test_infer_tool_documents_every_option():
+    parser = runpy.run_path(INFER)['build_parser']()
+    undocumented = [a.dest for a in parser._actions if not a.help]
+    assert not undocumented
 
 
 # --- Inputs are read exactly or refused; outputs are written or raise. ---
