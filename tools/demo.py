@@ -16,10 +16,15 @@ Example::
 import argparse
 import json
 import os.path as osp
+import sys
 
-import mmengine
-import torch
-from mmengine.config import Config, DictAction
+# ``projects.prompthub`` lives at the repository root, which ``python
+# tools/demo.py`` does not put on sys.path.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmengine  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 
 
 def parse_args():

@@ -61,6 +61,9 @@ def test_inferencer_masks_and_files(tmp_path):
     torch.manual_seed(0)
     pairs = _write_pairs(tmp_path)
     inferencer = PromptHubInferencer(_config(tmp_path))
+    # No device given: CUDA when available (mmengine's get_device).
+    assert inferencer.device.type == ('cuda'
+                                      if torch.cuda.is_available() else 'cpu')
     query = pairs[0][0]
     out_dir = str(tmp_path / 'out')
     out = inferencer([query], prompts=pairs[1:], out_dir=out_dir)

@@ -33,6 +33,10 @@ class LoadVICLInferencePair(LoadVICLPair):
     - ``input_name`` (e.g. ``'query'``, ``'prompt 2'``): how errors and
       warnings name the pair.
 
+    With ``legacy_features`` the feature label is the prompt's own mask
+    (a Pascal-5i record draws its image's first-listed class there, spec
+    2.1, which a user's pair does not have).
+
     Detection configs take the box drawn as a mask the same way (a mask
     equal to the box gives ``LoadVICLPair``'s label image). Colourisation
     pairs are not masks and are refused.
