@@ -152,8 +152,12 @@ class PromptHubInferencer(BaseInferencer):
                 'PromptHubInferencer builds its model and test pipeline '
                 'from a config; pass the config (path) and weights=CKPT, '
                 'not a built model.')
-        cfg = Config.fromfile(model) if isinstance(model, str) else Config(
-            copy.deepcopy(dict(model)))
+        if isinstance(model, str):
+            cfg = Config.fromfile(model)
+        elif isinstance(model, Config):
+            cfg = copy.deepcopy(model)
+        else:
+            cfg = Config(copy.deepcopy(dict(model)))
         if cfg.get('custom_imports'):
             import_modules_from_strings(**cfg.custom_imports)
         scope = cfg.get('default_scope', scope)
@@ -180,9 +184,10 @@ class PromptHubInferencer(BaseInferencer):
             load_model_checkpoint(model, weights, allow=self.load_from_allow)
         else:
             print_log(
-                'PromptHubInferencer: no weights given; parameters without '
-                'a checkpoint of their own (e.g. the fusion neck) are '
-                'random. Pass weights=CKPT (tools/infer.py --weights).',
+                'PromptHubInferencer: no weights given; only the weights the '
+                'config loads itself (e.g. a backbone checkpoint) are set, '
+                'the rest (e.g. a fusion neck) is random. Pass weights=CKPT '
+                '(tools/infer.py --weights).',
                 logger='current',
                 level=logging.WARNING)
         model.to(device)
@@ -223,6 +228,14 @@ class PromptHubInferencer(BaseInferencer):
         query_loads = _loading_pipeline(test_set.get('dataset'))
         prompt_loads = _loading_pipeline(
             test_set.get('prompt_dataset')) or query_loads
+        if query_loads is None and _mentions(cfg.get('test_dataloader'),
+                                             DATASET_LOADER):
+            raise ValueError(
+                f'test_dataloader uses {DATASET_LOADER}, but not in the '
+                'pipeline of test_dataloader.dataset.dataset (or of the '
+                'datasets it wraps through `dataset`), so which settings '
+                'load the queries is unclear; put the loader there, as '
+                'configs/_base_/datasets/pascal5i.py does.')
         if query_loads is None:
             size = cell_size(self.model.backbone.img_size)
             query_loads = prompt_loads = [
@@ -285,7 +298,8 @@ class PromptHubInferencer(BaseInferencer):
 
         Returns:
             dict: ``predictions``: per query, in input order, a dict with
-            ``mask`` (bool, the query's H x W), ``pred_label_img`` (uint8
+            ``mask`` (bool, the query's H x W: the predicted cell resized
+            nearest-neighbour), ``pred_label_img`` (uint8
             S x S x 3, the predicted cell), ``mask_path``, ``vis_path``
             (None without ``out_dir``) and both as ``paths``; or the data
             samples (``return_datasamples``). ``visualization``: the grids
@@ -336,9 +350,17 @@ class PromptHubInferencer(BaseInferencer):
                    num_prompts: Optional[int] = None) -> Iterator[dict]:
         """Episodes -> test pipeline -> batches (checked before any
         forward pass)."""
+        if (prompts is None) == (index is None):
+            raise ValueError('give prompts, or index + candidates (not '
+                             'both)')
+        if prompts is not None and (candidates is not None
+                                    or num_prompts is not None):
+            raise ValueError('candidates and num_prompts go with index; '
+                             'with prompts, every query gets those prompts.')
         if prompts is None:
-            if index is None or candidates is None:
-                raise ValueError('give prompts, or index + candidates')
+            if candidates is None:
+                raise ValueError('index needs candidates: the (image, mask) '
+                                 'of every name it may return.')
             index = _as_index(index)
             if isinstance(candidates, str):
                 candidates = load_candidates(candidates)
@@ -558,6 +580,16 @@ def _type_name(transform) -> str:
     kind = transform.get('type') if isinstance(transform, dict) else \
         type(transform)
     return kind if isinstance(kind, str) else getattr(kind, '__name__', '?')
+
+
+def _mentions(node, type_name: str) -> bool:
+    """Whether a config node holds a transform of ``type_name``."""
+    if isinstance(node, (dict, ConfigDict)):
+        return _type_name(node) == type_name or any(
+            _mentions(v, type_name) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_mentions(v, type_name) for v in node)
+    return False
 
 
 def _loading_pipeline(dataset_cfg) -> Optional[list]:
