@@ -54,4 +54,4 @@ def test_query_without_mask_and_refusals(tiny_voc, tmp_path):
     with pytest.raises(ValueError, match='Drop cache_dir'):
         LoadVICLInferencePair(cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match='not prompt masks'):
-        LoadVICLInferencePair(task='colorization')(dict(img_path=img))
+        LoadVICLInferencePair(task='colorization')

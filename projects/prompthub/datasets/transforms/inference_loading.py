@@ -39,7 +39,7 @@ class LoadVICLInferencePair(LoadVICLPair):
 
     Detection configs take the box drawn as a mask the same way (a mask
     equal to the box gives ``LoadVICLPair``'s label image). Colourisation
-    pairs are not masks and are refused.
+    pairs are not masks: that task is refused.
 
     Args:
         **kwargs: :class:`LoadVICLPair` arguments; ``cache_dir`` must stay
@@ -53,6 +53,12 @@ class LoadVICLInferencePair(LoadVICLPair):
                 'their files; a pair cache (cache_dir) holds dataset pairs '
                 'only. Drop cache_dir.')
         super().__init__(**kwargs)
+        if self.task == 'colorization':
+            raise ValueError(
+                'Colourisation pairs (gray image, colour image) are not '
+                'prompt masks; the inferencer predicts masks of '
+                'segmentation and detection configs. Evaluate colourisation '
+                'with tools/test.py.')
 
     def _load_segmentation(self, results: dict) -> tuple:
         name = results.get('input_name', 'input')
@@ -84,12 +90,6 @@ class LoadVICLInferencePair(LoadVICLPair):
 
     # A detection prompt's box is given as a mask image.
     _load_detection = _load_segmentation
-
-    def _load_colorization(self, results: dict) -> tuple:
-        raise ValueError(
-            'Colourisation pairs (gray image, colour image) are not prompt '
-            'masks; the inferencer predicts masks of segmentation and '
-            'detection configs. Evaluate colourisation with tools/test.py.')
 
     def transform(self, results: dict) -> dict:
         """Load, resize and binarise one user pair.
