@@ -386,3 +386,19 @@ def test_unwritable_output_raises_naming_it(small):
     with pytest.raises(OSError, match=r"cannot write '.*p0_vis.png'"):
         inferencer([pairs[0][0]], prompts=pairs[1:], out_dir=str(out_dir))
     assert os.listdir(out_dir / 'p0_vis.png') == []  # no stray temp file
+
+
+def test_show_displays_each_grid(small, monkeypatch):
+    """``show`` puts each query's grid in a window (mmcv.imshow, BGR) for
+    ``wait_time`` seconds and also returns the grids."""
+    inferencer, pairs, _, _ = small
+    shown = []
+    monkeypatch.setattr('mmcv.imshow',
+                        lambda img, name, wait: shown.append((img, wait)))
+    out = inferencer([pairs[0][0], pairs[1][0]], prompts=pairs[2:],
+                     show=True, wait_time=3, batch_size=2)
+    assert len(shown) == len(out['visualization']) == 2
+    for (img, wait), grid in zip(shown, out['visualization']):
+        assert wait == 3
+        np.testing.assert_array_equal(img, grid[..., ::-1])
+    assert all(p['mask_path'] is None for p in out['predictions'])
