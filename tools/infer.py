@@ -153,8 +153,8 @@ def main(argv=None) -> None:
     inputs = inferencer.list_inputs(args.inputs)
     results = inferencer(
         inputs,
-        prompts=None if args.prompt is None else
-        [tuple(p) for p in args.prompt],
+        prompts=None
+        if args.prompt is None else [tuple(p) for p in args.prompt],
         index=args.index,
         candidates=args.candidates,
         num_prompts=args.num_prompts,

@@ -101,7 +101,11 @@ def evaluated(tmp_path_factory):
     preds = load(dump)
     assert len(preds) == 3  # 2007_000033 (classes 1, 2) and 2007_000042
     return dict(
-        work=work, root=root, cfg=cfg_path, ckpt=ckpt, preds=preds,
+        work=work,
+        root=root,
+        cfg=cfg_path,
+        ckpt=ckpt,
+        preds=preds,
         index=index)
 
 
@@ -116,8 +120,8 @@ def _label_masks(evaluated, pred) -> list:
 def _binary_masks(evaluated, pred) -> list:
     """The episode's prompt masks as 0/255 PNGs (what a user has)."""
     files = []
-    for mask_path, class_id in zip(_label_masks(evaluated, pred),
-                                   pred['prompt_class_ids']):
+    for mask_path, class_id in zip(
+            _label_masks(evaluated, pred), pred['prompt_class_ids']):
         labels = np.asarray(Image.open(mask_path))
         out = osp.join(evaluated['work'],
                        f'{osp.basename(mask_path)[:-4]}_{class_id}_fg.png')
@@ -132,8 +136,8 @@ def _cells(evaluated, pred) -> np.ndarray:
 
 
 def test_prompts_as_files_predict_what_test_py_predicts(evaluated):
-    inferencer = PromptHubInferencer(evaluated['cfg'], evaluated['ckpt'],
-                                     device='cpu')
+    inferencer = PromptHubInferencer(
+        evaluated['cfg'], evaluated['ckpt'], device='cpu')
     for pred in evaluated['preds']:
         masks = _binary_masks(evaluated, pred)
         binary = list(zip(pred['prompt_paths'], masks))
@@ -141,11 +145,11 @@ def test_prompts_as_files_predict_what_test_py_predicts(evaluated):
             pred['prompt_paths'], _label_masks(evaluated, pred),
             pred['prompt_class_ids'])]
         for prompts in (binary, label_ids):
-            out = inferencer(pred['img_path'], prompts=prompts,
-                             return_datasamples=True)
+            out = inferencer(
+                pred['img_path'], prompts=prompts, return_datasamples=True)
             sample = out['predictions'][0]
-            np.testing.assert_array_equal(
-                sample.pred_sem_seg.data[0].numpy(), _cells(evaluated, pred))
+            np.testing.assert_array_equal(sample.pred_sem_seg.data[0].numpy(),
+                                          _cells(evaluated, pred))
             np.testing.assert_array_equal(sample.pred_label_img.data.numpy(),
                                           pred['pred_label_img']['data'])
             assert sample.ori_shape == pred['ori_shape']
@@ -162,11 +166,12 @@ def test_index_route_predicts_what_test_py_predicts(evaluated):
     root = evaluated['root']
     pool = {}
     for pred in evaluated['preds']:
-        for name, img, mask in zip(pred['prompt_names'],
-                                   pred['prompt_paths'],
+        for name, img, mask in zip(pred['prompt_names'], pred['prompt_paths'],
                                    _binary_masks(evaluated, pred)):
-            pool[name] = [osp.relpath(img, evaluated['work']),
-                          osp.relpath(mask, evaluated['work'])]
+            pool[name] = [
+                osp.relpath(img, evaluated['work']),
+                osp.relpath(mask, evaluated['work'])
+            ]
     cands = str(evaluated['work'] / 'candidates.json')
     with open(cands, 'w') as f:
         json.dump(pool, f)
@@ -176,11 +181,14 @@ def test_index_route_predicts_what_test_py_predicts(evaluated):
         osp.join(root, 'VOC2012', 'JPEGImages', f'{name}.jpg')
         for name in INDEX
     ]
-    inferencer = PromptHubInferencer(evaluated['cfg'], evaluated['ckpt'],
-                                     device='cpu')
-    out = inferencer(queries, index=evaluated['index'], candidates=cands,
-                     batch_size=2,
-                     return_datasamples=True)
+    inferencer = PromptHubInferencer(
+        evaluated['cfg'], evaluated['ckpt'], device='cpu')
+    out = inferencer(
+        queries,
+        index=evaluated['index'],
+        candidates=cands,
+        batch_size=2,
+        return_datasamples=True)
     for name, sample in zip(INDEX, out['predictions']):
         assert sample.prompt_names == preds[name]['prompt_names']
         np.testing.assert_array_equal(sample.pred_sem_seg.data[0].numpy(),

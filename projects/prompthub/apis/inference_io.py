@@ -49,8 +49,8 @@ def output_stems(queries: Sequence[ImageLike]) -> List[str]:
     the query's position, so no output overwrites another.
     """
     stems = [
-        osp.splitext(osp.basename(q))[0] if isinstance(q, str) else
-        f'query_{i}' for i, q in enumerate(queries)
+        osp.splitext(osp.basename(q))[0]
+        if isinstance(q, str) else f'query_{i}' for i, q in enumerate(queries)
     ]
     counts = Counter(s.lower() for s in stems)
     taken = set(counts)
@@ -92,8 +92,9 @@ def write_image(path: str, img: np.ndarray) -> str:
                          f'{img.shape}); write .png.')
     # A pid-named sibling (not mkstemp, which makes it 0600) so the output
     # gets the usual umask permissions.
-    tmp = osp.join(osp.dirname(osp.abspath(path)),
-                   f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    tmp = osp.join(
+        osp.dirname(osp.abspath(path)),
+        f'.{osp.basename(path)}.{os.getpid()}.tmp')
     try:
         with open(tmp, 'wb') as f:
             f.write(buf.tobytes())
@@ -163,9 +164,9 @@ def load_candidates(path: str) -> Dict[str, Prompt]:
             entry = [entry.get('image'), entry.get('mask')] + (
                 [entry['mask_fg_value']] if 'mask_fg_value' in entry else [])
         ok = isinstance(entry, list) and len(entry) in (2, 3) and all(
-            isinstance(p, str) and p for p in entry[:2]) and (
-                len(entry) == 2 or isinstance(entry[2], (int, float))
-                and not isinstance(entry[2], bool))
+            isinstance(p, str) and p
+            for p in entry[:2]) and (len(entry) == 2 or isinstance(
+                entry[2], (int, float)) and not isinstance(entry[2], bool))
         if not ok:
             raise ValueError(f'candidates file {path!r}: entry {name!r} is '
                              f'{entry!r}, not an image and a mask; {fix}.')

@@ -27,14 +27,12 @@ from mmengine.utils import import_modules_from_strings
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from projects.prompthub.datasets.retrieval_augmented_dataset import \
-    _NameLists
+from projects.prompthub.datasets.retrieval_augmented_dataset import _NameLists
 from projects.prompthub.models.utils.canvas import cell_size
 from projects.prompthub.models.utils.strict_load import (ALLOW_KEY,
                                                          load_model_checkpoint)
 from projects.prompthub.registry import MODELS
-from projects.prompthub.visualization import (draw_vicl_grid,
-                                              fused_prompt_cells)
+from projects.prompthub.visualization import draw_vicl_grid, fused_prompt_cells
 from .inference_io import (ImageLike, Prompt, load_candidates, output_stems,
                            write_image)
 
@@ -175,7 +173,9 @@ class PromptHubInferencer(BaseInferencer):
         self.device = next(self.model.parameters()).device
 
     # -- construction ----------------------------------------------------
-    def _init_model(self, cfg: Config, weights: Optional[str],
+    def _init_model(self,
+                    cfg: Config,
+                    weights: Optional[str],
                     device: str = 'cpu') -> nn.Module:
         """Build the model and load ``weights`` exactly (strict loader)."""
         model = MODELS.build(cfg.model)
@@ -198,8 +198,8 @@ class PromptHubInferencer(BaseInferencer):
         """The test dataloader's ``collate_fn``, as the runner builds it
         (``pseudo_collate`` by default)."""
         collate = copy.deepcopy(
-            dict((cfg.get('test_dataloader') or {}).get(
-                'collate_fn', dict(type='pseudo_collate'))))
+            dict((cfg.get('test_dataloader')
+                  or {}).get('collate_fn', dict(type='pseudo_collate'))))
         kind = collate.pop('type')
         if isinstance(kind, str):
             kind = FUNCTIONS.get(kind)
@@ -228,8 +228,8 @@ class PromptHubInferencer(BaseInferencer):
         query_loads = _loading_pipeline(test_set.get('dataset'))
         prompt_loads = _loading_pipeline(
             test_set.get('prompt_dataset')) or query_loads
-        if query_loads is None and _mentions(cfg.get('test_dataloader'),
-                                             DATASET_LOADER):
+        if query_loads is None and _mentions(
+                cfg.get('test_dataloader'), DATASET_LOADER):
             raise ValueError(
                 f'test_dataloader uses {DATASET_LOADER}, but not in the '
                 'pipeline of test_dataloader.dataset.dataset (or of the '
@@ -332,8 +332,8 @@ class PromptHubInferencer(BaseInferencer):
         for item in inputs:
             if isinstance(item, str) and isdir(item):
                 queries.extend(
-                    osp.join(item, name) for name in sorted(
-                        list_dir_or_file(item, list_dir=False)))
+                    osp.join(item, name)
+                    for name in sorted(list_dir_or_file(item, list_dir=False)))
             else:
                 queries.append(item)
         return queries
@@ -374,8 +374,7 @@ class PromptHubInferencer(BaseInferencer):
                 pairs = self.prompts_from_index(stem, index, candidates,
                                                 num_prompts)
             episodes.append(self.episode(query, pairs, n))
-        chunks = self._get_chunk_data(map(self.pipeline, episodes),
-                                      batch_size)
+        chunks = self._get_chunk_data(map(self.pipeline, episodes), batch_size)
         return map(self.collate_fn, chunks)
 
     def _config_num_prompts(self) -> int:
@@ -389,7 +388,9 @@ class PromptHubInferencer(BaseInferencer):
         raise ValueError('the config sets no num_prompts; give num_prompts '
                          '(tools/infer.py --num-prompts).')
 
-    def episode(self, query: ImageLike, prompts: Sequence[Prompt],
+    def episode(self,
+                query: ImageLike,
+                prompts: Sequence[Prompt],
                 position: int = 0) -> dict:
         """The dataset-style records of one query and its prompts.
 
@@ -406,8 +407,8 @@ class PromptHubInferencer(BaseInferencer):
             raise ValueError('give at least one prompt pair (image, mask)')
         records = []
         for k, prompt in enumerate(prompts):
-            if not isinstance(prompt, (tuple, list)) or len(prompt) not in (
-                    2, 3):
+            if not isinstance(prompt,
+                              (tuple, list)) or len(prompt) not in (2, 3):
                 raise ValueError(
                     f'prompt {k} must be (image, mask) or (image, mask, '
                     f'mask_fg_value), got {prompt!r:.80}.')
@@ -478,8 +479,8 @@ class PromptHubInferencer(BaseInferencer):
             preds = self.model.test_step(inputs)
         batch = inputs['inputs']
         pairs = batch['pairs'] if isinstance(batch, dict) else batch
-        features = batch.get('feature_pairs') if isinstance(
-            batch, dict) else None
+        features = batch.get('feature_pairs') if isinstance(batch,
+                                                            dict) else None
         for i, pred in enumerate(preds):
             pred.pair_inputs = pairs[i]
             if features is not None:
@@ -513,11 +514,12 @@ class PromptHubInferencer(BaseInferencer):
         inputs = self._model_inputs(pred)
         pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
         fused = fused_prompt_cells(self.model, inputs)
-        return draw_vicl_grid(
-            [(pairs[0, k, 0], pairs[0, k, 1])
-             for k in range(1, pairs.shape[1])], pairs[0, 0, 0],
-            pred.pred_label_img.data, None,
-            None if fused is None else (fused[0, 0], fused[0, 1]))
+        return draw_vicl_grid([(pairs[0, k, 0], pairs[0, k, 1])
+                               for k in range(1, pairs.shape[1])],
+                              pairs[0, 0, 0], pred.pred_label_img.data, None,
+                              None if fused is None else (fused[0,
+                                                                0], fused[0,
+                                                                          1]))
 
     @torch.no_grad()
     def _model_inputs(self, pred: SegDataSample):
@@ -544,9 +546,8 @@ class PromptHubInferencer(BaseInferencer):
         predictions = []
         for n, pred in enumerate(preds):
             if 'ori_shape' not in pred.metainfo:
-                raise KeyError(
-                    "the test pipeline's PackVICLInputs must keep "
-                    "'ori_shape' in meta_keys (the query's size).")
+                raise KeyError("the test pipeline's PackVICLInputs must keep "
+                               "'ori_shape' in meta_keys (the query's size).")
             height, width = pred.metainfo['ori_shape']
             cell_mask = pred.pred_sem_seg.data[0].cpu().numpy() > 0
             mask = cv2.resize(

@@ -74,15 +74,14 @@ class LoadVICLInferencePair(LoadVICLPair):
         if mask is None:
             label = np.zeros((img.height, img.width), np.uint8)
             return img, Image.fromarray(label)
-        fg = mask_foreground(mask, f'{name} mask',
-                             results.get('seg_fg_value'),
+        fg = mask_foreground(mask, f'{name} mask', results.get('seg_fg_value'),
                              results.get('seg_threshold'), self.backend_args)
         mask_name = f'{name} mask ' + (
             repr(mask) if isinstance(mask, str) else '(array)')
         check_mask_size(
             fg.shape, img, mask_name,
-            repr(results['img_path']) if results.get('img_path') else
-            '(array)')
+            repr(results['img_path'])
+            if results.get('img_path') else '(array)')
         # transform() warns when the resize loses a non-empty foreground.
         self._read_fg_pixels = int(fg.sum())
         warn_if_empty(fg, mask_name)

@@ -43,9 +43,9 @@ def rgb_array(arr: np.ndarray, what: str = 'image') -> np.ndarray:
         raise ValueError(f'{what} array must be HxW or HxWx3 RGB, got '
                          f'shape {arr.shape}.')
     if arr.dtype != np.uint8:
-        if arr.dtype == bool or not (
-                np.isfinite(arr).all() and (arr == np.round(arr)).all()
-                and arr.min() >= 0 and arr.max() <= 255):
+        if arr.dtype == bool or not (np.isfinite(arr).all() and
+                                     (arr == np.round(arr)).all()
+                                     and arr.min() >= 0 and arr.max() <= 255):
             raise ValueError(
                 f'{what} array of dtype {arr.dtype} is not 0..255 integer '
                 'RGB (a [0, 1] float image would turn black); give uint8 '
@@ -151,8 +151,7 @@ def mask_foreground(mask: ImageLike,
     return arr == fg[0] if len(fg) else np.zeros(arr.shape, bool)
 
 
-def _colour_foreground(arr: np.ndarray, name: str,
-                       fg_value: Optional[float],
+def _colour_foreground(arr: np.ndarray, name: str, fg_value: Optional[float],
                        threshold: Optional[float]) -> np.ndarray:
     """Foreground of a colour mask: black plus exactly one colour."""
     if fg_value is not None or threshold is not None:
