@@ -16,10 +16,15 @@ Example::
 import argparse
 import json
 import os.path as osp
+import sys
 
-import mmengine
-import torch
-from mmengine.config import Config, DictAction
+# ``projects.prompthub`` lives at the repository root, which ``python
+# tools/demo.py`` does not put on sys.path.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmengine  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 
 
 def parse_args():
@@ -48,14 +53,17 @@ def main():
     torch.set_num_threads(args.threads)
     from projects.prompthub.apis import run_demo
     from projects.prompthub.utils import apply_cfg_options
+    from projects.prompthub.utils.paths import resolve_project_path
     cfg = Config.fromfile(args.config)
     apply_cfg_options(cfg, args.cfg_options)  # unknown keys raise
     cfg.work_dir = args.work_dir
     ckpt = cfg.model.backbone.get('checkpoint')
-    if ckpt and not osp.isfile(ckpt):
+    try:  # relative to the working directory, else to the repository
+        ckpt and resolve_project_path(ckpt)
+    except FileNotFoundError as e:
         raise SystemExit(
-            f'{ckpt} is missing: run tools/pretrain_tiny_backbone.py '
-            f'--out {ckpt} (see its docstring for the recipe)')
+            f'{e} Run tools/pretrain_tiny_backbone.py --out {ckpt} (see '
+            'its docstring for the recipe)')
     result = run_demo(cfg, args.iters, args.episodes, args.max_prompts)
     mmengine.mkdir_or_exist(args.work_dir)
     out = osp.join(args.work_dir, 'demo.json')

@@ -1,8 +1,12 @@
+import json
 import os
 import os.path as osp
 import re
 import runpy
+import subprocess
 import sys
+import sysconfig
+import textwrap
 
 import cv2
 import numpy as np
@@ -13,6 +17,7 @@ from PIL import Image
 
 from projects.prompthub.apis import PromptHubInferencer
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
+from projects.prompthub.datasets.testing import write_reference_json
 
 SMALL_BACKBONE = dict(type='TinyVICLBackbone', embed_dim=32, depth=1,
                       num_heads=2, head_dim=8)
@@ -56,11 +61,14 @@ def test_inferencer_masks_and_files(tmp_path):
     torch.manual_seed(0)
     pairs = _write_pairs(tmp_path)
     inferencer = PromptHubInferencer(_config(tmp_path))
+    # No device given: CUDA when available (mmengine's get_device).
+    assert inferencer.device.type == ('cuda'
+                                      if torch.cuda.is_available() else 'cpu')
     query = pairs[0][0]
     out_dir = str(tmp_path / 'out')
     out = inferencer([query], prompts=pairs[1:], out_dir=out_dir)
-    assert len(out) == 1
-    res = out[0]
+    assert len(out['predictions']) == len(out['visualization']) == 1
+    res = out['predictions'][0]
     assert res['mask'].shape == (120, 150) and res['mask'].dtype == bool
     assert res['pred_label_img'].shape == (111, 111, 3)
     names = sorted(p.split('/')[-1] for p in res['paths'])
@@ -80,7 +88,7 @@ def test_inferencer_takes_any_number_of_prompts(tmp_path):
     cfg = _config(tmp_path, data_preprocessor=dict(
         type='VICLDataPreprocessor', num_prompts=4))
     inferencer = PromptHubInferencer(cfg)
-    res = inferencer(pairs[0][0], prompts=pairs[1:])
+    res = inferencer(pairs[0][0], prompts=pairs[1:])['predictions']
     assert res[0]['mask'].shape == (120, 150)
     pre = inferencer.model.data_preprocessor
     assert pre.num_prompts == 4
@@ -104,7 +112,7 @@ def test_inferencer_from_index(tmp_path):
     assert got == [pairs[2], pairs[1]]
     assert packed_ref['inputs'].shape == (3, 2, 3, 111, 111)
     res = inferencer(pairs[0][0], index=Index(), candidates=cands,
-                     num_prompts=2)
+                     num_prompts=2)['predictions']
     assert res[0]['mask'].shape == (120, 150)
 
 
@@ -112,8 +120,8 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     pairs = _write_pairs(tmp_path, 1)
     out_dir = str(tmp_path / 'cli')
     argv = ['tools/infer.py', _config(tmp_path), pairs[0][0], '--prompt',
-            pairs[1][0], pairs[1][1], '--out-dir', out_dir,
-            '--mask-threshold', '127']  # 0/255 masks: the same foreground
+            pairs[1][0], pairs[1][1], '--out-dir', out_dir, '--device',
+            'cpu', '--mask-threshold', '127']  # 0/255: the same foreground
     monkeypatch.setattr(sys, 'argv', argv)
     runpy.run_path('tools/infer.py', run_name='__main__')
     assert 'foreground pixels' in capsys.readouterr().out
@@ -121,6 +129,93 @@ def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     mask = cv2.imread(f'{out_dir}/p0_mask.png', cv2.IMREAD_GRAYSCALE)
     assert vis is not None and mask.shape == (120, 150)
     assert set(np.unique(mask)) <= {0, 255}
+
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+INFER = osp.join(REPO, 'tools', 'infer.py')
+# `python SCRIPT ARGS` without the site module, so neither PYTHONPATH nor
+# the venv's editable install (a .pth finder) makes `projects` importable:
+# a fresh clone. The venv's site-packages are added as a plain folder.
+FRESH_CLONE = textwrap.dedent('''
+    import os, runpy, sys
+    sys.path.append({site!r})
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    runpy.run_path(script, run_name='__main__')
+''').format(site=sysconfig.get_paths()['purelib'])
+
+
+def _fresh_clone_run(args, cwd):
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([sys.executable, '-S', '-c', FRESH_CLONE, *args],
+                          cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_infer_tool_runs_from_a_fresh_clone(tmp_path):
+    """From another directory, PYTHONPATH unset and no pip install: the
+    tool finds the repository's package (it used to fail with "No module
+    named 'projects'") and the demo config its committed backbone."""
+    probe = tmp_path / 'probe.py'
+    probe.write_text('import projects.prompthub\n')
+    proc = _fresh_clone_run([str(probe)], str(tmp_path))
+    assert "No module named 'projects'" in proc.stderr  # truly isolated
+    pairs = _write_pairs(tmp_path, 1)
+    out_dir = str(tmp_path / 'out')
+    proc = _fresh_clone_run([
+        INFER, osp.join(REPO, 'configs', 'prompthub_demo.py'), pairs[0][0],
+        '--prompt', pairs[1][0], pairs[1][1], '--out-dir', out_dir,
+        '--device', 'cpu'
+    ], str(tmp_path))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert 'foreground pixels' in proc.stdout
+    assert f'loaded {REPO}' in proc.stdout + proc.stderr  # this checkout
+    mask = cv2.imread(osp.join(out_dir, 'p0_mask.png'), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (120, 150)
+
+
+def test_infer_tool_index_route(tmp_path, capsys):
+    """--index/--candidates: each query gets the prompts its file stem
+    lists, read from the candidates file; the masks equal those of the
+    same prompts given with --prompt."""
+    tool = runpy.run_path(INFER)
+    pairs = _write_pairs(tmp_path, 2)
+    cfg = _config(tmp_path)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.manual_seed(1)
+    torch.save({'state_dict': PromptHubInferencer(cfg).model.state_dict()},
+               ckpt)
+    index = write_reference_json(str(tmp_path / 'index.json'),
+                                 {'p0': ['b', 'a', 'x']})
+    with open(tmp_path / 'cands.json', 'w') as f:  # paths relative to it
+        json.dump({'a': [osp.basename(p) for p in pairs[1]],
+                   'b': {'image': pairs[2][0], 'mask': pairs[2][1]}}, f)
+    common = [cfg, pairs[0][0], '--weights', ckpt, '--device', 'cpu']
+    tool['main'](common + ['--index', index, '--candidates',
+                           str(tmp_path / 'cands.json'), '--num-prompts',
+                           '2', '--out-dir', str(tmp_path / 'idx')])
+    tool['main'](common + ['--prompt', *pairs[2], '--prompt', *pairs[1],
+                           '--out-dir', str(tmp_path / 'given')])
+    assert capsys.readouterr().out.count('foreground pixels') == 2
+    for name in ('p0_mask.png', 'p0_vis.png'):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'idx' / name)),
+                                      cv2.imread(str(tmp_path / 'given' /
+                                                     name)))
+    # A third prompt is listed but has no candidate entry: named.
+    with pytest.raises(KeyError, match=r"\['x'\] of query 'p0'.*candidates"):
+        tool['main'](common + ['--index', index, '--candidates',
+                               str(tmp_path / 'cands.json'),
+                               '--num-prompts', '3'])
+    with pytest.raises(SystemExit):
+        tool['main'](common + ['--index', index])  # no --candidates
+    assert '--index needs --candidates' in capsys.readouterr().err
+
+
+def test_infer_tool_documents_every_option():
+    parser = runpy.run_path(INFER)['build_parser']()
+    undocumented = [a.dest for a in parser._actions if not a.help]
+    assert not undocumented
 
 
 # --- Inputs are read exactly or refused; outputs are written or raise. ---
@@ -196,11 +291,11 @@ def test_ambiguous_prompt_mask_raises_with_fix(small):
     with pytest.raises(ValueError, match=r'prompt 0 mask \(array\) has 2 '
                        r'foreground values \[3, 7\].*mask_fg_value'):
         inferencer.pack(pairs[0][0], [(pairs[1][0], multi)])
-    picked = PromptHubInferencer(inferencer.model, mask_fg_value=3)
+    picked = PromptHubInferencer(str(tmp / 'cfg.py'), mask_fg_value=3)
     np.testing.assert_array_equal(
         _mask_cell(picked, pairs[0][0], pairs[1][0], multi),
         _mask_cell(inferencer, pairs[0][0], pairs[1][0], multi == 3))
-    cut = PromptHubInferencer(inferencer.model, mask_threshold=127)
+    cut = PromptHubInferencer(str(tmp / 'cfg.py'), mask_threshold=127)
     np.testing.assert_array_equal(
         _mask_cell(cut, pairs[0][0], pairs[1][0], path),
         _mask_cell(inferencer, pairs[0][0], pairs[1][0], soft > 127))
@@ -214,11 +309,12 @@ def test_empty_prompt_mask_warns_naming_it(small):
     with pytest.warns(UserWarning, match=r"prompt 1 mask '.*empty_mask.png' "
                       'has no foreground pixels'):
         inferencer.pack(pairs[0][0], prompts)
+    big = cv2.resize(cv2.imread(pairs[1][0]), (600, 600))[..., ::-1]
     speck = np.zeros((600, 600), np.uint8)
-    speck[301, 301] = 1  # lost by the nearest resize to the 111 cell
+    speck[301, 301] = 1  # lost by the resize to the 111 cell
     with pytest.warns(UserWarning, match=r'prompt 0 mask \(array\) has no '
-                      'foreground pixels after the nearest-neighbour resize'):
-        inferencer.pack(pairs[0][0], [(pairs[1][0], speck)])
+                      'foreground pixels after resizing to the 111x111'):
+        inferencer.pack(pairs[0][0], [(big, speck)])
 
 
 @pytest.mark.parametrize('fault', ['truncated jpg', 'truncated png', 'empty',
@@ -238,15 +334,17 @@ def test_corrupt_query_image_raises_naming_it(small, fault):
     path = str(tmp / f"broken_{fault.replace(' ', '_')}{ext}")
     with open(path, 'wb') as f:
         f.write(data)
-    word = {'empty': 'empty file', 'not an image': 'cannot be decoded'}.get(
+    word = {'empty': 'is empty', 'not an image': 'not an image'}.get(
         fault, 'truncated or corrupt')
-    with pytest.raises(ValueError,
-                       match=f'query image {re.escape(repr(path))} .*{word}'):
+    # The datasets' strict reader names "<what> file '<path>'".
+    with pytest.raises(
+            ValueError,
+            match=f'query image file {re.escape(repr(path))} .*{word}'):
         inferencer([path], prompts=pairs[1:])
     with pytest.raises(ValueError, match='prompt 1 image'):
         inferencer.pack(pairs[0][0], [pairs[1], (path, pairs[2][1])])
     with pytest.raises(ValueError,
-                       match=f'prompt 1 mask {re.escape(repr(path))}'):
+                       match=f'prompt 1 mask file {re.escape(repr(path))}'):
         inferencer.pack(pairs[0][0], [pairs[1], (pairs[2][0], path)])
 
 
@@ -261,14 +359,14 @@ def test_same_stem_queries_get_their_own_outputs(small):
         queries.append(str(tmp / sub / 'img.png'))
         cv2.imwrite(queries[-1], cv2.imread(src))
     out_dir = str(tmp / 'same_stem')
-    res = inferencer(queries, prompts=pairs[2:], out_dir=out_dir)
+    out = inferencer(queries, prompts=pairs[2:], out_dir=out_dir)
+    res = out['predictions']
     assert not (res[0]['mask'] == res[1]['mask']).all()
-    for r in res:  # each query's own outputs are on disk
+    for r, vis in zip(res, out['visualization']):  # each query's own files
         written = cv2.imread(r['paths'][0], cv2.IMREAD_GRAYSCALE)
         np.testing.assert_array_equal(written > 0, r['mask'])
         np.testing.assert_array_equal(
-            cv2.imread(r['paths'][1]), cv2.cvtColor(r['vis'],
-                                                    cv2.COLOR_RGB2BGR))
+            cv2.imread(r['paths'][1]), cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
     names = [osp.basename(r['mask_path']) for r in res]
     assert names == ['img_0_mask.png', 'img_1_mask.png']
     assert [osp.basename(r['vis_path']) for r in res] == [
@@ -288,3 +386,19 @@ def test_unwritable_output_raises_naming_it(small):
     with pytest.raises(OSError, match=r"cannot write '.*p0_vis.png'"):
         inferencer([pairs[0][0]], prompts=pairs[1:], out_dir=str(out_dir))
     assert os.listdir(out_dir / 'p0_vis.png') == []  # no stray temp file
+
+
+def test_show_displays_each_grid(small, monkeypatch):
+    """``show`` puts each query's grid in a window (mmcv.imshow, BGR) for
+    ``wait_time`` seconds and also returns the grids."""
+    inferencer, pairs, _, _ = small
+    shown = []
+    monkeypatch.setattr('mmcv.imshow',
+                        lambda img, name, wait: shown.append((img, wait)))
+    out = inferencer([pairs[0][0], pairs[1][0]], prompts=pairs[2:],
+                     show=True, wait_time=3, batch_size=2)
+    assert len(shown) == len(out['visualization']) == 2
+    for (img, wait), grid in zip(shown, out['visualization']):
+        assert wait == 3
+        np.testing.assert_array_equal(img, grid[..., ::-1])
+    assert all(p['mask_path'] is None for p in out['predictions'])

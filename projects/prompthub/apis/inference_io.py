@@ -1,265 +1,43 @@
-"""Strict reading of the inferencer's inputs and writing of its outputs.
+"""Reading the inferencer's inputs and writing its outputs.
 
 Every function here either returns exactly what the file or array holds or
-raises an error that names the file (or prompt index) and the fix: a
-truncated image is never returned as a half image, a prompt mask is read
-with one rule whether it comes as a file or an array, and an output that
-could not be written raises instead of being silently missing.
+raises an error that names the file (or prompt index) and the fix. Files
+are read by the datasets' strict reader
+(:mod:`projects.prompthub.datasets.transforms.image_io`): a truncated image
+is never returned as a half image; a prompt mask is read with one rule
+whether it comes as a file or an array
+(:mod:`~projects.prompthub.datasets.transforms.user_inputs`); an output
+that could not be written raises instead of being silently missing.
 """
-import io
+import json
 import os
 import os.path as osp
-import warnings
 from collections import Counter
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
-from mmengine import fileio
-from PIL import Image, ImageFile, UnidentifiedImageError
 
-ImageLike = Union[str, np.ndarray]
-
-#: mmseg's ``ignore_index``: in a label-id mask it marks the void band.
-IGNORE_VALUE = 255
-
-_MASK_FIX = ('Save the mask as a single-channel PNG with 0 for background '
-             'and one foreground value (0/1 or 0/255), or choose the '
-             'foreground with mask_fg_value (a label id, CLI '
-             '--mask-fg-value) or mask_threshold (a soft or JPEG mask, CLI '
-             '--mask-threshold).')
-
-
-def read_file_bytes(path: str, what: str) -> bytes:
-    """All bytes of ``path`` (mmengine file backends).
-
-    Raises:
-        FileNotFoundError: Naming ``what`` and the path.
-        ValueError: The file is empty.
-    """
-    try:
-        data = fileio.get(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'{what} file not found: {path!r}') from None
-    if not data:
-        raise ValueError(f'{what} {path!r} is an empty file (0 bytes); '
-                         're-export or re-copy it.')
-    return data
-
-
-def open_complete_image(data: bytes, path: str,
-                        what: str) -> Optional[Image.Image]:
-    """Decode ``data`` fully with PIL, refusing truncated files.
-
-    PIL decodes every byte and raises on a truncated or corrupt stream
-    (OpenCV, by contrast, returns a truncated JPEG as a half-grey image and
-    only prints a warning), so this is the completeness check of both
-    readers. ``ImageFile.LOAD_TRUNCATED_IMAGES`` is forced off meanwhile,
-    whatever another library set it to.
-
-    Returns:
-        PIL.Image.Image | None: The loaded image, or None when PIL does not
-        know the format (the caller may still decode it with OpenCV).
-
-    Raises:
-        ValueError: Naming the file when its content is truncated or
-            corrupt.
-    """
-    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except UnidentifiedImageError:
-        return None
-    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError
-        raise ValueError(
-            f'{what} {path!r} is truncated or corrupt ({type(e).__name__}: '
-            f'{e}); re-export or re-download it.') from None
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
-    return img
+from projects.prompthub.datasets.transforms.image_io import read_image
+from projects.prompthub.datasets.transforms.user_inputs import (  # noqa: F401
+    IGNORE_VALUE, ImageLike, mask_foreground, rgb_array, warn_if_empty)
 
 
 def read_rgb(img: ImageLike, what: str = 'image') -> np.ndarray:
     """Path or HxW(x3) array -> HxWx3 uint8 RGB.
 
-    Files are decoded by OpenCV (``IMREAD_COLOR``: EXIF orientation
-    applied, 16-bit scaled to 8-bit) after PIL has checked that the file is
-    complete.
+    Files are read like dataset images (PIL, strict: truncated files are
+    refused, 16-bit scaled to 8 bits; no EXIF rotation, as in training and
+    testing).
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file is empty, truncated, corrupt or not an image.
+        ValueError: The file is empty, truncated, corrupt or not an image,
+            or the array is not 0..255 RGB.
     """
-    if not isinstance(img, str):
-        return _rgb_array(np.asarray(img), what)
-    data = read_file_bytes(img, what)
-    checked = open_complete_image(data, img, what)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if arr is None:
-        known = 'PIL reads it but OpenCV does not' if checked else \
-            'neither PIL nor OpenCV recognises it'
-        raise ValueError(f'{what} {img!r} cannot be decoded ({known}); '
-                         'convert it to PNG or JPEG.')
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
-
-
-def _rgb_array(arr: np.ndarray, what: str) -> np.ndarray:
-    """Check an RGB array: HxW or HxWx3 with integer values in 0..255."""
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
-        raise ValueError(f'{what} array must be HxW or HxWx3 RGB, got '
-                         f'shape {arr.shape}.')
-    if arr.dtype != np.uint8:
-        if arr.dtype == bool or not (
-                np.isfinite(arr).all() and (arr == np.round(arr)).all()
-                and arr.min() >= 0 and arr.max() <= 255):
-            raise ValueError(
-                f'{what} array of dtype {arr.dtype} is not 0..255 integer '
-                'RGB (a [0, 1] float image would turn black); give uint8 '
-                'RGB, e.g. (img * 255).round().astype(np.uint8).')
-    return arr.astype(np.uint8)
-
-
-def read_mask_file(path: str, what: str = 'prompt mask') -> np.ndarray:
-    """The stored values of a mask file (label ids, not colours).
-
-    Read with PIL like the datasets read masks: a palette PNG gives its
-    label ids (OpenCV would turn them into the palette colours' grey
-    levels), a 16-bit PNG its 16-bit values, a 1-bit PNG booleans.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ValueError: The file is empty, truncated, corrupt or not an image.
-    """
-    img = open_complete_image(read_file_bytes(path, what), path, what)
-    if img is None:
-        raise ValueError(f'{what} {path!r} is not an image PIL can read; '
-                         'save the mask as a PNG.')
-    if img.mode in ('CMYK', 'YCbCr', 'LAB', 'HSV'):
-        img = img.convert('RGB')
-    return np.asarray(img)
-
-
-def mask_foreground(mask: ImageLike,
-                    name: Optional[str] = None,
-                    fg_value: Optional[float] = None,
-                    threshold: Optional[float] = None) -> np.ndarray:
-    """HxW bool foreground of a prompt mask, one rule for files and arrays.
-
-    A path is read by :func:`read_mask_file` (stored values); an array is
-    taken as is. Then, in order:
-
-    1. A last channel of 2 or 4 is an alpha channel and is dropped; a
-       colour mask whose channels are equal is read as grey.
-    2. ``threshold`` given: foreground is ``value > threshold`` (soft or
-       JPEG masks).
-    3. ``fg_value`` given: foreground is ``value == fg_value`` (a label-id
-       mask with several classes).
-    4. Otherwise the mask must name its foreground by itself: a bool mask;
-       0 plus one other value (0/1, 0/255, 0/label id, also in colour:
-       black plus one colour); or 0, one label id and 255, where 255 is
-       mmseg's ignore band and counts as background.
-
-    Anything else (several classes, soft edges, JPEG noise, NaN) is
-    ambiguous and raises instead of guessing.
-
-    Args:
-        mask (str | np.ndarray): Mask file path or array.
-        name (str, optional): How errors name the mask (e.g.
-            ``'prompt 2 mask'``); the path, or ``(array)``, is appended.
-        fg_value (float, optional): Foreground label id. Defaults to None.
-        threshold (float, optional): Foreground above this value.
-            Defaults to None.
-
-    Returns:
-        np.ndarray: HxW bool.
-
-    Raises:
-        ValueError: Naming the mask, the values found and the fix.
-    """
-    if fg_value is not None and threshold is not None:
-        raise ValueError('give mask_fg_value or mask_threshold, not both')
-    if isinstance(mask, str):
-        arr = read_mask_file(mask, name or 'mask')
-        name = f'{name or "mask"} {mask!r}'
-    else:
-        name = f'{name} (array)' if name else 'mask array'
-        arr = np.asarray(mask)
-    if arr.ndim == 3:
-        if arr.shape[2] in (2, 4):
-            arr = arr[..., :-1]
-        if (arr == arr[..., :1]).all():
-            arr = arr[..., 0]
-    if arr.ndim == 3:
-        return _colour_foreground(arr, name, fg_value, threshold)
-    if arr.ndim != 2:
-        raise ValueError(f'{name}: a mask must be HxW or HxWxC, got shape '
-                         f'{arr.shape}. {_MASK_FIX}')
-    if arr.dtype.kind == 'f' and not np.isfinite(arr).all():
-        raise ValueError(f'{name} holds NaN or infinite values. {_MASK_FIX}')
-    if threshold is not None:
-        return arr > threshold
-    if fg_value is not None:
-        return arr == fg_value
-    if arr.dtype == bool:
-        return arr
-    values = np.unique(arr)
-    fg = values[values != 0]
-    if len(fg) == 2 and fg[1] == IGNORE_VALUE:
-        fg = fg[:1]  # label ids with the 255 void band (mmseg convention)
-    if len(fg) > 1:
-        raise ValueError(
-            f'{name} has {len(fg)} foreground values '
-            f'{_shorten(fg.tolist())}, so which pixels are foreground is '
-            f'ambiguous. {_MASK_FIX}')
-    return arr == fg[0] if len(fg) else np.zeros(arr.shape, bool)
-
-
-def _colour_foreground(arr: np.ndarray, name: str,
-                       fg_value: Optional[float],
-                       threshold: Optional[float]) -> np.ndarray:
-    """Foreground of a colour mask: black plus exactly one colour."""
-    if fg_value is not None or threshold is not None:
-        raise ValueError(
-            f'{name} is a colour mask; mask_fg_value and mask_threshold '
-            'apply to single-channel masks. Save it as a single-channel '
-            'label-id or 0/255 PNG.')
-    black = (arr == 0).all(axis=2)
-    colours = np.unique(arr[~black], axis=0)
-    if len(colours) > 1:
-        raise ValueError(
-            f'{name} is a colour mask with {len(colours)} non-black colours '
-            f'{_shorten(colours.tolist())}, so which pixels are foreground '
-            f'is ambiguous. {_MASK_FIX}')
-    return ~black
-
-
-def _shorten(values: list, limit: int = 8) -> str:
-    return str(values[:limit])[:-1] + ', ...]' if len(values) > limit \
-        else str(values)
-
-
-def warn_if_empty(fg: np.ndarray, name: str, cell: Optional[int] = None):
-    """Warn, naming the prompt, when a prompt mask shows no foreground.
-
-    Args:
-        fg (np.ndarray): The mask's foreground (bool).
-        name (str): How the warning names the prompt.
-        cell (int, optional): Set when ``fg`` is the mask resized to the
-            canvas cell; the warning then says the object was lost there.
-    """
-    if fg.any():
-        return
-    where = (f'after the nearest-neighbour resize to the {cell}x{cell} '
-             'canvas cell (the object is too small or thin)'
-             if cell else 'after reading it')
-    warnings.warn(
-        f'{name} has no foreground pixels {where}: this prompt shows an '
-        'empty mask and teaches the model to predict background. Check '
-        'the file, or drop the prompt.', UserWarning, stacklevel=3)
+    if isinstance(img, str):
+        return np.asarray(read_image(img, what))
+    return rgb_array(img, what)
 
 
 def output_stems(queries: Sequence[ImageLike]) -> List[str]:
@@ -271,8 +49,8 @@ def output_stems(queries: Sequence[ImageLike]) -> List[str]:
     the query's position, so no output overwrites another.
     """
     stems = [
-        osp.splitext(osp.basename(q))[0] if isinstance(q, str) else
-        f'query_{i}' for i, q in enumerate(queries)
+        osp.splitext(osp.basename(q))[0]
+        if isinstance(q, str) else f'query_{i}' for i, q in enumerate(queries)
     ]
     counts = Counter(s.lower() for s in stems)
     taken = set(counts)
@@ -314,8 +92,9 @@ def write_image(path: str, img: np.ndarray) -> str:
                          f'{img.shape}); write .png.')
     # A pid-named sibling (not mkstemp, which makes it 0600) so the output
     # gets the usual umask permissions.
-    tmp = osp.join(osp.dirname(osp.abspath(path)),
-                   f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    tmp = osp.join(
+        osp.dirname(osp.abspath(path)),
+        f'.{osp.basename(path)}.{os.getpid()}.tmp')
     try:
         with open(tmp, 'wb') as f:
             f.write(buf.tobytes())
@@ -328,3 +107,69 @@ def write_image(path: str, img: np.ndarray) -> str:
                           'choose a writable output folder') from e
         raise
     return path
+
+
+#: A prompt: ``(image, mask)`` or ``(image, mask, mask_fg_value)``.
+Prompt = Tuple
+
+
+def load_candidates(path: str) -> Dict[str, Prompt]:
+    """Read the prompt pool of a retrieval index from a JSON file.
+
+    The file maps each candidate name of the index (a ``sample_name``:
+    the image stem for the shipped datasets) to its prompt pair::
+
+        {"2007_000032": ["JPEGImages/2007_000032.jpg",
+                         "masks/2007_000032.png"],
+         "2007_000039": {"image": "...jpg", "mask": "...png",
+                         "mask_fg_value": 15}}
+
+    A list may hold a third item, the mask's foreground label id
+    (``mask_fg_value`` for a label-id mask with several classes, as the
+    datasets' ``seg_fg_value``). Relative paths are relative to the JSON
+    file's folder.
+
+    Args:
+        path (str): The JSON file.
+
+    Returns:
+        dict: Name -> ``(image, mask)`` or ``(image, mask, fg_value)``.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: Naming the file and the first malformed entry.
+    """
+    fix = ('write {"name": ["image", "mask"], ...} or {"name": {"image": '
+           '..., "mask": ..., "mask_fg_value": 15}, ...}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'candidates file not found: {path!r}; '
+                                f'{fix}.')
+    try:
+        with open(path, encoding='utf-8') as f:
+            entries = json.load(f)
+    except ValueError as e:
+        raise ValueError(f'candidates file {path!r} is not valid JSON ({e}); '
+                         f'{fix}.') from None
+    if not isinstance(entries, dict) or not entries:
+        raise ValueError(f'candidates file {path!r} must hold a non-empty '
+                         f'JSON object; {fix}.')
+    root = osp.dirname(osp.abspath(path))
+    pool = {}
+    for name, entry in entries.items():
+        if isinstance(entry, dict):
+            extra = sorted(set(entry) - {'image', 'mask', 'mask_fg_value'})
+            if extra:
+                raise ValueError(f'candidates file {path!r}: entry {name!r} '
+                                 f'has unknown keys {extra}; {fix}.')
+            entry = [entry.get('image'), entry.get('mask')] + (
+                [entry['mask_fg_value']] if 'mask_fg_value' in entry else [])
+        ok = isinstance(entry, list) and len(entry) in (2, 3) and all(
+            isinstance(p, str) and p
+            for p in entry[:2]) and (len(entry) == 2 or isinstance(
+                entry[2], (int, float)) and not isinstance(entry[2], bool))
+        if not ok:
+            raise ValueError(f'candidates file {path!r}: entry {name!r} is '
+                             f'{entry!r}, not an image and a mask; {fix}.')
+        pair = [osp.join(root, p) for p in entry[:2]]
+        pool[str(name)] = tuple(pair + entry[2:])
+    return pool

@@ -1,45 +1,121 @@
-"""Inference API: query images + prompt pairs -> predicted masks."""
+"""PromptHubInferencer: mmengine's ``BaseInferencer`` on the test pipeline.
+
+Query images plus prompt pairs (given, or looked up in a retrieval index)
+become the records the datasets produce and go through the config's own
+test pipeline, then ``model.test_step``: the path ``tools/test.py`` runs,
+so a prediction of the inferencer equals the test's for the same files.
+"""
+import contextlib
+import copy
+import functools
+import logging
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import cv2
+import mmcv
 import mmengine
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.config import Config, ConfigDict
+from mmengine.dataset import Compose
+from mmengine.fileio import isdir, list_dir_or_file
+from mmengine.infer import BaseInferencer
+from mmengine.logging import print_log
+from mmengine.registry import FUNCTIONS, init_default_scope
+from mmengine.utils import import_modules_from_strings
+from mmseg.structures import SegDataSample
 from torch import nn
 
+from projects.prompthub.datasets.retrieval_augmented_dataset import _NameLists
 from projects.prompthub.models.utils.canvas import cell_size
 from projects.prompthub.models.utils.strict_load import (ALLOW_KEY,
                                                          load_model_checkpoint)
 from projects.prompthub.registry import MODELS
-from projects.prompthub.visualization import (draw_vicl_grid,
-                                              fused_prompt_cells)
-from .inference_io import (ImageLike, mask_foreground, output_stems, read_rgb,
-                           warn_if_empty, write_image)
+from projects.prompthub.visualization import draw_vicl_grid, fused_prompt_cells
+from .inference_io import (ImageLike, Prompt, load_candidates, output_stems,
+                           write_image)
+
+#: The dataset loader and the inferencer's stand-in for it (the way
+#: mmseg's inferencer swaps ``LoadImageFromFile`` for ``InferencerLoader``).
+DATASET_LOADER = 'LoadVICLPair'
+INFERENCE_LOADER = 'LoadVICLInferencePair'
+#: Loader settings that only concern dataset files.
+_DATASET_ONLY = ('cache_dir', 'cache_verify')
 
 
-class PromptHubInferencer:
-    """Predict query masks from prompt pairs with any VICL model.
+class EpisodePipeline:
+    """One query and its prompt records -> one packed model input.
 
-    In the spirit of mmseg's ``MMSegInferencer``: build a model from a
-    config (``PromptHub`` or ``VICLInpainter``, with the tiny demo
-    backbone or converted official weights), then call it on query images
-    with prompt pairs ``(image, mask)`` given explicitly or looked up in a
-    :class:`RetrievalIndex`.
+    Runs what ``RetrievalAugmentedDataset.__getitem__`` runs for a test
+    sample: the query record through the query dataset's pipeline, each
+    prompt record through the prompt dataset's, then the wrapper's
+    pipeline (``PackVICLInputs``) on the assembled results.
 
     Args:
-        model (str | Config | nn.Module): Config path, config, or a built
-            model.
-        weights (str, optional): Checkpoint loaded into the model (e.g. a
-            trained PromptHub from ``tools/train.py``), exactly: every key
-            with its shape, apart from the config's ``load_from_allow``
-            (see :mod:`projects.prompthub.models.utils.strict_load`).
-            Defaults to None.
-        device (str): Defaults to ``'cpu'``.
-        mask_fg_value (float, optional): Foreground value of label-id
-            prompt masks with several classes. Defaults to None.
+        query (Callable): Loading pipeline of the query.
+        prompt (Callable): Loading pipeline of a prompt.
+        episode (Callable): The wrapper's pipeline.
+    """
+
+    def __init__(self, query: Callable, prompt: Callable,
+                 episode: Callable) -> None:
+        self.query = query
+        self.prompt = prompt
+        self.episode = episode
+
+    def __call__(self, episode: dict) -> dict:
+        results = self.query(dict(episode['query']))
+        results['prompt_results'] = [
+            self.prompt(dict(record)) for record in episode['prompts']
+        ]
+        packed = self.episode(results)
+        if packed is None:
+            raise RuntimeError('the test pipeline dropped an inference '
+                               'episode; it must not filter samples.')
+        return packed
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(query={self.query}, '
+                f'prompt={self.prompt}, episode={self.episode})')
+
+
+class PromptHubInferencer(BaseInferencer):
+    """Predict query masks from prompt pairs with any VICL model.
+
+    mmseg's ``MMSegInferencer`` for visual in-context learning: the model
+    comes from a config (``PromptHub`` or ``VICLInpainter``) and a
+    checkpoint; inputs go through the config's test pipeline
+    (``LoadVICLPair`` of the test datasets, swapped for
+    :class:`LoadVICLInferencePair` with the same settings, and the test
+    wrapper's ``PackVICLInputs``) and ``model.test_step``, exactly as in
+    ``tools/test.py``. Configs whose test data are rendered in memory (the
+    synthetic ones) have no loader; user files are then loaded at the
+    model's cell size with ``LoadVICLPair``'s segmentation defaults (PIL
+    bicubic).
+
+    A query comes with prompt pairs given explicitly (shared by every
+    query) or, by its file stem, from a retrieval index and a pool of
+    candidate pairs.
+
+    Example::
+
+        >>> inferencer = PromptHubInferencer('configs/prompthub_demo.py')
+        >>> out = inferencer('query.png', prompts=[('p1.png', 'p1_m.png')],
+        ...                  out_dir='work_dirs/infer')
+        >>> out['predictions'][0]['mask'].shape  # the query's (H, W)
+
+    Args:
+        model (str | Config | dict): Config path or config.
+        weights (str, optional): Checkpoint loaded into the model exactly:
+            every key with its shape, apart from ``load_from_allow`` (see
+            :mod:`projects.prompthub.models.utils.strict_load`). Defaults
+            to None (the config's own weights, e.g. a constructor
+            checkpoint; the rest stays random, with a warning).
+        device (str, optional): Defaults to None: CUDA when available,
+            else CPU.
+        mask_fg_value (float, optional): Foreground label id of prompt
+            masks with several classes. Defaults to None.
         mask_threshold (float, optional): Foreground is above this value,
             for soft or JPEG prompt masks. Defaults to None. Without
             either, a prompt mask must be 0 plus one foreground value
@@ -47,176 +123,531 @@ class PromptHubInferencer:
             background); see :func:`mask_foreground`.
         load_from_allow (dict, optional): Overrides the config's
             ``load_from_allow``, e.g. ``dict(missing=['backbone.'])``.
+        scope (str): Registry scope when the config has no
+            ``default_scope``. Defaults to ``'mmseg'``.
+        show_progress (bool): Show a progress bar. Defaults to False.
     """
 
+    preprocess_kwargs: set = {'prompts', 'index', 'candidates', 'num_prompts'}
+    forward_kwargs: set = set()
+    visualize_kwargs: set = {'show', 'wait_time', 'draw'}
+    postprocess_kwargs: set = {'out_dir', 'out_names'}
+
     def __init__(self,
-                 model: Union[str, Config, nn.Module],
+                 model: Union[str, Config, dict],
                  weights: Optional[str] = None,
-                 device: str = 'cpu',
+                 device: Optional[str] = None,
                  mask_fg_value: Optional[float] = None,
                  mask_threshold: Optional[float] = None,
-                 load_from_allow: Optional[dict] = None) -> None:
+                 load_from_allow: Optional[dict] = None,
+                 scope: str = 'mmseg',
+                 show_progress: bool = False) -> None:
         import projects.prompthub  # noqa: F401  (registers everything)
-        cfg = None
+        if mask_fg_value is not None and mask_threshold is not None:
+            raise ValueError('give mask_fg_value or mask_threshold, not both')
         if isinstance(model, nn.Module):
-            self.model = model
+            raise TypeError(
+                'PromptHubInferencer builds its model and test pipeline '
+                'from a config; pass the config (path) and weights=CKPT, '
+                'not a built model.')
+        if isinstance(model, str):
+            cfg = Config.fromfile(model)
+        elif isinstance(model, Config):
+            cfg = copy.deepcopy(model)
         else:
-            cfg = Config.fromfile(model) if isinstance(model, str) else model
-            init_default_scope(cfg.get('default_scope', 'mmseg'))
-            self.model = MODELS.build(cfg.model)
-        if weights:
-            if load_from_allow is None and cfg is not None:
-                load_from_allow = cfg.get(ALLOW_KEY)
-            load_model_checkpoint(self.model, weights, allow=load_from_allow)
-        self.model.to(device).eval()
-        self.device = device
+            cfg = Config(copy.deepcopy(dict(model)))
+        if cfg.get('custom_imports'):
+            import_modules_from_strings(**cfg.custom_imports)
+        scope = cfg.get('default_scope', scope)
+        init_default_scope(scope)
         self.mask_fg_value = mask_fg_value
         self.mask_threshold = mask_threshold
-        size = self.model.backbone.img_size
-        self.cell = cell_size(size)
+        self.load_from_allow = (
+            cfg.get(ALLOW_KEY) if load_from_allow is None else load_from_allow)
+        super().__init__(
+            model=cfg,
+            weights=weights,
+            device=device,
+            scope=scope,
+            show_progress=show_progress)
+        self.device = next(self.model.parameters()).device
 
-    def _resize(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
-        interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-        return cv2.resize(img, (self.cell, self.cell), interpolation=interp)
+    # -- construction ----------------------------------------------------
+    def _init_model(self,
+                    cfg: Config,
+                    weights: Optional[str],
+                    device: str = 'cpu') -> nn.Module:
+        """Build the model and load ``weights`` exactly (strict loader)."""
+        model = MODELS.build(cfg.model)
+        model.cfg = cfg
+        if weights:
+            load_model_checkpoint(model, weights, allow=self.load_from_allow)
+        else:
+            print_log(
+                'PromptHubInferencer: no weights given; only the weights the '
+                'config loads itself (e.g. a backbone checkpoint) are set, '
+                'the rest (e.g. a fusion neck) is random. Pass weights=CKPT '
+                '(tools/infer.py --weights).',
+                logger='current',
+                level=logging.WARNING)
+        model.to(device)
+        model.eval()
+        return model
 
-    def pack(self, query: ImageLike,
-             prompts: Sequence[Tuple[ImageLike, ImageLike]]) -> dict:
-        """Model inputs of one query: uint8 [K+1, 2, 3, S, S]."""
+    def _init_collate(self, cfg: Config) -> Callable:
+        """The test dataloader's ``collate_fn``, as the runner builds it
+        (``pseudo_collate`` by default)."""
+        collate = copy.deepcopy(
+            dict((cfg.get('test_dataloader')
+                  or {}).get('collate_fn', dict(type='pseudo_collate'))))
+        kind = collate.pop('type')
+        if isinstance(kind, str):
+            kind = FUNCTIONS.get(kind)
+        return functools.partial(kind, **collate)
+
+    def _init_visualizer(self, cfg: Config):
+        """The config's visualizer, without its storage backends: the
+        inferencer writes its own files (``out_dir``), and the backends
+        would need a ``save_dir``."""
+        if 'visualizer' not in cfg:
+            return None
+        cfg.visualizer = dict(cfg.visualizer, vis_backends=None)
+        return super()._init_visualizer(cfg)
+
+    def _init_pipeline(self, cfg: Config) -> EpisodePipeline:
+        """The config's test pipeline, with the inference loader."""
+        test_set = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+        episode = Compose(
+            list(test_set.get('pipeline') or [dict(type='PackVICLInputs')]))
+        for transform in episode.transforms:
+            if hasattr(transform, 'get_indexes'):
+                raise ValueError(
+                    'the pipeline of test_dataloader.dataset holds '
+                    f'{type(transform).__name__}, which draws prompts from '
+                    'a dataset; remove it from the test pipeline to infer.')
+        query_loads = _loading_pipeline(test_set.get('dataset'))
+        prompt_loads = _loading_pipeline(
+            test_set.get('prompt_dataset')) or query_loads
+        if query_loads is None and _mentions(
+                cfg.get('test_dataloader'), DATASET_LOADER):
+            raise ValueError(
+                f'test_dataloader uses {DATASET_LOADER}, but not in the '
+                'pipeline of test_dataloader.dataset.dataset (or of the '
+                'datasets it wraps through `dataset`), so which settings '
+                'load the queries is unclear; put the loader there, as '
+                'configs/_base_/datasets/pascal5i.py does.')
+        if query_loads is None:
+            size = cell_size(self.model.backbone.img_size)
+            query_loads = prompt_loads = [
+                dict(type=DATASET_LOADER, task='segmentation', size=size)
+            ]
+            print_log(
+                'PromptHubInferencer: the config\'s test data have no '
+                f'{DATASET_LOADER} (rendered in memory); user images are '
+                f'loaded with {INFERENCE_LOADER}(task=\'segmentation\', '
+                f'size={size}) (PIL bicubic, as the file datasets).',
+                logger='current')
+        return EpisodePipeline(
+            Compose(_inference_loaders(query_loads)),
+            Compose(_inference_loaders(prompt_loads)), episode)
+
+    # -- the call --------------------------------------------------------
+    def __call__(self,
+                 inputs: Union[ImageLike, Sequence[ImageLike]],
+                 prompts: Optional[Sequence[Prompt]] = None,
+                 index=None,
+                 candidates: Union[None, str, Dict[str, Prompt]] = None,
+                 num_prompts: Optional[int] = None,
+                 return_datasamples: bool = False,
+                 batch_size: int = 1,
+                 show: bool = False,
+                 wait_time: float = 0,
+                 out_dir: Optional[str] = None,
+                 return_vis: bool = False) -> dict:
+        """Predict a mask per query.
+
+        Args:
+            inputs: A query image (path or RGB array), a list of them, or
+                a folder (its files, sorted by name).
+            prompts: ``(image, mask)`` or ``(image, mask, mask_fg_value)``
+                pairs (paths or arrays) shared by every query.
+            index: Instead of ``prompts``: a retrieval index (a
+                :class:`RetrievalIndex`, its ``.npz`` or a reference
+                ``.json`` file, or ``{query_name: [names]}``) that gives
+                each query, named by its file stem, its prompts by name.
+            candidates: With ``index``: name -> prompt pair, or a JSON file
+                of them (see :func:`load_candidates`).
+            num_prompts (int, optional): Prompts taken from the index.
+                Defaults to the config's
+                ``test_dataloader.dataset.num_prompts``.
+            return_datasamples (bool): Return the model's
+                ``SegDataSample``s as predictions (with ``pair_inputs``,
+                the uint8 pairs the model saw, and ``mask_path`` /
+                ``vis_path`` in their metainfo). Defaults to False.
+            batch_size (int): Queries per forward pass. Defaults to 1.
+            show (bool): Show each grid in a window. Defaults to False.
+            wait_time (float): Seconds each shown grid stays up (0: until
+                a key is pressed). Defaults to 0.
+            out_dir (str, optional): Write ``{name}_mask.png`` (0/255 at
+                the query's size) and ``{name}_vis.png`` (prompts, fused
+                prompt, prediction); ``name`` is the file stem, or
+                ``{stem}_{i}`` (``i`` the query's position) when stems
+                repeat (see :func:`output_stems`). Each file is written
+                atomically; a failed write raises naming it.
+            return_vis (bool): Return the grids. Defaults to False.
+
+        Returns:
+            dict: ``predictions``: per query, in input order, a dict with
+            ``mask`` (bool, the query's H x W: the predicted cell resized
+            nearest-neighbour), ``pred_label_img`` (uint8
+            S x S x 3, the predicted cell), ``mask_path``, ``vis_path``
+            (None without ``out_dir``) and both as ``paths``; or the data
+            samples (``return_datasamples``). ``visualization``: the grids
+            (RGB arrays) when ``show``, ``out_dir`` or ``return_vis``,
+            else ``[]``.
+        """
+        inputs = self._inputs_to_list(inputs)
+        return super().__call__(
+            inputs,
+            return_datasamples=return_datasamples,
+            batch_size=batch_size,
+            prompts=prompts,
+            index=index,
+            candidates=candidates,
+            num_prompts=num_prompts,
+            show=show,
+            wait_time=wait_time,
+            draw=bool(show or out_dir or return_vis),
+            out_dir=out_dir or '',
+            out_names=output_stems(inputs))
+
+    @staticmethod
+    def list_inputs(inputs) -> list:
+        """The queries of ``inputs``: one image, or a list of them, where
+        a folder stands for its files in name order (mmengine lists them
+        unordered)."""
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        queries = []
+        for item in inputs:
+            if isinstance(item, str) and isdir(item):
+                queries.extend(
+                    osp.join(item, name)
+                    for name in sorted(list_dir_or_file(item, list_dir=False)))
+            else:
+                queries.append(item)
+        return queries
+
+    def _inputs_to_list(self, inputs) -> list:
+        return self.list_inputs(inputs)
+
+    def preprocess(self,
+                   inputs: list,
+                   batch_size: int = 1,
+                   prompts: Optional[Sequence[Prompt]] = None,
+                   index=None,
+                   candidates=None,
+                   num_prompts: Optional[int] = None) -> Iterator[dict]:
+        """Episodes -> test pipeline -> batches (checked before any
+        forward pass)."""
+        if (prompts is None) == (index is None):
+            raise ValueError('give prompts, or index + candidates (not '
+                             'both)')
+        if prompts is not None and (candidates is not None
+                                    or num_prompts is not None):
+            raise ValueError('candidates and num_prompts go with index; '
+                             'with prompts, every query gets those prompts.')
+        if prompts is None:
+            if candidates is None:
+                raise ValueError('index needs candidates: the (image, mask) '
+                                 'of every name it may return.')
+            index = _as_index(index)
+            if isinstance(candidates, str):
+                candidates = load_candidates(candidates)
+            num_prompts = num_prompts or self._config_num_prompts()
+        episodes = []
+        for n, query in enumerate(inputs):
+            pairs = prompts
+            if pairs is None:
+                stem = osp.splitext(osp.basename(query))[0] if isinstance(
+                    query, str) else f'query_{n}'
+                pairs = self.prompts_from_index(stem, index, candidates,
+                                                num_prompts)
+            episodes.append(self.episode(query, pairs, n))
+        chunks = self._get_chunk_data(map(self.pipeline, episodes), batch_size)
+        return map(self.collate_fn, chunks)
+
+    def _config_num_prompts(self) -> int:
+        """The test set's ``num_prompts`` (else the preprocessor's)."""
+        test_set = (self.cfg.get('test_dataloader') or {}).get('dataset')
+        for value in ((test_set or {}).get('num_prompts'),
+                      self.cfg.model.get('data_preprocessor',
+                                         {}).get('num_prompts')):
+            if value is not None:
+                return int(value)
+        raise ValueError('the config sets no num_prompts; give num_prompts '
+                         '(tools/infer.py --num-prompts).')
+
+    def episode(self,
+                query: ImageLike,
+                prompts: Sequence[Prompt],
+                position: int = 0) -> dict:
+        """The dataset-style records of one query and its prompts.
+
+        Args:
+            query: Image path or RGB array.
+            prompts: ``(image, mask)`` or ``(image, mask, mask_fg_value)``.
+            position (int): The query's position (``sample_idx``).
+
+        Returns:
+            dict: ``query`` and ``prompts`` records of
+            :class:`LoadVICLInferencePair`.
+        """
         if not prompts:
             raise ValueError('give at least one prompt pair (image, mask)')
-        q = read_rgb(query, 'query image')
-        pairs = [(self._resize(q), np.zeros((self.cell, self.cell, 3),
-                                            np.uint8))]
-        for k, (img, mask) in enumerate(prompts):
-            fg = mask_foreground(mask, f'prompt {k} mask', self.mask_fg_value,
-                                 self.mask_threshold)
-            name = f'prompt {k} mask ' + (
-                repr(mask) if isinstance(mask, str) else '(array)')
-            warn_if_empty(fg, name)
-            lab = self._resize(fg.astype(np.uint8) * 255, nearest=True)
-            if fg.any():
-                warn_if_empty(lab, name, self.cell)
-            pairs.append((self._resize(read_rgb(img, f'prompt {k} image')),
-                          np.repeat(lab[..., None], 3, axis=2)))
-        arr = np.stack([np.stack(p) for p in pairs])  # [K+1, 2, S, S, 3]
-        inputs = torch.from_numpy(arr).permute(0, 1, 4, 2, 3).contiguous()
-        return dict(inputs=inputs, ori_shape=q.shape[:2])
+        records = []
+        for k, prompt in enumerate(prompts):
+            if not isinstance(prompt,
+                              (tuple, list)) or len(prompt) not in (2, 3):
+                raise ValueError(
+                    f'prompt {k} must be (image, mask) or (image, mask, '
+                    f'mask_fg_value), got {prompt!r:.80}.')
+            fg_value = prompt[2] if len(prompt) == 3 else self.mask_fg_value
+            records.append(
+                _record(prompt[0], f'prompt {k}', prompt[1], fg_value,
+                        None if len(prompt) == 3 else self.mask_threshold))
+        query_record = _record(query, 'query')
+        query_record['sample_idx'] = position
+        return dict(query=query_record, prompts=records)
+
+    def pack(self, query: ImageLike, prompts: Sequence[Prompt]) -> dict:
+        """What the model gets for one query: ``inputs`` (uint8
+        [K+1, 2, 3, S, S]) and ``data_samples``, from the test pipeline."""
+        return self.pipeline(self.episode(query, prompts))
 
     def prompts_from_index(self, query_name: str, index,
-                           candidates: Dict[str, Tuple[str, str]],
-                           num_prompts: int) -> List[Tuple[str, str]]:
+                           candidates: Dict[str, Prompt],
+                           num_prompts: int) -> List[Prompt]:
         """Prompt pairs of ``query_name`` from a retrieval index.
 
         Args:
             query_name (str): Key of the query in ``index``.
-            index: A :class:`RetrievalIndex`.
-            candidates (dict): Candidate name -> ``(image, mask)`` paths.
+            index: A :class:`RetrievalIndex` (or anything with
+                ``neighbours(name, k)``).
+            candidates (dict): Candidate name -> prompt pair.
             num_prompts (int): K.
         """
-        names = index.neighbours(query_name, num_prompts)
+        try:
+            names = index.neighbours(query_name, num_prompts)
+        except KeyError as e:
+            raise KeyError(
+                f'{e.args[0] if e.args else query_name!r}; queries are '
+                'looked up by file stem: build the index for these query '
+                'images (tools/build_retrieval_index.py) or give prompts '
+                'with --prompt.') from None
         missing = [n for n in names if n not in candidates]
         if missing:
-            raise KeyError(f'retrieved prompts {missing} have no (image, '
-                           'mask) entry in candidates')
+            raise KeyError(f'retrieved prompts {missing} of query '
+                           f'{query_name!r} have no (image, mask) entry in '
+                           'candidates; add them to the candidates file.')
         return [candidates[n] for n in names]
 
-    def _preprocess(self, pairs: torch.Tensor) -> torch.Tensor:
-        """Run the model's data preprocessor on one query's pairs.
+    @contextlib.contextmanager
+    def _any_prompt_count(self) -> Iterator[None]:
+        """Lift the preprocessor's ``num_prompts`` check meanwhile.
 
-        The preprocessor's ``num_prompts`` guards training batches against
-        a dataset/model mismatch; at inference any number of prompts is
-        valid (the fusion neck is N-agnostic), so the check is lifted for
-        this call only.
+        It guards training batches against a dataset/model mismatch; at
+        inference any number of prompts is valid (the fusion neck is
+        N-agnostic).
         """
         pre = self.model.data_preprocessor
         expected = getattr(pre, 'num_prompts', None)
         if expected is not None:
             pre.num_prompts = None
         try:
-            data = pre(dict(inputs=[pairs]), False)
+            yield
         finally:
             if expected is not None:
                 pre.num_prompts = expected
-        return data['inputs'].to(self.device)
 
     @torch.no_grad()
-    def __call__(self,
-                 queries: Union[ImageLike, Sequence[ImageLike]],
-                 prompts: Optional[Sequence[Tuple[ImageLike,
-                                                  ImageLike]]] = None,
-                 index=None,
-                 candidates: Optional[Dict[str, Tuple[str, str]]] = None,
-                 num_prompts: int = 4,
-                 out_dir: Optional[str] = None) -> List[dict]:
-        """Predict a mask per query.
+    def forward(self, inputs: dict, **kwargs) -> List[SegDataSample]:
+        """``model.test_step`` (as in ``tools/test.py``); each sample also
+        keeps the pairs the model saw as ``pair_inputs`` (and
+        ``feature_pair_inputs`` with the legacy feature inputs)."""
+        with self._any_prompt_count():
+            preds = self.model.test_step(inputs)
+        batch = inputs['inputs']
+        pairs = batch['pairs'] if isinstance(batch, dict) else batch
+        features = batch.get('feature_pairs') if isinstance(batch,
+                                                            dict) else None
+        for i, pred in enumerate(preds):
+            pred.pair_inputs = pairs[i]
+            if features is not None:
+                pred.feature_pair_inputs = features[i]
+        return preds
 
-        Args:
-            queries: One image (path or RGB array) or a list of them.
-            prompts: ``(image, mask)`` pairs shared by every query.
-            index: A :class:`RetrievalIndex`; with ``candidates``, each
-                query (named by its file stem) gets its own neighbours.
-            candidates (dict, optional): Name -> ``(image, mask)``.
-            num_prompts (int): Prompts taken from the index. Defaults
-                to 4.
-            out_dir (str, optional): Write ``{name}_mask.png`` and
-                ``{name}_vis.png`` (prompts, fused prompt, prediction);
-                ``name`` is the file stem, or ``{stem}_{i}`` (``i`` the
-                query's position) when stems repeat in ``queries``
-                (see :func:`output_stems`). A file that cannot be written
-                raises.
+    # -- outputs ---------------------------------------------------------
+    def visualize(self,
+                  inputs: list,
+                  preds: List[SegDataSample],
+                  show: bool = False,
+                  wait_time: float = 0,
+                  draw: bool = False) -> Optional[List[np.ndarray]]:
+        """The grid of every query (None unless ``draw``)."""
+        if not draw:
+            return None
+        grids = []
+        for n, pred in enumerate(preds):
+            grid = self.draw_episode(pred)
+            if show:
+                mmcv.imshow(grid[..., ::-1], f'query {n}', int(wait_time))
+            grids.append(grid)
+        return grids
 
-        Returns:
-            list[dict]: Per query, in the order of ``queries``: ``mask``
-            (bool HxW at the query's size), ``pred_label_img`` (uint8
-            SxSx3, the predicted cell), ``vis`` (the grid), and where the
-            outputs were written: ``mask_path`` and ``vis_path`` (None
-            without ``out_dir``) and both as the list ``paths``.
+    def draw_episode(self, pred: SegDataSample) -> np.ndarray:
+        """One episode as an RGB grid: prompts, fused prompt, prediction.
+
+        The one place the inferencer draws (the visualizer of the configs
+        can take over here).
         """
-        if isinstance(queries, (str, np.ndarray)):
-            queries = [queries]
-        out_names = output_stems(queries)
-        results = []
-        for n, query in enumerate(queries):
-            pairs = prompts
-            if pairs is None:
-                if index is None or candidates is None:
-                    raise ValueError('give prompts, or index + candidates')
-                stem = osp.splitext(osp.basename(query))[0] if isinstance(
-                    query, str) else f'query_{n}'
-                pairs = self.prompts_from_index(stem, index, candidates,
-                                                num_prompts)
-            packed = self.pack(query, pairs)
-            inputs = self._preprocess(packed['inputs'])
-            # One backbone pass serves the prediction and the fused view.
-            logits = self.model.encode_decode(inputs)
-            sample = self.model.predict(inputs, logits=logits)[0]
-            cell_mask = sample.pred_sem_seg.data[0].cpu().numpy() > 0
-            h, w = packed['ori_shape']
-            mask = cv2.resize(cell_mask.astype(np.uint8), (w, h),
-                              interpolation=cv2.INTER_NEAREST) > 0
-            fused = fused_prompt_cells(self.model, inputs, logits)
-            vis = draw_vicl_grid(
-                [(inputs[0, k, 0], inputs[0, k, 1])
-                 for k in range(1, inputs.shape[1])], inputs[0, 0, 0],
-                sample.pred_label_img.data, None,
-                None if fused is None else (fused[0, 0], fused[0, 1]))
-            result = dict(
-                mask=mask,
-                pred_label_img=sample.pred_label_img.data.permute(
-                    1, 2, 0).cpu().numpy(),
-                vis=vis,
-                paths=[],
-                mask_path=None,
-                vis_path=None)
+        inputs = self._model_inputs(pred)
+        pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
+        fused = fused_prompt_cells(self.model, inputs)
+        return draw_vicl_grid([(pairs[0, k, 0], pairs[0, k, 1])
+                               for k in range(1, pairs.shape[1])],
+                              pairs[0, 0, 0], pred.pred_label_img.data, None,
+                              None if fused is None else (fused[0,
+                                                                0], fused[0,
+                                                                          1]))
+
+    @torch.no_grad()
+    def _model_inputs(self, pred: SegDataSample):
+        """The preprocessed model input of one predicted sample."""
+        if 'feature_pair_inputs' in pred:
+            inputs = dict(
+                pairs=[pred.pair_inputs],
+                feature_pairs=[pred.feature_pair_inputs])
+        else:
+            inputs = [pred.pair_inputs]
+        with self._any_prompt_count():
+            return self.model.data_preprocessor(dict(inputs=inputs),
+                                                False)['inputs']
+
+    def postprocess(self,
+                    preds: List[SegDataSample],
+                    visualization: Optional[List[np.ndarray]],
+                    return_datasample: bool = False,
+                    out_dir: str = '',
+                    out_names: Optional[List[str]] = None) -> dict:
+        """Masks at the query's size; files written atomically."""
+        if out_names is None:
+            out_names = output_stems([None] * len(preds))
+        predictions = []
+        for n, pred in enumerate(preds):
+            if 'ori_shape' not in pred.metainfo:
+                raise KeyError("the test pipeline's PackVICLInputs must keep "
+                               "'ori_shape' in meta_keys (the query's size).")
+            height, width = pred.metainfo['ori_shape']
+            cell_mask = pred.pred_sem_seg.data[0].cpu().numpy() > 0
+            mask = cv2.resize(
+                cell_mask.astype(np.uint8), (width, height),
+                interpolation=cv2.INTER_NEAREST) > 0
+            paths = dict(mask_path=None, vis_path=None)
             if out_dir:
                 mmengine.mkdir_or_exist(out_dir)
-                for suffix, img in (('mask', mask.astype(np.uint8) * 255),
-                                    ('vis', cv2.cvtColor(
-                                        vis, cv2.COLOR_RGB2BGR))):
-                    path = write_image(
-                        osp.join(out_dir, f'{out_names[n]}_{suffix}.png'),
-                        img)
-                    result[f'{suffix}_path'] = path
-                    result['paths'].append(path)
-            results.append(result)
-        return results
+                paths['mask_path'] = write_image(
+                    osp.join(out_dir, f'{out_names[n]}_mask.png'),
+                    mask.astype(np.uint8) * 255)
+                if visualization is not None:
+                    paths['vis_path'] = write_image(
+                        osp.join(out_dir, f'{out_names[n]}_vis.png'),
+                        cv2.cvtColor(visualization[n], cv2.COLOR_RGB2BGR))
+            pred.set_metainfo(paths)
+            if return_datasample:
+                predictions.append(pred)
+                continue
+            predictions.append(
+                dict(
+                    mask=mask,
+                    pred_label_img=pred.pred_label_img.data.permute(
+                        1, 2, 0).cpu().numpy(),
+                    paths=[p for p in paths.values() if p],
+                    **paths))
+        return dict(predictions=predictions, visualization=visualization or [])
+
+
+def _type_name(transform) -> str:
+    kind = transform.get('type') if isinstance(transform, dict) else \
+        type(transform)
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', '?')
+
+
+def _mentions(node, type_name: str) -> bool:
+    """Whether a config node holds a transform of ``type_name``."""
+    if isinstance(node, (dict, ConfigDict)):
+        return _type_name(node) == type_name or any(
+            _mentions(v, type_name) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_mentions(v, type_name) for v in node)
+    return False
+
+
+def _loading_pipeline(dataset_cfg) -> Optional[list]:
+    """The pipeline holding ``LoadVICLPair`` of a (wrapped) dataset config.
+
+    Follows ``dataset`` down wrappers such as ``HoldoutSubset``.
+    """
+    while isinstance(dataset_cfg, (dict, ConfigDict)):
+        pipeline = dataset_cfg.get('pipeline') or []
+        if any(_type_name(t) == DATASET_LOADER for t in pipeline):
+            return list(pipeline)
+        dataset_cfg = dataset_cfg.get('dataset')
+    return None
+
+
+def _inference_loaders(pipeline: list) -> list:
+    """``pipeline`` with each ``LoadVICLPair`` swapped for the inference
+    loader of the same settings."""
+    swapped = []
+    for transform in pipeline:
+        if _type_name(transform) == DATASET_LOADER:
+            transform = {
+                k: v
+                for k, v in copy.deepcopy(dict(transform)).items()
+                if k not in _DATASET_ONLY
+            }
+            transform['type'] = INFERENCE_LOADER
+        swapped.append(transform)
+    return swapped
+
+
+def _record(img: ImageLike,
+            input_name: str,
+            mask: Optional[ImageLike] = None,
+            fg_value: Optional[float] = None,
+            threshold: Optional[float] = None) -> dict:
+    """A dataset-style record of a user's image (and prompt mask)."""
+    record = dict(input_name=input_name)
+    if isinstance(img, str):
+        record.update(
+            img_path=img, sample_name=osp.splitext(osp.basename(img))[0])
+    else:
+        record['img'] = np.asarray(img)
+    if mask is not None:
+        record['seg_map_path' if isinstance(mask, str) else 'seg_map'] = mask
+        record['seg_fg_value'] = fg_value
+        record['seg_threshold'] = threshold
+    return record
+
+
+def _as_index(index):
+    """A retrieval index from a file, a dict of name lists or an index."""
+    if isinstance(index, dict):
+        return _NameLists(index)
+    if isinstance(index, str):
+        from projects.prompthub.retrieval.index import RetrievalIndex
+        if index.endswith('.json'):
+            return RetrievalIndex.from_reference_json(index)
+        return RetrievalIndex.load(index)
+    return index

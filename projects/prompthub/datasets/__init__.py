@@ -8,14 +8,15 @@ from .record_contract import MissingRecordKeyError
 from .retrieval_augmented_dataset import RetrievalAugmentedDataset
 from .stock_seg_to_vicl import StockSegToVICL
 from .synthetic_vicl import LookalikeVICLDataset, SyntheticVICLDataset
-from .transforms import LoadVICLPair, PackVICLInputs, PromptReplacement
+from .transforms import (LoadVICLInferencePair, LoadVICLPair, PackVICLInputs,
+                         PromptReplacement)
 from .voc_single_object import VOCSingleObjectDataset
 
 __all__ = [
     'Coco20iDataset', 'HoldoutSubset', 'ImageNetColorizationDataset',
-    'LoadVICLPair', 'MissingRecordKeyError', 'PackVICLInputs',
-    'Pascal5iDataset', 'PromptReplacement', 'RetrievalAugmentedDataset',
-    'StockSegToVICL', 'LookalikeVICLDataset',
+    'LoadVICLInferencePair', 'LoadVICLPair', 'MissingRecordKeyError',
+    'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
+    'RetrievalAugmentedDataset', 'StockSegToVICL', 'LookalikeVICLDataset',
     'SyntheticVICLDataset', 'VOCSingleObjectDataset', 'check_data_paths',
     'holdout_names'
 ]

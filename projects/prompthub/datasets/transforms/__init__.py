@@ -1,6 +1,10 @@
 """Data transforms of PromptHub (loading, prompt replacement, packing)."""
 from .formatting import PackVICLInputs
+from .inference_loading import LoadVICLInferencePair
 from .loading import LoadVICLPair
 from .prompt_replacement import PromptReplacement
 
-__all__ = ['LoadVICLPair', 'PackVICLInputs', 'PromptReplacement']
+__all__ = [
+    'LoadVICLInferencePair', 'LoadVICLPair', 'PackVICLInputs',
+    'PromptReplacement'
+]

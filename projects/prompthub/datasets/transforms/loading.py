@@ -63,6 +63,31 @@ def record_context(results: dict) -> str:
     return f"listed at {split_file}{'' if line is None else f':{line}'}"
 
 
+def check_mask_size(mask_shape: Tuple[int, ...], img: Image.Image,
+                    mask_name: str, img_name: str, context: str = '') -> None:
+    """Refuse a mask whose size is not its image's.
+
+    Image and label are resized to the cell each on its own, so a
+    mismatch would silently misplace the label.
+
+    Args:
+        mask_shape (tuple): The mask's shape, (H, W, ...).
+        img (PIL.Image.Image): Its image.
+        mask_name (str): How the message names the mask (with its path).
+        img_name (str): How the message names the image.
+        context (str): Where the paths came from ('' if unknown).
+
+    Raises:
+        ValueError: Naming both and their sizes.
+    """
+    if tuple(mask_shape[:2]) != (img.height, img.width):
+        raise ValueError(
+            f'{mask_name} is {mask_shape[1]}x{mask_shape[0]} (WxH) but its '
+            f"image {img_name} is {img.width}x{img.height}"
+            f"{f' ({context})' if context else ''}; a mask must have its "
+            "image's size (is it the mask of another image?).")
+
+
 @TRANSFORMS.register_module()
 class LoadVICLPair(BaseTransform):
     """Load a VICL pair (image, label image) resized to the cell size.
@@ -208,15 +233,9 @@ class LoadVICLPair(BaseTransform):
                          context)
         mask = read_mask(results['seg_map_path'], 'Segmentation mask',
                          self.backend_args, context)
-        if mask.shape != (img.height, img.width):
-            # Each is resized to the cell on its own, so a mismatch would
-            # silently misplace the label.
-            raise ValueError(
-                f"Segmentation mask {results['seg_map_path']!r} is "
-                f'{mask.shape[1]}x{mask.shape[0]} (WxH) but its image '
-                f"{results['img_path']!r} is {img.width}x{img.height}"
-                f"{f' ({context})' if context else ''}; a mask must have "
-                'its image\'s size (is it the mask of another image?).')
+        check_mask_size(mask.shape, img,
+                        f"Segmentation mask {results['seg_map_path']!r}",
+                        repr(results['img_path']), context)
         fg_value = results.get('seg_fg_value')
         if fg_value is None:
             if 'class_id' not in results:

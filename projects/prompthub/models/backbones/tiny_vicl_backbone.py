@@ -8,7 +8,6 @@ codes it predicts pixels: every token's "logits" are the
 ``3 * sub_size ** 2`` logits of its patch, average-pooled to
 ``sub_size x sub_size`` (sigmoid gives the colour in [0, 1]).
 """
-import os.path as osp
 from typing import Optional
 
 import torch
@@ -19,6 +18,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from projects.prompthub.registry import MODELS
+from projects.prompthub.utils.paths import resolve_project_path
 from ..utils.canvas import (IMAGENET_MEAN, IMAGENET_STD, br_token_ids,
                             half_rows)
 
@@ -68,8 +68,9 @@ class TinyVICLBackbone(BaseModule):
         num_protos (int): Colour prototypes predicted per token for the
             pixel head's distance features. Defaults to 4.
         checkpoint (str, optional): State dict to load strictly at
-            construction (relative paths are tried from the working
-            directory). Defaults to None.
+            construction (a relative path is tried from the working
+            directory, then from the repository root, see
+            :func:`resolve_project_path`). Defaults to None.
         frozen (bool): ``requires_grad=False`` and eval mode kept under
             ``train()``. Defaults to True.
         init_cfg (dict, optional): Defaults to None.
@@ -172,10 +173,12 @@ class TinyVICLBackbone(BaseModule):
 
     def load_checkpoint(self, path: str) -> None:
         """Load a state dict (a plain one or ``{'state_dict': ...}``)."""
-        if not osp.isfile(path):
+        try:
+            path = resolve_project_path(path, 'TinyVICLBackbone checkpoint')
+        except FileNotFoundError as e:
             raise FileNotFoundError(
-                f'TinyVICLBackbone checkpoint {path!r} not found; create it '
-                'with tools/pretrain_tiny_backbone.py')
+                f'{e} Create it with tools/pretrain_tiny_backbone.py '
+                f'--out {path}') from None
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
         state = ckpt.get('state_dict', ckpt)
         state = {k: v.float() for k, v in state.items()}
