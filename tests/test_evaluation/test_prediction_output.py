@@ -34,11 +34,15 @@ def _samples(as_dict: bool = True) -> list:
     ga[1:3, 0:3] = True
     pc[5, 4:6] = True
     samples = []
-    for i, ((pred, gt), (name, shape, cls)) in enumerate(
-            zip([(pa, ga), (z, z), (pc, z)], META)):
-        sample = SegDataSample(metainfo=dict(
-            sample_idx=i, sample_name=name, ori_shape=shape,
-            img_path=f'/data/{name}.jpg'))
+    for i, ((pred, gt),
+            (name, shape,
+             cls)) in enumerate(zip([(pa, ga), (z, z), (pc, z)], META)):
+        sample = SegDataSample(
+            metainfo=dict(
+                sample_idx=i,
+                sample_name=name,
+                ori_shape=shape,
+                img_path=f'/data/{name}.jpg'))
         if cls is not None:
             sample.set_metainfo(dict(class_id=cls))
         sample.pred_label_img = PixelData(data=_label(pred))
@@ -63,8 +67,11 @@ def test_iou_metric_writes_masks_at_original_size(tmp_path):
     assert metric.evaluate(3) == expected  # the scores do not change
     stems = ['00000_img_a_c3', '00001_img_b', '00002_img_a_c7']
     assert [sample_stem(s) for s in samples] == stems
-    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == sorted(
-        [f'{s}.png' for s in stems] + ['scores.json'])
+    assert sorted(
+        p.name
+        for p in (tmp_path /
+                  'out').iterdir()) == sorted([f'{s}.png' for s in stems] +
+                                              ['scores.json'])
     for sample, stem, (_, shape, _) in zip(samples, stems, META):
         mask = _png(tmp_path / 'out' / f'{stem}.png')
         assert mask.shape == shape and mask.dtype == np.uint8
@@ -130,10 +137,11 @@ def test_colorization_writes_images_at_original_size(tmp_path):
     rng = np.random.default_rng(0)
     samples = []
     for i, shape in enumerate([(10, 20), (S, S)]):
-        sample = SegDataSample(metainfo=dict(
-            sample_idx=i, sample_name=f'n{i}', ori_shape=shape))
-        sample.pred_label_img = PixelData(data=torch.from_numpy(
-            rng.integers(0, 256, (3, S, S), dtype=np.uint8)))
+        sample = SegDataSample(
+            metainfo=dict(sample_idx=i, sample_name=f'n{i}', ori_shape=shape))
+        sample.pred_label_img = PixelData(
+            data=torch.from_numpy(
+                rng.integers(0, 256, (3, S, S), dtype=np.uint8)))
         sample.gt_label_img = PixelData(
             data=torch.zeros(3, S, S, dtype=torch.uint8))
         samples.append(sample.to_dict())

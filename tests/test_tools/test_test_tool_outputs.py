@@ -35,8 +35,11 @@ def checkpoint(tmp_path_factory) -> str:
 def _test(*args: str, killer: tuple = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *killer, 'tools/test.py', TINY_CONFIG, *args],
-        cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED='1'),
-        capture_output=True, text=True, timeout=600)
+        cwd=REPO,
+        env=dict(os.environ, PYTHONUNBUFFERED='1'),
+        capture_output=True,
+        text=True,
+        timeout=600)
 
 
 def _queries() -> list:
@@ -49,8 +52,8 @@ def _queries() -> list:
 
 
 def _logged_metrics(work_dir: str) -> dict:
-    runs = sorted(d for d in os.listdir(work_dir)
-                  if osp.isdir(osp.join(work_dir, d)))
+    runs = sorted(
+        d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d)))
     with open(osp.join(work_dir, runs[-1], f'{runs[-1]}.json')) as f:
         return json.load(f), osp.join(work_dir, runs[-1])
 
@@ -67,8 +70,7 @@ def test_show_dir_and_out_write_what_they_promise(tmp_path, checkpoint):
 
     queries = _queries()
     names = sorted(os.listdir(out))
-    assert names == sorted([f'{s}.png' for s, _ in queries] +
-                           ['scores.json'])
+    assert names == sorted([f'{s}.png' for s, _ in queries] + ['scores.json'])
     with open(osp.join(out, 'scores.json')) as f:
         scores = json.load(f)
     rows = scores['images']
@@ -80,11 +82,9 @@ def test_show_dir_and_out_write_what_they_promise(tmp_path, checkpoint):
         # Synthetic queries are drawn at the cell size, so the written
         # mask is the scored one pixel for pixel.
         assert (mask == 255).sum() == row['pred_area']
-        assert row['iou'] == pytest.approx(
-            row['intersection'] / row['union'])
+        assert row['iou'] == pytest.approx(row['intersection'] / row['union'])
     ious = [r['iou'] for r in rows]
-    assert np.mean(ious) * 100 == pytest.approx(logged['vicl/mIoU'],
-                                                abs=1e-9)
+    assert np.mean(ious) * 100 == pytest.approx(logged['vicl/mIoU'], abs=1e-9)
     assert scores['metrics']['vicl/mIoU'] == pytest.approx(
         logged['vicl/mIoU'], abs=1e-9)
 
@@ -105,9 +105,13 @@ def test_killed_while_writing_a_prediction_leaves_no_torn_file(
     out = tmp_path / 'preds'
     queries = _queries()
     third = queries[2][0]
-    proc = _test(checkpoint, '--work-dir', str(tmp_path / 'work'), '--out',
-                 str(out),
-                 killer=(KILLER, f'{third}\\.png', '1'))
+    proc = _test(
+        checkpoint,
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--out',
+        str(out),
+        killer=(KILLER, f'{third}\\.png', '1'))
     assert proc.returncode == KILL_CODE, proc.stderr[-4000:]
     assert f'KILLED mid-write of .{third}.png.' in proc.stdout
     visible = sorted(p.name for p in out.iterdir()

@@ -37,11 +37,11 @@ def test_every_vicl_config_supports_show_dir_and_out(path):
 @pytest.mark.parametrize('path', HG_CONFIGS, ids=osp.basename)
 def test_hgprompt_configs_refuse_clearly(path):
     cfg = Config.fromfile(path)
-    with pytest.raises(RuntimeError,
-                       match=r'default_hooks.visualization.*HGPrompt'):
+    with pytest.raises(
+            RuntimeError, match=r'default_hooks.visualization.*HGPrompt'):
         enable_visualization(cfg, show_dir='grids')
-    with pytest.raises(ValueError,
-                       match=r"--out preds: no metric.*\['HGAccuracy'\]"):
+    with pytest.raises(
+            ValueError, match=r"--out preds: no metric.*\['HGAccuracy'\]"):
         set_prediction_output(cfg, 'preds')
 
 
@@ -50,9 +50,10 @@ def test_mmseg_hook_on_a_vicl_model_is_refused():
     image it reads from img_path (the original size): refused."""
     cfg = Config.fromfile(TINY)
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
-    with pytest.raises(RuntimeError,
-                       match=r"SegVisualizationHook.*ori_shape.*"
-                       r"VICLVisualizationHook"):
+    with pytest.raises(
+            RuntimeError,
+            match=r"SegVisualizationHook.*ori_shape.*"
+            r"VICLVisualizationHook"):
         enable_visualization(cfg, show_dir='grids')
 
 
@@ -77,7 +78,8 @@ def test_out_reaches_the_writing_metric_in_any_evaluator_form(form):
     vicl = dict(type='VICLIoUMetric')
     mmseg = dict(type='IoUMetric', prefix='mmseg')
     evaluator = dict(
-        dict=vicl, list=[vicl, mmseg],
+        dict=vicl,
+        list=[vicl, mmseg],
         evaluator=dict(type='Evaluator', metrics=[mmseg, vicl]))[form]
     cfg = Config(dict(default_scope='mmseg', test_evaluator=evaluator))
     assert set_prediction_output(cfg, 'o') == ['o']
@@ -86,15 +88,22 @@ def test_out_reaches_the_writing_metric_in_any_evaluator_form(form):
 
 
 def test_several_writing_metrics_get_one_folder_each():
-    cfg = Config(dict(default_scope='mmseg', test_evaluator=[
-        dict(type='VICLIoUMetric'),
-        dict(type='VICLIoUMetric', mode='threshold', prefix='thr'),
-        dict(type='VICLIoUMetric', task='detection'),
-    ]))
+    cfg = Config(
+        dict(
+            default_scope='mmseg',
+            test_evaluator=[
+                dict(type='VICLIoUMetric'),
+                dict(type='VICLIoUMetric', mode='threshold', prefix='thr'),
+                dict(type='VICLIoUMetric', task='detection'),
+            ]))
     assert set_prediction_output(cfg, 'o') == [
-        osp.join('o', 'vicl'), osp.join('o', 'thr'), osp.join('o', 'vicl_2')
+        osp.join('o', 'vicl'),
+        osp.join('o', 'thr'),
+        osp.join('o', 'vicl_2')
     ]
     with pytest.raises(ValueError, match=r"\['IoUMetric'\].*VICLIoUMetric"):
         set_prediction_output(
-            Config(dict(default_scope='mmseg',
-                        test_evaluator=dict(type='IoUMetric'))), 'o')
+            Config(
+                dict(
+                    default_scope='mmseg',
+                    test_evaluator=dict(type='IoUMetric'))), 'o')

@@ -121,8 +121,8 @@ def resize_image(img, shape: Sequence[int]) -> np.ndarray:
     h, w = int(shape[0]), int(shape[1])
     if img.shape[:2] != (h, w):
         img = np.asarray(
-            Image.fromarray(np.ascontiguousarray(img)).resize(
-                (w, h), Image.BICUBIC))
+            Image.fromarray(np.ascontiguousarray(img)).resize((w, h),
+                                                              Image.BICUBIC))
     return np.ascontiguousarray(img)
 
 
@@ -236,7 +236,9 @@ class PredictionWriter:
             row.update({k: v[i] for k, v in scores.items()})
             images.append(row)
         doc = dict(
-            metric=info, metrics=metrics, num_images=len(images),
+            metric=info,
+            metrics=metrics,
+            num_images=len(images),
             images=images)
         path = osp.join(self.output_dir, SCORES_FILE)
         atomic_write(path, json.dumps(doc, indent=1))

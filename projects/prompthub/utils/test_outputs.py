@@ -64,8 +64,8 @@ def enable_visualization(cfg: Config,
             'classification configs draw nothing). For a VICL model set '
             f'{_HOOK_FIX}; otherwise run without --show/--show-dir.')
     classes = _classes(hook, cfg)
-    if _is_vicl_model(cfg) and any(
-            c.__name__ == 'SegVisualizationHook' for c in classes):
+    if _is_vicl_model(cfg) and any(c.__name__ == 'SegVisualizationHook'
+                                   for c in classes):
         raise RuntimeError(
             "default_hooks.visualization is mmseg's SegVisualizationHook, "
             'which paints pred_sem_seg over the image read from img_path; '
@@ -78,8 +78,7 @@ def enable_visualization(cfg: Config,
         hook['wait_time'] = wait_time
     if show_dir:
         from .config_checks import accepted_parameters
-        if any('test_out_dir' in accepted_parameters(c)[0]
-               for c in classes):
+        if any('test_out_dir' in accepted_parameters(c)[0] for c in classes):
             hook['test_out_dir'] = show_dir
         else:
             cfg.visualizer['save_dir'] = show_dir
@@ -119,8 +118,7 @@ def set_prediction_output(cfg: Config, out_dir: str) -> List[str]:
     metrics = _metric_cfgs(cfg.get('test_evaluator'))
     writers = [
         m for m in metrics if any(
-            getattr(c, 'writes_predictions', False)
-            for c in _classes(m, cfg))
+            getattr(c, 'writes_predictions', False) for c in _classes(m, cfg))
     ]
     if not writers:
         types = [m.get('type') for m in metrics if isinstance(m, dict)]

@@ -144,8 +144,7 @@ class VICLLocalVisualizer(Visualizer):
         gt = _pixel_field(data_sample, 'gt_label_img',
                           'gt_sem_seg') if draw_gt else None
         return draw_vicl_grid(prompts, image, pred, gt,
-                              None if fused is None else (fused[0],
-                                                          fused[1]))
+                              None if fused is None else (fused[0], fused[1]))
 
     @master_only
     def add_datasample(self,

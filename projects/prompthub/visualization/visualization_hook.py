@@ -75,8 +75,7 @@ class VICLVisualizationHook(Hook):
                  num_samples: Optional[int] = None,
                  out_dir: Optional[str] = None) -> None:
         self.draw = bool(draw)
-        self.interval = check_count(interval, 'interval',
-                                    type(self).__name__)
+        self.interval = check_count(interval, 'interval', type(self).__name__)
         self.show = bool(show)
         self.wait_time = wait_time
         self.test_out_dir = test_out_dir
@@ -126,8 +125,7 @@ class VICLVisualizationHook(Hook):
             return
         model = getattr(runner.model, 'module', runner.model)
         visualizer = runner.visualizer
-        inputs = _head(
-            model.data_preprocessor(data_batch, False)['inputs'], n)
+        inputs = _head(model.data_preprocessor(data_batch, False)['inputs'], n)
         views = set_episode_views(outputs[:n], inputs,
                                   fused_prompt_cells(model, inputs),
                                   visualizer.max_prompts)
@@ -151,16 +149,22 @@ class VICLVisualizationHook(Hook):
 
     def _report(self) -> None:
         for where, count in self._drawn.items():
-            print_log(f'{count} episode grids written to {where}',
-                      logger='current')
+            print_log(
+                f'{count} episode grids written to {where}', logger='current')
         self._drawn = {}
 
-    def after_val_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_val_iter(self,
+                       runner,
+                       batch_idx: int,
+                       data_batch=None,
                        outputs: Optional[Sequence] = None) -> None:
         """Draw the validation batches due."""
         self._after_iter(runner, batch_idx, data_batch, outputs, 'val')
 
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch=None,
                         outputs: Optional[Sequence] = None) -> None:
         """Draw the test batches due."""
         self._after_iter(runner, batch_idx, data_batch, outputs, 'test')
