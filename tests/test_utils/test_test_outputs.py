@@ -38,11 +38,23 @@ def test_every_vicl_config_supports_show_dir_and_out(path):
 def test_hgprompt_configs_refuse_clearly(path):
     cfg = Config.fromfile(path)
     with pytest.raises(
-            RuntimeError, match=r'default_hooks.visualization.*HGPrompt'):
+            RuntimeError,
+            match=r'VICLVisualizationHook.*not a VICL model.*'
+            r'HGPrompt.*without --show'):
         enable_visualization(cfg, show_dir='grids')
     with pytest.raises(
             ValueError, match=r"--out preds: no metric.*\['HGAccuracy'\]"):
         set_prediction_output(cfg, 'preds')
+
+
+def test_config_without_a_visualization_hook_is_refused():
+    cfg = Config.fromfile(TINY)
+    del cfg.default_hooks['visualization']
+    with pytest.raises(
+            RuntimeError,
+            match=r"need default_hooks.visualization.*"
+            r"VICLVisualizationHook"):
+        enable_visualization(cfg, show_dir='grids')
 
 
 def test_mmseg_hook_on_a_vicl_model_is_refused():

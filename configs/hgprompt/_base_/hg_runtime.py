@@ -1,6 +1,5 @@
 # Runtime of the HGPrompt configs: the project runtime (default_scope mmseg,
-# custom_imports, RNGStateHook) with a plain visualizer, no episode drawing
-# (classification: tools/test.py --show-dir refuses) and no per-epoch
+# custom_imports, RNGStateHook) with a plain visualizer and no per-epoch
 # checkpoints (the runs are short; the last epoch is saved).
 _base_ = ['../../_base_/default_runtime.py']
 
@@ -15,7 +14,6 @@ visualizer = dict(
     vis_backends=[dict(type='LocalVisBackend')],
     _delete_=True)
 default_hooks = dict(
-    visualization=None,
     logger=dict(type='MainProcessLoggerHook', interval=10),
     checkpoint=dict(
         type='SafeCheckpointHook', by_epoch=True, interval=-1, save_last=True))

@@ -28,8 +28,10 @@ def _classes(node, cfg: Config) -> list:
 
 
 def _is_vicl_model(cfg: Config) -> bool:
+    """Whether the config's model predicts VICL canvas cells."""
+    from projects.prompthub.models.segmentors import VICLInpainter
     return any(
-        getattr(cls, '__module__', '').startswith('projects.prompthub')
+        isinstance(cls, type) and issubclass(cls, VICLInpainter)
         for cls in _classes(cfg.get('model'), cfg))
 
 
@@ -51,21 +53,29 @@ def enable_visualization(cfg: Config,
         wait_time (float): Seconds a displayed drawing stays.
 
     Raises:
-        RuntimeError: The config has no visualization hook (e.g. the
-            HGPrompt classification configs), or it has mmseg's
-            ``SegVisualizationHook`` on a PromptHub model, which would
-            paint canvas-cell predictions over the original image.
+        RuntimeError: The config has no visualization hook, or
+            ``VICLVisualizationHook`` on a model that is not a VICL model
+            (the HGPrompt classification configs), or mmseg's
+            ``SegVisualizationHook`` on a VICL model, which would paint
+            canvas-cell predictions over the original image.
     """
     hook = (cfg.get('default_hooks') or {}).get('visualization')
     if hook is None:
         raise RuntimeError(
             '--show/--show-dir need default_hooks.visualization, which this '
-            'config does not have (or sets to None; the HGPrompt '
-            'classification configs draw nothing). For a VICL model set '
-            f'{_HOOK_FIX}; otherwise run without --show/--show-dir.')
+            f'config does not have. For a VICL model set {_HOOK_FIX}.')
     classes = _classes(hook, cfg)
-    if _is_vicl_model(cfg) and any(c.__name__ == 'SegVisualizationHook'
-                                   for c in classes):
+    names = {c.__name__ for c in classes}
+    vicl_model = _is_vicl_model(cfg)
+    if 'VICLVisualizationHook' in names and not vicl_model:
+        raise RuntimeError(
+            '--show/--show-dir draw VICL episodes (VICLVisualizationHook), '
+            f"but this config's model ({cfg.model.get('type')}) is not a "
+            'VICL model (PromptHub, VICLInpainter); the HGPrompt '
+            'classification configs have nothing to draw. Run without '
+            '--show/--show-dir, or set default_hooks.visualization to a '
+            "hook for this model's outputs.")
+    if vicl_model and 'SegVisualizationHook' in names:
         raise RuntimeError(
             "default_hooks.visualization is mmseg's SegVisualizationHook, "
             'which paints pred_sem_seg over the image read from img_path; '
