@@ -157,6 +157,7 @@ def test_hook_follows_mmseg_interface(tmp_path):
         dict(type='VICLVisualizationHook', draw=True, interval=2,
              test_out_dir='shown'))
     hook.before_run(runner)
+    hook.after_train_iter(runner, 0, data_batch, dict(loss=1.0))  # no-op
     hook.after_test_iter(runner, 1, data_batch, outputs)  # 1 % 2: skipped
     assert not (tmp_path / 'ts').exists()
     hook.after_test_iter(runner, 2, data_batch, outputs)

@@ -115,7 +115,8 @@ class VICLVisualizationHook(Hook):
 
     def _after_iter(self, runner, batch_idx: int, data_batch: dict,
                     outputs: Sequence, mode: str) -> None:
-        if (not self.draw or batch_idx % self.interval
+        # Hook.after_train_iter also lands here (mode 'train'): skip it.
+        if (not self.draw or mode == 'train' or batch_idx % self.interval
                 or not is_main_process() or not outputs):
             return
         n = len(outputs)
