@@ -67,9 +67,8 @@ default_hooks = dict(
         interval=25,
         log_metric_by_epoch=False),
     checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=max_iters))
-custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(type='CacheStatsHook'),
-    dict(type='VICLVisualizationHook', num_samples=4),
-]
+        type='SafeCheckpointHook', by_epoch=False, interval=max_iters),
+    # Grids of the first 4 queries of every validation under
+    # {work_dir}/vis/val_iter_N/ (interval above the 12 val batches).
+    visualization=dict(
+        draw=True, interval=1000, num_samples=4, out_dir='vis'))

@@ -53,7 +53,8 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='VICLIoUMetric'),
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    # mmseg's 2-class mIoU (background included), kept apart by its prefix.
+    dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='mmseg'),
 ]
 test_evaluator = val_evaluator
 

@@ -18,6 +18,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 from projects.prompthub.datasets import check_data_paths  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
+from projects.prompthub.utils import enable_visualization  # noqa: E402
+from projects.prompthub.utils import set_prediction_output  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 
 
@@ -32,14 +34,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out',
         type=str,
-        help='directory to save the predictions (``keep_results`` of '
-        'metrics that support it)')
+        help='directory for each query\'s predicted mask at its original '
+        'size (PNG) and scores.json with the per-image scores')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved; relative to '
-        'the work dir')
+        help='directory where the episode grids (prompts, fused prompt, '
+        'prediction, ground truth) are saved, relative to '
+        'work_dir/timestamp')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -59,24 +62,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def trigger_visualization_hook(cfg: Config,
-                               args: argparse.Namespace) -> Config:
-    """Turn on drawing in the config's visualization hook."""
-    default_hooks = cfg.default_hooks
-    if 'visualization' not in default_hooks:
-        raise RuntimeError(
-            'VisualizationHook must be included in default_hooks. '
-            "Refer to usage 'visualization=dict(type=...)' in your config.")
-    visualization_hook = default_hooks['visualization']
-    visualization_hook['draw'] = True
-    if args.show:
-        visualization_hook['show'] = True
-        visualization_hook['wait_time'] = args.wait_time
-    if args.show_dir:
-        visualization_hook['test_out_dir'] = args.show_dir
-    return cfg
-
-
 def main() -> None:
     """Build the Runner from the config and run the test loop."""
     args = parse_args()
@@ -91,10 +76,9 @@ def main() -> None:
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
-        cfg = trigger_visualization_hook(cfg, args)
+        enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+        set_prediction_output(cfg, args.out)
 
     check_data_paths(cfg, 'test')  # before the model: fail in seconds
     setup_cpu_distributed(cfg)

@@ -10,8 +10,9 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'))
 vis_backends = [dict(type='LocalVisBackend')]
+# Episode grids: prompts, fused prompt, prediction, ground truth.
 visualizer = dict(
-    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='VICLLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None
@@ -33,7 +34,10 @@ default_hooks = dict(
     # CheckpointHook that survives a kill mid-save (atomic writes, old
     # files deleted last) and resumes from the newest readable checkpoint.
     checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Off until tools/test.py --show/--show-dir (mmseg's interface).
+    visualization=dict(type='VICLVisualizationHook', draw=False,
+                       interval=50))
 # Exact resume: the random streams are saved with every checkpoint; the
 # caches' hits and misses are logged after every epoch.
 custom_hooks = [dict(type='RNGStateHook'), dict(type='CacheStatsHook')]

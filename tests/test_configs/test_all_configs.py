@@ -3,9 +3,10 @@
 Each config is loaded as a user would load it, then shrunk: a tiny
 random-weight backbone and neck, one prompt per query, dataset roots
 pointed at tiny folders in the real layouts (``datasets/testing.py``) and
-every retrieval index the config names written by the test. The recipe
-of the PromptHub configs (spec sections 2.6 and 5) is checked on the
-unmodified config.
+every retrieval index the config names written by the test; what
+``tools/test.py --out``/``--show-dir`` write from that step is read back.
+The recipe of the PromptHub configs (spec sections 2.6 and 5) is checked
+on the unmodified config.
 """
 import ast
 import copy
@@ -14,6 +15,7 @@ import json
 import math
 import os.path as osp
 import re
+from types import SimpleNamespace
 from typing import Dict, List
 
 import numpy as np
@@ -33,9 +35,12 @@ from projects.prompthub.datasets.testing import (make_tiny_coco,
                                                  make_tiny_voc,
                                                  make_tiny_voc_stock,
                                                  write_reference_json)
+from projects.prompthub.evaluation.prediction_io import sample_stem
 from projects.prompthub.models.backbones import TINY_MAE_VQGAN_CFG
-from projects.prompthub.registry import DATASETS, MODELS
+from projects.prompthub.registry import DATASETS, HOOKS, MODELS, VISUALIZERS
 from projects.prompthub.retrieval import RetrievalIndex
+from projects.prompthub.utils import (enable_visualization,
+                                      set_prediction_output)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
@@ -187,8 +192,38 @@ def tiny_config(path: str, roots: Dict[str, str]) -> dict:
     return cfg
 
 
+def _check_test_outputs(cfg: dict, model, batch: dict, outputs: list,
+                        dataset, work_dir: str) -> None:
+    """What tools/test.py --out and --show-dir write for this config's
+    real outputs: predictions at the query's original size, one grid."""
+    config = Config(copy.deepcopy(cfg))
+    folders = set_prediction_output(config, osp.join(work_dir, 'out'))
+    evaluator = Evaluator(config.test_evaluator)
+    evaluator.dataset_meta = dataset.metainfo
+    evaluator.process(copy.deepcopy(outputs), batch)
+    evaluator.evaluate(1)
+    height, width = outputs[0].ori_shape
+    stem = sample_stem(outputs[0])
+    for folder in folders:
+        with open(osp.join(folder, 'scores.json')) as f:
+            rows = json.load(f)['images']
+        assert [r['name'] for r in rows] == [stem]
+        with Image.open(osp.join(folder, f'{stem}.png')) as img:
+            assert img.size == (width, height)
+    enable_visualization(config, show_dir='grids')
+    hook = HOOKS.build(config.default_hooks.visualization)
+    runner = SimpleNamespace(
+        model=model, work_dir=work_dir, timestamp='ts', iter=0,
+        visualizer=VISUALIZERS.build(
+            dict(config.visualizer, name=f'test_{work_dir}',
+                 save_dir=work_dir)))
+    hook.before_run(runner)
+    hook.after_test_iter(runner, 0, batch, outputs)
+    assert osp.isfile(osp.join(work_dir, 'ts', 'grids', f'{stem}.png'))
+
+
 @pytest.mark.parametrize('path', CONFIGS)
-def test_config_builds_and_scores(path, roots):
+def test_config_builds_and_scores(path, roots, tmp_path):
     init_default_scope('mmseg')
     cfg = tiny_config(path, roots)
     wrappers = [
@@ -245,6 +280,7 @@ def test_config_builds_and_scores(path, roots):
         assert vicl, metrics
         assert all(math.isfinite(v) for v in vicl.values()), metrics
         assert ('vicl/mse' if task == 'colorization' else 'vicl/mIoU') in vicl
+    _check_test_outputs(cfg, model, batch, outputs, dataset, str(tmp_path))
 
 
 def _base_depth(path: str) -> int:

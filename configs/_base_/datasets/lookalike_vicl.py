@@ -34,6 +34,7 @@ test_dataloader = val_dataloader
 # uint8 wrap-around only matters for matching published MAE-VQGAN numbers.
 val_evaluator = [
     dict(type='VICLIoUMetric', mode='threshold'),
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    # mmseg's 2-class mIoU (background included), kept apart by its prefix.
+    dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='mmseg'),
 ]
 test_evaluator = val_evaluator

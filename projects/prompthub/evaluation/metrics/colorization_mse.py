@@ -6,6 +6,7 @@ from mmengine.evaluator import BaseMetric
 from projects.prompthub.registry import METRICS
 from ..functional import (IMAGENET_MEAN, IMAGENET_STD, colorization_mse,
                           stack_pixel_data)
+from ..prediction_io import PredictionWriter
 
 
 @METRICS.register_module()
@@ -19,6 +20,13 @@ class ColorizationMSE(BaseMetric):
 
     Output key (under ``prefix``, default ``'vicl'``): ``mse``.
 
+    With ``output_dir`` (what ``tools/test.py --out DIR`` sets), every
+    rank also writes each query's predicted colour cell resized to the
+    query's ``ori_shape`` (bicubic) as ``{output_dir}/{stem}.png``, and
+    the main process writes ``{output_dir}/scores.json`` with the logged
+    metric and each image's ``mse`` (``mse`` is their mean). The score
+    does not depend on ``output_dir``.
+
     Args:
         mean (Sequence[float]): Per-channel mean. Defaults to ImageNet's.
         std (Sequence[float]): Per-channel std. Defaults to ImageNet's.
@@ -30,9 +38,14 @@ class ColorizationMSE(BaseMetric):
             ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): Prefix of the metric names; ``'vicl'`` when
             None. Defaults to None.
+        output_dir (str, optional): Folder of the per-query predictions
+            and ``scores.json``. Defaults to None (nothing written).
     """
 
     default_prefix: Optional[str] = 'vicl'
+    #: ``tools/test.py --out`` sets ``output_dir`` (see
+    #: :func:`~projects.prompthub.utils.test_outputs.set_prediction_output`).
+    writes_predictions = True
 
     def __init__(self,
                  mean: Sequence[float] = IMAGENET_MEAN,
@@ -40,7 +53,8 @@ class ColorizationMSE(BaseMetric):
                  pred_key: str = 'pred_label_img',
                  gt_key: str = 'gt_label_img',
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 output_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if len(mean) != len(std):
             raise ValueError('mean and std must have the same length')
@@ -48,6 +62,9 @@ class ColorizationMSE(BaseMetric):
         self.std = tuple(float(s) for s in std)
         self.pred_key = pred_key
         self.gt_key = gt_key
+        self.output_dir = output_dir
+        self.writer = None if output_dir is None else PredictionWriter(
+            output_dir, 'image')
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Store one float64 MSE per image.
@@ -59,20 +76,45 @@ class ColorizationMSE(BaseMetric):
         """
         if len(data_samples) == 0:
             return
-        mse = colorization_mse(
-            stack_pixel_data(data_samples, self.pred_key),
-            stack_pixel_data(data_samples, self.gt_key), self.mean, self.std)
-        self.results.extend(float(v) for v in mse)
+        pred = stack_pixel_data(data_samples, self.pred_key)
+        mse = colorization_mse(pred,
+                               stack_pixel_data(data_samples, self.gt_key),
+                               self.mean, self.std)
+        if self.writer is None:
+            self.results.extend(float(v) for v in mse)
+            return
+        for sample, cell, value in zip(data_samples, pred, mse):
+            self.results.append((float(value),
+                                 self.writer.write(sample, cell)))
+
+    def evaluate(self, size: int) -> dict:
+        """Compute the metric; the next evaluation names files anew."""
+        try:
+            return super().evaluate(size)
+        finally:
+            if self.writer is not None:
+                self.writer.reset()
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Average the per-image MSEs.
 
         Args:
-            results (list): One float per image, from all ranks.
+            results (list): One float per image, from all ranks (with
+                ``output_dir``: ``(float, file record)`` pairs).
 
         Returns:
             dict: ``mse`` (float; 0.0 with no images).
         """
-        if len(results) == 0:
-            return dict(mse=0.0)
-        return dict(mse=float(np.mean(np.asarray(results, np.float64))))
+        values = results if self.writer is None else [r[0] for r in results]
+        if len(values) == 0:
+            metrics = dict(mse=0.0)
+        else:
+            metrics = dict(mse=float(np.mean(np.asarray(values, np.float64))))
+        if self.writer is not None:
+            self.writer.write_scores(
+                [r[1] for r in results], dict(mse=list(values)),
+                {f'{self.prefix}/{k}': v
+                 for k, v in metrics.items()},
+                dict(type=type(self).__name__, mean=self.mean,
+                     std=self.std))
+        return metrics

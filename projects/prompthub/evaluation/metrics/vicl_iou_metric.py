@@ -7,6 +7,7 @@ from projects.prompthub.registry import METRICS
 from ..functional import (BINARIZE_MODES, binarize, fg_iou_stats,
                           fill_largest_component_box, iou_from_stats,
                           stack_pixel_data)
+from ..prediction_io import PredictionWriter
 
 
 @METRICS.register_module()
@@ -40,6 +41,17 @@ class VICLIoUMetric(BaseMetric):
     ``process`` stores four integers per image, so results are tiny and
     ``compute_metrics`` depends on nothing but the gathered list.
 
+    With ``output_dir`` (what ``tools/test.py --out DIR`` sets), every
+    rank also writes each query's scored mask (the binarised, for
+    detection box-filled, prediction) resized to the query's
+    ``ori_shape`` (nearest) as ``{output_dir}/{stem}.png`` (0/255; stem
+    from :func:`~projects.prompthub.evaluation.prediction_io.sample_stem`),
+    and the main process writes ``{output_dir}/scores.json`` with the
+    logged metrics and each image's ``intersection``, ``union``,
+    ``pred_area``, ``gt_area`` (pixels of the scored cells) and ``iou``
+    (in [0, 1]; ``mIoU`` is their mean x100). The scores do not depend
+    on ``output_dir``.
+
     Args:
         mode (str): Binarisation, ``'legacy'`` (the reference's uint8
             wrap-around rounding, needed to match published numbers) or
@@ -59,9 +71,15 @@ class VICLIoUMetric(BaseMetric):
         prefix (str, optional): Prefix of the metric names; ``'vicl'`` when
             None, which keeps ``mIoU`` apart from mmseg ``IoUMetric``'s in
             one evaluator. Defaults to None.
+        output_dir (str, optional): Folder of the per-query masks and
+            ``scores.json`` (see above). Defaults to None (nothing
+            written).
     """
 
     default_prefix: Optional[str] = 'vicl'
+    #: ``tools/test.py --out`` sets ``output_dir`` (see
+    #: :func:`~projects.prompthub.utils.test_outputs.set_prediction_output`).
+    writes_predictions = True
     TASKS = ('segmentation', 'detection')
 
     def __init__(self,
@@ -71,7 +89,8 @@ class VICLIoUMetric(BaseMetric):
                  pred_key: str = 'pred_label_img',
                  gt_key: str = 'gt_label_img',
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 output_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if mode not in BINARIZE_MODES:
             raise ValueError(
@@ -87,9 +106,15 @@ class VICLIoUMetric(BaseMetric):
         self.empty_score = empty_score
         self.pred_key = pred_key
         self.gt_key = gt_key
+        self.output_dir = output_dir
+        self.writer = None if output_dir is None else PredictionWriter(
+            output_dir, 'mask')
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Store ``(intersection, union, pred_area, gt_area)`` per image.
+
+        With ``output_dir`` each row also carries the record of the mask
+        file written for the image.
 
         Args:
             data_batch (dict): A batch from the dataloader (unused).
@@ -104,27 +129,61 @@ class VICLIoUMetric(BaseMetric):
         if self.task == 'detection':
             pred = fill_largest_component_box(pred)
         stats = fg_iou_stats(pred, gt)
-        self.results.extend(tuple(row) for row in stats.tolist())
+        if self.writer is None:
+            self.results.extend(tuple(row) for row in stats.tolist())
+            return
+        for sample, mask, row in zip(data_samples, pred, stats.tolist()):
+            self.results.append((*row, self.writer.write(sample, mask)))
+
+    def evaluate(self, size: int) -> dict:
+        """Compute the metrics; the next evaluation names files anew."""
+        try:
+            return super().evaluate(size)
+        finally:
+            if self.writer is not None:
+                self.writer.reset()
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Aggregate the per-image counts.
 
         Args:
             results (list): ``(intersection, union, pred_area, gt_area)``
-                tuples, one per image, from all ranks.
+                tuples, one per image, from all ranks (plus the file
+                record with ``output_dir``).
 
         Returns:
             dict: ``mIoU`` and ``fgIoU`` (percent, float) and ``num_empty``
             (int). With no images both scores are 0.0.
         """
-        stats = np.asarray(results, dtype=np.int64).reshape(-1, 4)
+        stats = np.asarray([row[:4] for row in results],
+                           dtype=np.int64).reshape(-1, 4)
         inter, union = stats[:, 0], stats[:, 1]
         num_empty = int((union == 0).sum())
         if len(stats) == 0:
-            return dict(mIoU=0.0, fgIoU=0.0, num_empty=0)
-        per_image = iou_from_stats(inter, union, self.empty_score)
-        pooled = iou_from_stats(inter.sum(), union.sum(), self.empty_score)
-        return dict(
-            mIoU=float(per_image.mean() * 100),
-            fgIoU=float(pooled * 100),
-            num_empty=num_empty)
+            metrics = dict(mIoU=0.0, fgIoU=0.0, num_empty=0)
+            per_image = np.zeros(0)
+        else:
+            per_image = iou_from_stats(inter, union, self.empty_score)
+            pooled = iou_from_stats(inter.sum(), union.sum(),
+                                    self.empty_score)
+            metrics = dict(
+                mIoU=float(per_image.mean() * 100),
+                fgIoU=float(pooled * 100),
+                num_empty=num_empty)
+        if self.writer is not None:
+            self.writer.write_scores(
+                [row[4] for row in results],
+                dict(
+                    intersection=inter.tolist(),
+                    union=union.tolist(),
+                    pred_area=stats[:, 2].tolist(),
+                    gt_area=stats[:, 3].tolist(),
+                    iou=[float(v) for v in per_image]),
+                {f'{self.prefix}/{k}': v
+                 for k, v in metrics.items()},
+                dict(
+                    type=type(self).__name__,
+                    mode=self.mode,
+                    task=self.task,
+                    empty_score=self.empty_score))
+        return metrics
