@@ -28,6 +28,7 @@ from mmseg.structures import SegDataSample
 from torch import nn
 
 from projects.prompthub.datasets.retrieval_augmented_dataset import _NameLists
+from projects.prompthub.evaluation.prediction_io import resize_mask
 from projects.prompthub.models.utils.canvas import cell_size
 from projects.prompthub.models.utils.strict_load import (ALLOW_KEY,
                                                          load_model_checkpoint)
@@ -548,11 +549,9 @@ class PromptHubInferencer(BaseInferencer):
             if 'ori_shape' not in pred.metainfo:
                 raise KeyError("the test pipeline's PackVICLInputs must keep "
                                "'ori_shape' in meta_keys (the query's size).")
-            height, width = pred.metainfo['ori_shape']
-            cell_mask = pred.pred_sem_seg.data[0].cpu().numpy() > 0
-            mask = cv2.resize(
-                cell_mask.astype(np.uint8), (width, height),
-                interpolation=cv2.INTER_NEAREST) > 0
+            # The rule tools/test.py --out writes its masks with.
+            mask = resize_mask(pred.pred_sem_seg.data[0] > 0,
+                               pred.metainfo['ori_shape'])
             paths = dict(mask_path=None, vis_path=None)
             if out_dir:
                 mmengine.mkdir_or_exist(out_dir)
