@@ -7,7 +7,6 @@ and, say, mmseg's ``projects.example_project`` import side by side. A
 regular ``projects`` package in site-packages would hide every other one.
 """
 from pathlib import Path
-
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
@@ -23,8 +22,7 @@ def parse_requirements(name: str) -> list:
 # Only the real packages under projects/ (those with an __init__.py), named
 # with their namespace; ``projects`` itself stays without an __init__.py.
 PACKAGES = [
-    f'projects.{name}'
-    for name in find_packages(
+    f'projects.{name}' for name in find_packages(
         ROOT / 'projects', include=['prompthub', 'prompthub.*'])
 ]
 

@@ -13,7 +13,8 @@ def logged_messages(level: int = logging.NOTSET) -> Iterator[List[str]]:
     messages = []
     handler = type('H', (logging.Handler, ), {
         'emit': lambda self, rec: messages.append(rec.getMessage())
-    })(level)
+    })(
+        level)
     logger = MMLogger.get_current_instance()
     logger.addHandler(handler)
     try:

@@ -1,9 +1,9 @@
 """Our components resolve from mmseg/mmdet scopes, and theirs from ours."""
 import pytest
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.registry import METRICS as ROOT_METRICS
 from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope, init_default_scope
 
 import projects.prompthub  # noqa: F401  (registers the components)
 
@@ -21,8 +21,7 @@ def test_our_config_resolves_mmseg_components():
     cfg = Config.fromfile('configs/_base_/default_runtime.py')
     assert cfg.default_scope == 'mmseg'
     init_default_scope(cfg.default_scope)
-    metric = ROOT_METRICS.build(
-        dict(type='IoUMetric', iou_metrics=['mIoU']))
+    metric = ROOT_METRICS.build(dict(type='IoUMetric', iou_metrics=['mIoU']))
     assert type(metric).__module__.startswith('mmseg.')
     hook = _build_hook(dict(type='RNGStateHook'))
     assert type(hook).__name__ == 'RNGStateHook'
@@ -49,9 +48,8 @@ def test_plain_mmseg_config_resolves_our_components():
             data_preprocessor=dict(type='VICLDataPreprocessor')))
     with _scope('mmseg'):
         built = [METRICS.build(m) for m in cfg.val_evaluator]
-        assert [type(m).__name__ for m in built] == [
-            'IoUMetric', 'VICLIoUMetric'
-        ]
+        assert [type(m).__name__
+                for m in built] == ['IoUMetric', 'VICLIoUMetric']
         assert type(MODELS.build(cfg.data_preprocessor)).__name__ == \
             'VICLDataPreprocessor'
 

@@ -68,59 +68,90 @@ FEATURE_DIM = 257 * 1024
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_model_args(parser)
-    parser.add_argument('--device', default=None,
-                        help='cpu or cuda (default: cuda when available)')
-    parser.add_argument('--amp', action='store_true',
-                        help='autocast (fp16 + GradScaler on CUDA, bf16 on '
-                        'CPU) instead of fp32')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='cpu or cuda (default: cuda when available)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='autocast (fp16 + GradScaler on CUDA, bf16 on '
+        'CPU) instead of fp32')
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[16])
-    parser.add_argument('--num-prompts', type=int, nargs='+',
-                        default=[1, 4, 16, 64])
+    parser.add_argument(
+        '--num-prompts', type=int, nargs='+', default=[1, 4, 16, 64])
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--stat', choices=['median', 'min'],
-                        default='median',
-                        help='statistic of the tables: median (ratios: '
-                        'median of the per-round ratios) or min (ratios of '
-                        'the fastest rounds; steadier on a shared machine)')
-    parser.add_argument('--uncached', action='store_true',
-                        help='also time training steps that encode C*')
-    parser.add_argument('--skip-model', action='store_true',
-                        help='only the retrieval measurement')
-    parser.add_argument('--compile', action='store_true',
-                        help='torch.compile the backbone forward')
-    parser.add_argument('--compile-neck', action='store_true',
-                        help='torch.compile the fusion neck (fuses its many '
-                        'small elementwise kernels)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads')
-    parser.add_argument('--retrieval', action='store_true',
-                        help='add the synthetic retrieval measurement')
-    parser.add_argument('--retrieval-images', type=int, nargs='+',
-                        default=[256, 512, 1024])
+    parser.add_argument(
+        '--stat',
+        choices=['median', 'min'],
+        default='median',
+        help='statistic of the tables: median (ratios: '
+        'median of the per-round ratios) or min (ratios of '
+        'the fastest rounds; steadier on a shared machine)')
+    parser.add_argument(
+        '--uncached',
+        action='store_true',
+        help='also time training steps that encode C*')
+    parser.add_argument(
+        '--skip-model',
+        action='store_true',
+        help='only the retrieval measurement')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the backbone forward')
+    parser.add_argument(
+        '--compile-neck',
+        action='store_true',
+        help='torch.compile the fusion neck (fuses its many '
+        'small elementwise kernels)')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument(
+        '--retrieval',
+        action='store_true',
+        help='add the synthetic retrieval measurement')
+    parser.add_argument(
+        '--retrieval-images', type=int, nargs='+', default=[256, 512, 1024])
     parser.add_argument('--retrieval-dim', type=int, default=FEATURE_DIM)
-    parser.add_argument('--retrieval-chunk', type=int, default=256,
-                        help='query and candidate rows per block here')
-    parser.add_argument('--retrieval-device', default='cpu',
-                        help='device of the retrieval measurement (cuda '
-                        'measures the GPU directly)')
-    parser.add_argument('--gpu-chunk', type=int, default=4096,
-                        help='block size assumed for the GPU extrapolation')
-    parser.add_argument('--gpu-tflops', type=float, default=40.0,
-                        help='assumed sustained fp32 matmul TFLOP/s of the '
-                        'GPU for the extrapolation (H100: ~50)')
-    parser.add_argument('--gpu-read-gbs', type=float, default=5.0,
-                        help='assumed host read + H2D GB/s of the feature '
-                        'store for the extrapolation')
+    parser.add_argument(
+        '--retrieval-chunk',
+        type=int,
+        default=256,
+        help='query and candidate rows per block here')
+    parser.add_argument(
+        '--retrieval-device',
+        default='cpu',
+        help='device of the retrieval measurement (cuda '
+        'measures the GPU directly)')
+    parser.add_argument(
+        '--gpu-chunk',
+        type=int,
+        default=4096,
+        help='block size assumed for the GPU extrapolation')
+    parser.add_argument(
+        '--gpu-tflops',
+        type=float,
+        default=40.0,
+        help='assumed sustained fp32 matmul TFLOP/s of the '
+        'GPU for the extrapolation (H100: ~50)')
+    parser.add_argument(
+        '--gpu-read-gbs',
+        type=float,
+        default=5.0,
+        help='assumed host read + H2D GB/s of the feature '
+        'store for the extrapolation')
     return parser.parse_args(argv)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """The config, ``--tiny``, ``--cfg-options`` and ``--out``."""
-    parser.add_argument('config', help='mmengine config with a PromptHub '
-                        '`model`')
-    parser.add_argument('--tiny', action='store_true',
-                        help='tiny random backbone and neck')
+    parser.add_argument(
+        'config', help='mmengine config with a PromptHub '
+        '`model`')
+    parser.add_argument(
+        '--tiny', action='store_true', help='tiny random backbone and neck')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -210,9 +241,9 @@ def measure(fn: Callable[[], None], device: torch.device, repeat: int,
     return measure_interleaved({'fn': fn}, device, repeat, warmup)['fn']
 
 
-def measure_interleaved(fns: Dict[str, Callable[[], None]],
-                        device: torch.device, repeat: int,
-                        warmup: int) -> Dict[str, dict]:
+def measure_interleaved(fns: Dict[str, Callable[[],
+                                                None]], device: torch.device,
+                        repeat: int, warmup: int) -> Dict[str, dict]:
     """Time several functions in rounds (one call of each per round).
 
     Interleaving makes their ratios robust to load that changes over time
@@ -288,8 +319,7 @@ def describe_model(model) -> dict:
 
 def bench_model(args, device: torch.device) -> dict:
     from projects.prompthub.models.utils.target_cache import TargetCache
-    model = build_model(args.config, args.tiny, device,
-                        args.cfg_options)
+    model = build_model(args.config, args.tiny, device, args.cfg_options)
     if args.compile_neck:
         model.neck.compile()
     if args.compile:
@@ -311,10 +341,10 @@ def bench_model(args, device: torch.device) -> dict:
     gen = torch.Generator().manual_seed(0)
     for batch in args.batch_sizes:
         # The floor: what any implementation must do per step.
-        tokens = torch.randn(batch, bb.grid_size**2, bb.embed_dim,
-                             generator=gen).to(device)
-        canvas = torch.randn(batch, 3, bb.img_size, bb.img_size,
-                             generator=gen).to(device)
+        tokens = torch.randn(
+            batch, bb.grid_size**2, bb.embed_dim, generator=gen).to(device)
+        canvas = torch.randn(
+            batch, 3, bb.img_size, bb.img_size, generator=gen).to(device)
 
         def floor_train():
             t = tokens.detach().requires_grad_()
@@ -330,8 +360,9 @@ def bench_model(args, device: torch.device) -> dict:
             with torch.no_grad(), autocast():
                 bb.encode_to_codes(canvas)
 
-        codes = torch.randint(0, bb.num_codes, (batch, bb.grid_size**2),
-                              generator=gen).to(device)
+        codes = torch.randint(
+            0, bb.num_codes, (batch, bb.grid_size**2),
+            generator=gen).to(device)
 
         def decode():
             with torch.no_grad(), autocast():
@@ -342,8 +373,10 @@ def bench_model(args, device: torch.device) -> dict:
             args.repeat, args.warmup)
         for num in args.num_prompts:
             inputs = (torch.randint(
-                0, 256, (batch, num + 1, 2, 3, size, size),
-                generator=gen, dtype=torch.uint8).float() / 255).to(device)
+                0,
+                256, (batch, num + 1, 2, 3, size, size),
+                generator=gen,
+                dtype=torch.uint8).float() / 255).to(device)
             cache = TargetCache()
             with autocast():  # warm: the cached codes of this batch
                 cache.get(inputs, model.prediction_targets, bb)
@@ -403,8 +436,8 @@ def bench_model(args, device: torch.device) -> dict:
             optim.zero_grad(set_to_none=True)
             model.target_cache = None
             st = args.stat
-            row['train_over_floor'] = round_ratio(row['train'],
-                                                  row['floor'], st)
+            row['train_over_floor'] = round_ratio(row['train'], row['floor'],
+                                                  st)
             row['neck_share'] = round_ratio(row['neck'], row['train'], st)
             row['eval_over_floor'] = round_ratio(row['eval'],
                                                  row['eval_floor'], st)
@@ -414,13 +447,17 @@ def bench_model(args, device: torch.device) -> dict:
                 # Prompt slots of the ``eval`` calls, warm-up included.
                 row['eval_prompt_cache'] = warm_counts
             rows.append(row)
-            print(f'  B={batch} N={num}: train '
-                  f'{row["train"][st + "_s"]:.4f}s', flush=True)
+            print(
+                f'  B={batch} N={num}: train '
+                f'{row["train"][st + "_s"]:.4f}s',
+                flush=True)
     add_scaling(rows)
     return dict(
         model=describe_model(model),
-        floors={str(b): f
-                for b, f in floors.items()},
+        floors={
+            str(b): f
+            for b, f in floors.items()
+        },
         rows=rows)
 
 
@@ -566,31 +603,30 @@ def format_tables(result: dict) -> str:
              'eval/eval-floor', 'train peak MiB', 'floor peak MiB',
              'eval peak MiB'),
             [(r['batch'], r['num_prompts'], ms(r['train']), ms(r['floor']),
-              f"{r['train_over_floor']:.2f}",
-              f"{r['train_over_first_n']:.2f}", ms(r['neck']),
-              f"{100 * r['neck_share']:.1f}%", ms(r['eval']),
-              ms(r['eval_floor']), f"{r['eval_over_floor']:.2f}",
-              f"{r['train']['peak_mib']:.0f}",
-              f"{r['floor']['peak_mib']:.0f}",
-              f"{r['eval']['peak_mib']:.0f}") for r in rows])
+              f"{r['train_over_floor']:.2f}", f"{r['train_over_first_n']:.2f}",
+              ms(r['neck']), f"{100 * r['neck_share']:.1f}%", ms(
+                  r['eval']), ms(r['eval_floor']),
+              f"{r['eval_over_floor']:.2f}", f"{r['train']['peak_mib']:.0f}",
+              f"{r['floor']['peak_mib']:.0f}", f"{r['eval']['peak_mib']:.0f}")
+             for r in rows])
         cold = [r for r in rows if 'eval_cold' in r]
         if cold:
             lines.append('')
             lines += markdown_table(
                 ('B', 'N', 'eval ms (prompt cache warm)', 'eval ms (cold)',
                  'eval floor ms', 'warm/eval-floor', 'cold/eval-floor'),
-                [(r['batch'], r['num_prompts'], ms(r['eval']),
-                  ms(r['eval_cold']), ms(r['eval_floor']),
-                  f"{r['eval_over_floor']:.2f}",
+                [(r['batch'], r['num_prompts'], ms(
+                    r['eval']), ms(r['eval_cold']), ms(
+                        r['eval_floor']), f"{r['eval_over_floor']:.2f}",
                   f"{r['eval_cold_over_floor']:.2f}") for r in cold])
         uncached = [r for r in rows if 'train_uncached' in r]
         if uncached:
             lines.append('')
-            lines += markdown_table(
-                ('B', 'N', 'train ms (cache warm)',
-                 'train ms (encode C* every step)'),
-                [(r['batch'], r['num_prompts'], ms(r['train']),
-                  ms(r['train_uncached'])) for r in uncached])
+            lines += markdown_table(('B', 'N', 'train ms (cache warm)',
+                                     'train ms (encode C* every step)'),
+                                    [(r['batch'], r['num_prompts'],
+                                      ms(r['train']), ms(r['train_uncached']))
+                                     for r in uncached])
         lines.append('')
         lines += markdown_table(
             ('B', 'VQGAN encode ms', 'VQGAN decode ms'),
@@ -608,8 +644,9 @@ def format_tables(result: dict) -> str:
              'peak RSS growth MiB', 'peak GPU MiB'),
             [(p['images'], f"{p['seconds']:.2f}", f"{p['images_per_s']:.1f}",
               f"{p['gflops']:.1f}", f"{p['read_gbs']:.2f}",
-              f"{p['peak_rss_mib']:.0f}", 'n/a' if p.get('peak_gpu_mib') is
-              None else f"{p['peak_gpu_mib']:.0f}") for p in ret['points']])
+              f"{p['peak_rss_mib']:.0f}", 'n/a'
+              if p.get('peak_gpu_mib') is None else f"{p['peak_gpu_mib']:.0f}")
+             for p in ret['points']])
         ex = ret['extrapolation']
         exp = ret['time_exponent']
         lines.append(
@@ -617,11 +654,10 @@ def format_tables(result: dict) -> str:
             f"{'n/a' if exp is None else f'{exp:.2f}'}; memory model at "
             f"this block size: {ret['memory_model_mib_at_measured_chunk']:.0f}"
             ' MiB.')
-        lines.append(
-            f"Measured scaling (largest run x (images ratio)^2): "
-            f"{ex['images']} x {ex['images']} would take "
-            f"{ret['measured_quadratic_s'] / 60:.1f} min on "
-            f"{ret.get('device', 'cpu')} with these blocks.")
+        lines.append(f"Measured scaling (largest run x (images ratio)^2): "
+                     f"{ex['images']} x {ex['images']} would take "
+                     f"{ret['measured_quadratic_s'] / 60:.1f} min on "
+                     f"{ret.get('device', 'cpu')} with these blocks.")
         lines.append(
             f"Extrapolation to {ex['images']} x {ex['images']} on one GPU "
             f"(blocks of {ex['gpu_chunk']}): {ex['matmul_flop']:.3g} FLOP at "
@@ -647,11 +683,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> dict:
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     result = dict(
-        command='python tools/benchmark.py ' + ' '.join(
-            sys.argv[1:] if argv is None else argv),
+        command='python tools/benchmark.py ' +
+        ' '.join(sys.argv[1:] if argv is None else argv),
         config=args.config,
         tiny=args.tiny,
         device=str(device),

@@ -37,16 +37,16 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from tools.benchmark import (add_model_args, build_model,  # noqa: E402
-                             markdown_table, write_json)
+from tools.benchmark import (add_model_args, build_model, markdown_table,
+                             write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_model_args(parser)
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--num-prompts', type=int, nargs='+',
-                        default=[1, 4, 16, 64])
+    parser.add_argument(
+        '--num-prompts', type=int, nargs='+', default=[1, 4, 16, 64])
     return parser.parse_args(argv)
 
 
@@ -97,8 +97,8 @@ def count_model(model, batch: int, num_prompts: List[int]) -> List[dict]:
 
         model.eval()
         with torch.no_grad():
-            states = model.neck.prompt_states(support.flatten(
-                0, 1)).unflatten(0, support.shape[:2])
+            states = model.neck.prompt_states(support.flatten(0, 1)).unflatten(
+                0, support.shape[:2])
 
         def fuse_from_states():
             with torch.no_grad():

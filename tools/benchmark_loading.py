@@ -36,8 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--width', type=int, default=500)
     parser.add_argument('--height', type=int, default=375)
-    parser.add_argument('--num-prompts', type=int, nargs='+',
-                        default=[1, 16, 64])
+    parser.add_argument(
+        '--num-prompts', type=int, nargs='+', default=[1, 16, 64])
     parser.add_argument('--out', default=None, help='JSON output file')
     return parser.parse_args(argv)
 
@@ -48,8 +48,8 @@ def write_pairs(folder: str, count: int, width: int,
     rng = np.random.default_rng(0)
     records = []
     for i in range(count):
-        coarse = rng.integers(0, 256, (height // 10, width // 10, 3),
-                              dtype=np.uint8)
+        coarse = rng.integers(
+            0, 256, (height // 10, width // 10, 3), dtype=np.uint8)
         img = Image.fromarray(coarse).resize((width, height), Image.BICUBIC)
         img_path = osp.join(folder, f'{i}.jpg')
         img.save(img_path, quality=90)
@@ -76,10 +76,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
         records = write_pairs(tmp, args.pairs, args.width, args.height)
         decoder = LoadVICLPair()
         cache_dir = osp.join(tmp, 'cache')
-        PairCache.write(cache_dir, decoder.cache_settings(),
-                        ((LoadVICLPair.cache_key(r),
-                          *decoder.load_resized(dict(r)))
-                         for r in records), len(records))
+        PairCache.write(
+            cache_dir, decoder.cache_settings(),
+            ((LoadVICLPair.cache_key(r), *decoder.load_resized(dict(r)))
+             for r in records), len(records))
         cached = LoadVICLPair(cache_dir=cache_dir)
         times = dict(decode=[], cache=[])
         for _ in range(args.repeat):
@@ -93,18 +93,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
         ' '.join(sys.argv[1:] if argv is None else argv),
         pairs=args.pairs,
         image_size=[args.width, args.height],
-        per_pair_ms={k: v * 1e3
-                     for k, v in per_pair.items()},
+        per_pair_ms={
+            k: v * 1e3
+            for k, v in per_pair.items()
+        },
         speedup=per_pair['decode'] / per_pair['cache'],
         times_s=times)
     lines = [
         f'LoadVICLPair, {args.pairs} pairs of {args.width}x{args.height}, '
         f'median of {args.repeat} passes, one process:'
-    ] + markdown_table(
-        ('N', 'decode ms per sample', 'cache ms per sample'),
-        [(num, f"{(num + 1) * per_pair['decode'] * 1e3:.1f}",
-          f"{(num + 1) * per_pair['cache'] * 1e3:.2f}")
-         for num in args.num_prompts])
+    ] + markdown_table(('N', 'decode ms per sample', 'cache ms per sample'),
+                       [(num, f"{(num + 1) * per_pair['decode'] * 1e3:.1f}",
+                         f"{(num + 1) * per_pair['cache'] * 1e3:.2f}")
+                        for num in args.num_prompts])
     lines.append(f"per pair: decode {per_pair['decode'] * 1e3:.2f} ms, "
                  f"cache {per_pair['cache'] * 1e3:.3f} ms "
                  f"({result['speedup']:.0f}x)")

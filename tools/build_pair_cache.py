@@ -79,8 +79,7 @@ def base_datasets(dataset) -> list:
 
 
 def pair_loader(dataset) -> Optional[LoadVICLPair]:
-    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
-                         [])
+    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
     loaders = [t for t in transforms if isinstance(t, LoadVICLPair)]
     return loaders[0] if loaders else None
 

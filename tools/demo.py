@@ -31,13 +31,19 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default='configs/prompthub_demo.py')
     parser.add_argument('--work-dir', default='work_dirs/prompthub_demo')
-    parser.add_argument('--iters', type=int, default=None,
-                        help='override the training iterations')
-    parser.add_argument('--episodes', type=int, default=300,
-                        help='held-out episodes scored')
-    parser.add_argument('--max-prompts', type=int, default=16,
-                        choices=(4, 16),
-                        help='largest N scored (16 adds PromptHub N=16)')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help='override the training iterations')
+    parser.add_argument(
+        '--episodes', type=int, default=300, help='held-out episodes scored')
+    parser.add_argument(
+        '--max-prompts',
+        type=int,
+        default=16,
+        choices=(4, 16),
+        help='largest N scored (16 adds PromptHub N=16)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
         '--cfg-options',

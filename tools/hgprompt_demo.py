@@ -59,8 +59,8 @@ METHOD_CFGS = {
     'best_single_H': 'single-source-init_vit-tiny-p8_vtab-synth-count6.py',
     'scratch': 'vpt-deep_vit-tiny-p8_vtab-synth-count6.py',
 }
-DEFAULT_METHODS = ('hgprompt', 'hgprompt_no_gar', 'hgprompt_pcgrad',
-                   'uniform', 'best_single_H', 'scratch')
+DEFAULT_METHODS = ('hgprompt', 'hgprompt_no_gar', 'hgprompt_pcgrad', 'uniform',
+                   'best_single_H', 'scratch')
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,31 +70,41 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     parser.add_argument(
-        '--methods', nargs='+', default=list(DEFAULT_METHODS),
+        '--methods',
+        nargs='+',
+        default=list(DEFAULT_METHODS),
         choices=sorted(METHOD_CFGS))
     parser.add_argument(
-        '--threads', type=int, default=None,
+        '--threads',
+        type=int,
+        default=None,
         help='torch threads (default: torch default)')
     parser.add_argument(
-        '--reuse', action='store_true',
+        '--reuse',
+        action='store_true',
         help='reuse the suite, backbone and source prompts if present')
     return parser.parse_args()
 
 
 def data_opts(prefix: str, root: str) -> list:
     """``--cfg-options`` that point every dataloader at ``root``."""
-    return [f'{k}.dataset.data_root={root}' for k in
-            ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    return [
+        f'{k}.dataset.data_root={root}'
+        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
 
 
 def run_train(config: str, work_dir: str, options: list, env: dict) -> None:
     """Run ``tools/train.py`` in a subprocess (log in the work dir)."""
     os.makedirs(work_dir, exist_ok=True)
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-           '--work-dir', work_dir, '--cfg-options'] + options
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + options
     with open(osp.join(work_dir, 'stdout.log'), 'w') as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              env=env, cwd=ROOT)
+        proc = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f'{" ".join(cmd)} failed, see {work_dir}')
 
@@ -144,14 +154,21 @@ def rank_sources_by_hscore(seed: int, paths: dict) -> dict:
     dataset = DATASETS.build(ds_cfg)
     batch = [dataset[i] for i in range(len(dataset))]
     data = model.data_preprocessor(
-        dict(inputs=[b['inputs'] for b in batch],
-             data_samples=[b['data_samples'] for b in batch]))
+        dict(
+            inputs=[b['inputs'] for b in batch],
+            data_samples=[b['data_samples'] for b in batch]))
     labels = torch.stack([s.gt_label for s in data['data_samples']])
     feats = model.source_features(data['inputs'])
     loss = cfg.model.get('loss_h', {})
     return {
-        name: float(h_score(f, labels, 'shrinkage', loss.get('alpha', 0.5),
-                            standardize=True))
+        name:
+        float(
+            h_score(
+                f,
+                labels,
+                'shrinkage',
+                loss.get('alpha', 0.5),
+                standardize=True))
         for name, f in zip(model.source_names, feats)
     }
 
@@ -182,8 +199,11 @@ def main() -> None:
     t = time.time()
     if not (args.reuse and osp.isdir(osp.join(paths['suite'], TARGET))):
         make_vtab_suite(paths['suite'], list(SOURCES) + [TARGET])
-        make_vtab_suite(paths['suite'], ['upstream'], num_train=4000,
-                        num_val=200, num_test=500)
+        make_vtab_suite(
+            paths['suite'], ['upstream'],
+            num_train=4000,
+            num_val=200,
+            num_test=500)
     timings['suite'] = time.time() - t
 
     # 2. the frozen backbone
@@ -193,13 +213,16 @@ def main() -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
         run_train(
             osp.join(CFG, 'vit-tiny-p8_upstream-pretrain_vtab-synth.py'),
-            run_dir, data_opts('', osp.join(paths['suite'], 'upstream')),
-            env)
-        ckpt = torch.load(osp.join(run_dir, 'epoch_12.pth'),
-                          map_location='cpu', weights_only=False)
-        state = {k[len('backbone.vit.'):]: v
-                 for k, v in ckpt['state_dict'].items()
-                 if k.startswith('backbone.vit.')}
+            run_dir, data_opts('', osp.join(paths['suite'], 'upstream')), env)
+        ckpt = torch.load(
+            osp.join(run_dir, 'epoch_12.pth'),
+            map_location='cpu',
+            weights_only=False)
+        state = {
+            k[len('backbone.vit.'):]: v
+            for k, v in ckpt['state_dict'].items()
+            if k.startswith('backbone.vit.')
+        }
         os.makedirs(osp.dirname(paths['backbone']), exist_ok=True)
         torch.save(state, paths['backbone'])
     timings['backbone'] = time.time() - t
@@ -247,8 +270,9 @@ def main() -> None:
                 with open(osp.join(cfg.work_dir,
                                    'ensemble_weights.json')) as f:
                     weights_by[method].append(json.load(f))
-            print(f'seed {seed} {method}: {metrics["accuracy/top1"]:.1f}',
-                  flush=True)
+            print(
+                f'seed {seed} {method}: {metrics["accuracy/top1"]:.1f}',
+                flush=True)
     timings['targets'] = time.time() - t
     timings['total'] = time.time() - start
     cpu = sum(
@@ -285,12 +309,12 @@ def main() -> None:
         ]
     if 'hgprompt' in weights_by and 'hgprompt_no_gar' in weights_by:
         gaps = [
-            max(abs(a - b) for a, b in zip(x['weights'], y['weights']))
-            for x, y in zip(weights_by['hgprompt'],
-                            weights_by['hgprompt_no_gar'])
+            max(abs(a - b)
+                for a, b in zip(x['weights'], y['weights'])) for x, y in zip(
+                    weights_by['hgprompt'], weights_by['hgprompt_no_gar'])
         ]
-        lines.append('Largest |w(hgprompt) - w(hgprompt_no_gar)| per seed: '
-                     + ', '.join(f'{g:.4f}' for g in gaps) + '.')
+        lines.append('Largest |w(hgprompt) - w(hgprompt_no_gar)| per seed: ' +
+                     ', '.join(f'{g:.4f}' for g in gaps) + '.')
     if picks:
         lines.append(f'Best single source by H-score per seed: {picks}.')
     for ref in ('uniform', 'scratch', 'best_single_H'):
@@ -298,23 +322,31 @@ def main() -> None:
             diff = np.mean(acc['hgprompt']) - np.mean(acc[ref])
             lines.append(f'hgprompt - {ref}: {diff:+.1f} points '
                          f'(mean over seeds).')
-    lines.append(
-        'Source prompts, test top-1 on their own task: ' + ', '.join(
-            f'{k} {v:.1f}' for k, v in source_acc.items() if v is not None)
-        + (f'; upstream backbone {upstream_acc:.1f}.'
-           if upstream_acc is not None else '.'))
-    lines.append('Wall time (s): ' + ', '.join(
-        f'{k} {v:.0f}' for k, v in timings.items()) +
-        f'; CPU time (user + sys, all processes) {cpu:.0f} s.')
+    lines.append('Source prompts, test top-1 on their own task: ' +
+                 ', '.join(f'{k} {v:.1f}'
+                           for k, v in source_acc.items() if v is not None) +
+                 (f'; upstream backbone {upstream_acc:.1f}.'
+                  if upstream_acc is not None else '.'))
+    lines.append('Wall time (s): ' + ', '.join(f'{k} {v:.0f}'
+                                               for k, v in timings.items()) +
+                 f'; CPU time (user + sys, all processes) {cpu:.0f} s.')
     text = '\n'.join(lines)
     print(text)
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(text + '\n')
     with open(osp.join(work, 'results.json'), 'w') as f:
-        json.dump(dict(accuracy=acc, weights=weights_by, picks=picks,
-                       hscores=hscores, source_acc=source_acc,
-                       summary=summary, timings=timings,
-                       cpu_s=cpu), f, indent=1)
+        json.dump(
+            dict(
+                accuracy=acc,
+                weights=weights_by,
+                picks=picks,
+                hscores=hscores,
+                source_acc=source_acc,
+                summary=summary,
+                timings=timings,
+                cpu_s=cpu),
+            f,
+            indent=1)
 
 
 if __name__ == '__main__':

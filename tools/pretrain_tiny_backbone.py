@@ -28,15 +28,22 @@ import torch.nn.functional as F
 from projects.prompthub.apis.demo_utils import (backbone_probs,
                                                 iou_per_episode,
                                                 stack_episodes)
-from projects.prompthub.datasets.synthetic_vicl import (
-    NUM_LOOKALIKE_CLASSES, LookalikeVICLDataset, lookalike_fold_classes,
-    render_lookalike_pair)
+from projects.prompthub.datasets.synthetic_vicl import (NUM_LOOKALIKE_CLASSES,
+                                                        LookalikeVICLDataset,
+                                                        lookalike_fold_classes,
+                                                        render_lookalike_pair)
 from projects.prompthub.datasets.transforms import PackVICLInputs
 from projects.prompthub.models.backbones import TinyVICLBackbone
 from projects.prompthub.models.utils.canvas import build_canvas
 
-BACKBONE_CFG = dict(embed_dim=64, depth=2, num_heads=4, mlp_ratio=2.,
-                    sub_size=8, head_dim=32, num_protos=4)
+BACKBONE_CFG = dict(
+    embed_dim=64,
+    depth=2,
+    num_heads=4,
+    mlp_ratio=2.,
+    sub_size=8,
+    head_dim=32,
+    num_protos=4)
 
 
 def parse_args():
@@ -45,8 +52,11 @@ def parse_args():
     parser.add_argument('--fold', type=int, default=0)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--steps', type=int, default=400)
-    parser.add_argument('--minutes', type=float, default=60.,
-                        help='stop early after this wall time')
+    parser.add_argument(
+        '--minutes',
+        type=float,
+        default=60.,
+        help='stop early after this wall time')
     parser.add_argument('--batch-size', type=int, default=24)
     parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--pool-size', type=int, default=300)
@@ -105,8 +115,13 @@ def sample_batch(pool: dict, gen: torch.Generator, bsz: int):
 
 def evaluate_gate(backbone, fold: int, episodes: int) -> dict:
     """Held-out IoU with right-class and wrong-class prompts (slot 1)."""
-    kw = dict(num_samples=episodes, num_prompts=1, fold=fold,
-              split='test', seed=1, pipeline=[PackVICLInputs()])
+    kw = dict(
+        num_samples=episodes,
+        num_prompts=1,
+        fold=fold,
+        split='test',
+        seed=1,
+        pipeline=[PackVICLInputs()])
     right = LookalikeVICLDataset(**kw)
     wrong = LookalikeVICLDataset(wrong_class_prompts=True, **kw)
     scores = {}
@@ -129,11 +144,12 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.time()
     pool = build_pool(args.fold, args.seed, args.pool_size)
-    print(f'[pretrain] pool of {pool["classes"].numel()} pairs in '
-          f'{time.time() - t0:.1f} s', flush=True)
+    print(
+        f'[pretrain] pool of {pool["classes"].numel()} pairs in '
+        f'{time.time() - t0:.1f} s',
+        flush=True)
     model = TinyVICLBackbone(frozen=False, **BACKBONE_CFG)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr,
-                            weight_decay=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     br = model.br_ids
     others = torch.tensor(
         [t for t in range(model.grid_size**2) if t not in set(br.tolist())])
@@ -167,10 +183,12 @@ def main():
         opt.step()
         elapsed = (time.time() - start) / 60
         if step % 25 == 0:
-            print(f'[pretrain] step {step} loss {loss.item():.4f} '
-                  f'(bce_br {bce_br.item():.4f} dice '
-                  f'{dice.mean().item():.4f}) lr {lr:.2e} '
-                  f'{elapsed:.1f} min', flush=True)
+            print(
+                f'[pretrain] step {step} loss {loss.item():.4f} '
+                f'(bce_br {bce_br.item():.4f} dice '
+                f'{dice.mean().item():.4f}) lr {lr:.2e} '
+                f'{elapsed:.1f} min',
+                flush=True)
         last = step == args.steps or elapsed >= args.minutes
         if step % args.eval_interval == 0 or last:
             model.eval()
@@ -178,9 +196,11 @@ def main():
             model.train()
             gate.update(step=step, minutes=round(elapsed, 2))
             history.append(gate)
-            print(f'[pretrain] gate at step {step}: right-class IoU '
-                  f'{gate["right"]:.3f}, wrong-class IoU '
-                  f'{gate["wrong"]:.3f}, gap {gate["gap"]:.3f}', flush=True)
+            print(
+                f'[pretrain] gate at step {step}: right-class IoU '
+                f'{gate["right"]:.3f}, wrong-class IoU '
+                f'{gate["wrong"]:.3f}, gap {gate["gap"]:.3f}',
+                flush=True)
             state = {k: v.half() for k, v in model.state_dict().items()}
             torch.save(
                 dict(

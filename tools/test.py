@@ -82,8 +82,9 @@ def main() -> None:
 
     check_data_paths(cfg, 'test')  # before the model: fail in seconds
     setup_cpu_distributed(cfg)
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    runner = (
+        Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.test()
 
 

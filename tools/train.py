@@ -101,8 +101,9 @@ def main() -> None:
 
     check_data_paths(cfg, 'train')  # before the model: fail in seconds
     setup_cpu_distributed(cfg)
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    runner = (
+        Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg else RUNNERS.build(cfg))
     split_global_batch(runner)  # the config's batch is the global one
     runner.train()
 

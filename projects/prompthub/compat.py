@@ -60,8 +60,8 @@ def checkpoint_safe_globals() -> list:
         (a ``(function, name)`` tuple maps a pickled name to a safe
         stand-in).
     """
-    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')
-            ] + _numpy_globals()
+    return [HistoryBuffer,
+            (history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
 
 
 def register_checkpoint_safe_globals() -> None:

@@ -38,8 +38,8 @@ def test_mask_rule_table():
     (np.array([[0, 3], [7, 0]]), r'2 foreground values \[3, 7\]'),
     (np.array([[0., .4], [.9, 1.]]), r'3 foreground values'),
     (np.array([[0., np.nan]]), 'NaN'),
-    (np.array([[[0, 0, 0], [9, 0, 0]], [[0, 5, 0], [0, 0, 0]]]),
-     'colour mask with 2 non-black colours'),
+    (np.array([[[0, 0, 0], [9, 0, 0]], [[0, 5, 0], [0, 0, 0]]
+               ]), 'colour mask with 2 non-black colours'),
     (np.zeros((2, 2, 2, 2)), 'HxW or HxWxC'),
 ])
 def test_ambiguous_masks_raise(mask, match):
@@ -73,11 +73,14 @@ def test_truncation_is_caught_even_if_allowed_globally(tmp_path):
 
 
 def test_output_stems_unique_and_deterministic():
-    queries = ['a/img.png', 'b/img.png', 'img_1.png', 'c/IMG.jpg',
-               np.zeros(1), 'query_4.png', 'x/solo.png']
+    queries = [
+        'a/img.png', 'b/img.png', 'img_1.png', 'c/IMG.jpg',
+        np.zeros(1), 'query_4.png', 'x/solo.png'
+    ]
     names = output_stems(queries)
-    assert names == ['img_0', 'img_1_1', 'img_1', 'IMG_3', 'query_4_4',
-                     'query_4_5', 'solo']
+    assert names == [
+        'img_0', 'img_1_1', 'img_1', 'IMG_3', 'query_4_4', 'query_4_5', 'solo'
+    ]
     assert len({n.lower() for n in names}) == len(names)
     assert output_stems(queries) == names
 
@@ -112,5 +115,4 @@ def test_interrupted_write_keeps_the_old_file(tmp_path):
     ''')
     proc = subprocess.run([sys.executable, '-c', script])
     assert proc.returncode == 3
-    np.testing.assert_array_equal(cv2.imread(path, cv2.IMREAD_GRAYSCALE),
-                                  old)
+    np.testing.assert_array_equal(cv2.imread(path, cv2.IMREAD_GRAYSCALE), old)

@@ -19,8 +19,8 @@ from projects.prompthub.apis import PromptHubInferencer
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
 from projects.prompthub.datasets.testing import write_reference_json
 
-SMALL_BACKBONE = dict(type='TinyVICLBackbone', embed_dim=32, depth=1,
-                      num_heads=2, head_dim=8)
+SMALL_BACKBONE = dict(
+    type='TinyVICLBackbone', embed_dim=32, depth=1, num_heads=2, head_dim=8)
 
 
 def _config(tmp_path, **model):
@@ -41,14 +41,14 @@ def _config(tmp_path, **model):
 
 
 def _write_pairs(tmp_path, count=3):
-    ds = LookalikeVICLDataset(num_samples=1, num_prompts=count,
-                              split='test')
+    ds = LookalikeVICLDataset(num_samples=1, num_prompts=count, split='test')
     paths = []
     for slot in range(count + 1):
         pair = ds.render(0, slot, 0)
         img = cv2.resize(pair['img'], (150, 120))  # not the cell size
-        mask = cv2.resize(pair['gt_seg_map'] * 255, (150, 120),
-                          interpolation=cv2.INTER_NEAREST)
+        mask = cv2.resize(
+            pair['gt_seg_map'] * 255, (150, 120),
+            interpolation=cv2.INTER_NEAREST)
         ip = str(tmp_path / f'p{slot}.png')
         mp = str(tmp_path / f'p{slot}_m.png')
         cv2.imwrite(ip, cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
@@ -85,15 +85,17 @@ def test_inferencer_takes_any_number_of_prompts(tmp_path):
     with 3 (the neck is N-agnostic); the preprocessor's guard stays set."""
     torch.manual_seed(0)
     pairs = _write_pairs(tmp_path, 3)
-    cfg = _config(tmp_path, data_preprocessor=dict(
-        type='VICLDataPreprocessor', num_prompts=4))
+    cfg = _config(
+        tmp_path,
+        data_preprocessor=dict(type='VICLDataPreprocessor', num_prompts=4))
     inferencer = PromptHubInferencer(cfg)
     res = inferencer(pairs[0][0], prompts=pairs[1:])['predictions']
     assert res[0]['mask'].shape == (120, 150)
     pre = inferencer.model.data_preprocessor
     assert pre.num_prompts == 4
     with pytest.raises(ValueError, match='Expected 4 prompt pairs'):
-        pre(dict(inputs=[inferencer.pack(pairs[0][0], pairs[1:])['inputs']]),
+        pre(
+            dict(inputs=[inferencer.pack(pairs[0][0], pairs[1:])['inputs']]),
             False)
 
 
@@ -102,6 +104,7 @@ def test_inferencer_from_index(tmp_path):
     inferencer = PromptHubInferencer(_config(tmp_path))
 
     class Index:
+
         def neighbours(self, name, k):
             assert name == 'p0'
             return ['b', 'a'][:k]
@@ -111,17 +114,20 @@ def test_inferencer_from_index(tmp_path):
     got = inferencer.prompts_from_index('p0', Index(), cands, 2)
     assert got == [pairs[2], pairs[1]]
     assert packed_ref['inputs'].shape == (3, 2, 3, 111, 111)
-    res = inferencer(pairs[0][0], index=Index(), candidates=cands,
-                     num_prompts=2)['predictions']
+    res = inferencer(
+        pairs[0][0], index=Index(), candidates=cands,
+        num_prompts=2)['predictions']
     assert res[0]['mask'].shape == (120, 150)
 
 
 def test_infer_tool_writes_visualisation(tmp_path, monkeypatch, capsys):
     pairs = _write_pairs(tmp_path, 1)
     out_dir = str(tmp_path / 'cli')
-    argv = ['tools/infer.py', _config(tmp_path), pairs[0][0], '--prompt',
-            pairs[1][0], pairs[1][1], '--out-dir', out_dir, '--device',
-            'cpu', '--mask-threshold', '127']  # 0/255: the same foreground
+    argv = [
+        'tools/infer.py',
+        _config(tmp_path), pairs[0][0], '--prompt', pairs[1][0], pairs[1][1],
+        '--out-dir', out_dir, '--device', 'cpu', '--mask-threshold', '127'
+    ]  # 0/255: the same foreground
     monkeypatch.setattr(sys, 'argv', argv)
     runpy.run_path('tools/infer.py', run_name='__main__')
     assert 'foreground pixels' in capsys.readouterr().out
@@ -149,7 +155,10 @@ FRESH_CLONE = textwrap.dedent('''
 def _fresh_clone_run(args, cwd):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     return subprocess.run([sys.executable, '-S', '-c', FRESH_CLONE, *args],
-                          cwd=cwd, env=env, capture_output=True, text=True,
+                          cwd=cwd,
+                          env=env,
+                          capture_output=True,
+                          text=True,
                           timeout=300)
 
 
@@ -164,9 +173,10 @@ def test_infer_tool_runs_from_a_fresh_clone(tmp_path):
     pairs = _write_pairs(tmp_path, 1)
     out_dir = str(tmp_path / 'out')
     proc = _fresh_clone_run([
-        INFER, osp.join(REPO, 'configs', 'prompthub_demo.py'), pairs[0][0],
-        '--prompt', pairs[1][0], pairs[1][1], '--out-dir', out_dir,
-        '--device', 'cpu'
+        INFER,
+        osp.join(REPO, 'configs',
+                 'prompthub_demo.py'), pairs[0][0], '--prompt', pairs[1][0],
+        pairs[1][1], '--out-dir', out_dir, '--device', 'cpu'
     ], str(tmp_path))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert 'foreground pixels' in proc.stdout
@@ -186,27 +196,41 @@ def test_infer_tool_index_route(tmp_path, capsys):
     torch.manual_seed(1)
     torch.save({'state_dict': PromptHubInferencer(cfg).model.state_dict()},
                ckpt)
-    index = write_reference_json(str(tmp_path / 'index.json'),
-                                 {'p0': ['b', 'a', 'x']})
+    index = write_reference_json(
+        str(tmp_path / 'index.json'), {'p0': ['b', 'a', 'x']})
     with open(tmp_path / 'cands.json', 'w') as f:  # paths relative to it
-        json.dump({'a': [osp.basename(p) for p in pairs[1]],
-                   'b': {'image': pairs[2][0], 'mask': pairs[2][1]}}, f)
+        json.dump(
+            {
+                'a': [osp.basename(p) for p in pairs[1]],
+                'b': {
+                    'image': pairs[2][0],
+                    'mask': pairs[2][1]
+                }
+            }, f)
     common = [cfg, pairs[0][0], '--weights', ckpt, '--device', 'cpu']
-    tool['main'](common + ['--index', index, '--candidates',
-                           str(tmp_path / 'cands.json'), '--num-prompts',
-                           '2', '--out-dir', str(tmp_path / 'idx')])
-    tool['main'](common + ['--prompt', *pairs[2], '--prompt', *pairs[1],
-                           '--out-dir', str(tmp_path / 'given')])
+    tool['main'](
+        common + [
+            '--index', index, '--candidates',
+            str(tmp_path / 'cands.json'), '--num-prompts', '2', '--out-dir',
+            str(tmp_path / 'idx')
+        ])
+    tool['main'](
+        common + [
+            '--prompt', *pairs[2], '--prompt', *pairs[1], '--out-dir',
+            str(tmp_path / 'given')
+        ])
     assert capsys.readouterr().out.count('foreground pixels') == 2
     for name in ('p0_mask.png', 'p0_vis.png'):
-        np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'idx' / name)),
-                                      cv2.imread(str(tmp_path / 'given' /
-                                                     name)))
+        np.testing.assert_array_equal(
+            cv2.imread(str(tmp_path / 'idx' / name)),
+            cv2.imread(str(tmp_path / 'given' / name)))
     # A third prompt is listed but has no candidate entry: named.
     with pytest.raises(KeyError, match=r"\['x'\] of query 'p0'.*candidates"):
-        tool['main'](common + ['--index', index, '--candidates',
-                               str(tmp_path / 'cands.json'),
-                               '--num-prompts', '3'])
+        tool['main'](
+            common + [
+                '--index', index, '--candidates',
+                str(tmp_path / 'cands.json'), '--num-prompts', '3'
+            ])
     with pytest.raises(SystemExit):
         tool['main'](common + ['--index', index])  # no --candidates
     assert '--index needs --candidates' in capsys.readouterr().err
@@ -219,6 +243,7 @@ def test_infer_tool_documents_every_option():
 
 
 # --- Inputs are read exactly or refused; outputs are written or raise. ---
+
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
@@ -247,9 +272,10 @@ def _palette_png(path, labels):
     img.save(path)
 
 
-@pytest.mark.parametrize('kind', ['0/1', '0/255', 'label 15',
-                                  'label 15 + 255 void', 'palette 15',
-                                  'palette 1'])
+@pytest.mark.parametrize('kind', [
+    '0/1', '0/255', 'label 15', 'label 15 + 255 void', 'palette 15',
+    'palette 1'
+])
 def test_prompt_mask_file_reads_like_array(small, kind):
     """A prompt mask file is read with the array's rule: a 0/1 or label-id
     PNG is the object, not an empty prompt (the file path used to keep only
@@ -283,13 +309,17 @@ def test_ambiguous_prompt_mask_raises_with_fix(small):
     soft = cv2.GaussianBlur(fg.astype(np.uint8) * 255, (7, 7), 0)
     path = str(tmp / 'soft_mask.png')
     cv2.imwrite(path, soft)
-    with pytest.raises(ValueError, match=r"prompt 0 mask '.*soft_mask.png' "
-                       r'has \d+ foreground values.*mask_threshold'):
+    with pytest.raises(
+            ValueError,
+            match=r"prompt 0 mask '.*soft_mask.png' "
+            r'has \d+ foreground values.*mask_threshold'):
         inferencer.pack(pairs[0][0], [(pairs[1][0], path)])
     multi = fg.astype(np.uint8) * 3
     multi[:10] = 7
-    with pytest.raises(ValueError, match=r'prompt 0 mask \(array\) has 2 '
-                       r'foreground values \[3, 7\].*mask_fg_value'):
+    with pytest.raises(
+            ValueError,
+            match=r'prompt 0 mask \(array\) has 2 '
+            r'foreground values \[3, 7\].*mask_fg_value'):
         inferencer.pack(pairs[0][0], [(pairs[1][0], multi)])
     picked = PromptHubInferencer(str(tmp / 'cfg.py'), mask_fg_value=3)
     np.testing.assert_array_equal(
@@ -306,19 +336,23 @@ def test_empty_prompt_mask_warns_naming_it(small):
     path = str(tmp / 'empty_mask.png')
     cv2.imwrite(path, np.zeros(fg.shape, np.uint8))
     prompts = [pairs[1], (pairs[2][0], path)]
-    with pytest.warns(UserWarning, match=r"prompt 1 mask '.*empty_mask.png' "
-                      'has no foreground pixels'):
+    with pytest.warns(
+            UserWarning,
+            match=r"prompt 1 mask '.*empty_mask.png' "
+            'has no foreground pixels'):
         inferencer.pack(pairs[0][0], prompts)
     big = cv2.resize(cv2.imread(pairs[1][0]), (600, 600))[..., ::-1]
     speck = np.zeros((600, 600), np.uint8)
     speck[301, 301] = 1  # lost by the resize to the 111 cell
-    with pytest.warns(UserWarning, match=r'prompt 0 mask \(array\) has no '
-                      'foreground pixels after resizing to the 111x111'):
+    with pytest.warns(
+            UserWarning,
+            match=r'prompt 0 mask \(array\) has no '
+            'foreground pixels after resizing to the 111x111'):
         inferencer.pack(pairs[0][0], [(big, speck)])
 
 
-@pytest.mark.parametrize('fault', ['truncated jpg', 'truncated png', 'empty',
-                                   'not an image'])
+@pytest.mark.parametrize(
+    'fault', ['truncated jpg', 'truncated png', 'empty', 'not an image'])
 def test_corrupt_query_image_raises_naming_it(small, fault):
     """A truncated JPEG used to come back from OpenCV as a half-grey image
     (only a libjpeg warning on stderr); every broken file now raises with
@@ -328,14 +362,19 @@ def test_corrupt_query_image_raises_naming_it(small, fault):
     ext = '.jpg' if 'jpg' in fault else '.png'
     ok, buf = cv2.imencode(ext, img)
     data = buf.tobytes()
-    data = {'truncated jpg': data[:len(data) // 2],
-            'truncated png': data[:len(data) * 9 // 10],
-            'empty': b'', 'not an image': b'query,0,1\n'}[fault]
+    data = {
+        'truncated jpg': data[:len(data) // 2],
+        'truncated png': data[:len(data) * 9 // 10],
+        'empty': b'',
+        'not an image': b'query,0,1\n'
+    }[fault]
     path = str(tmp / f"broken_{fault.replace(' ', '_')}{ext}")
     with open(path, 'wb') as f:
         f.write(data)
-    word = {'empty': 'is empty', 'not an image': 'not an image'}.get(
-        fault, 'truncated or corrupt')
+    word = {
+        'empty': 'is empty',
+        'not an image': 'not an image'
+    }.get(fault, 'truncated or corrupt')
     # The datasets' strict reader names "<what> file '<path>'".
     with pytest.raises(
             ValueError,
@@ -343,8 +382,8 @@ def test_corrupt_query_image_raises_naming_it(small, fault):
         inferencer([path], prompts=pairs[1:])
     with pytest.raises(ValueError, match='prompt 1 image'):
         inferencer.pack(pairs[0][0], [pairs[1], (path, pairs[2][1])])
-    with pytest.raises(ValueError,
-                       match=f'prompt 1 mask file {re.escape(repr(path))}'):
+    with pytest.raises(
+            ValueError, match=f'prompt 1 mask file {re.escape(repr(path))}'):
         inferencer.pack(pairs[0][0], [pairs[1], (pairs[2][0], path)])
 
 
@@ -369,10 +408,11 @@ def test_same_stem_queries_get_their_own_outputs(small):
             cv2.imread(r['paths'][1]), cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
     names = [osp.basename(r['mask_path']) for r in res]
     assert names == ['img_0_mask.png', 'img_1_mask.png']
-    assert [osp.basename(r['vis_path']) for r in res] == [
-        'img_0_vis.png', 'img_1_vis.png']
-    assert sorted(os.listdir(out_dir)) == sorted(
-        names + ['img_0_vis.png', 'img_1_vis.png'])
+    assert [osp.basename(r['vis_path'])
+            for r in res] == ['img_0_vis.png', 'img_1_vis.png']
+    assert sorted(
+        os.listdir(out_dir)) == sorted(names +
+                                       ['img_0_vis.png', 'img_1_vis.png'])
     for r in res:
         assert r['paths'] == [r['mask_path'], r['vis_path']]
 
@@ -393,10 +433,13 @@ def test_show_displays_each_grid(small, monkeypatch):
     ``wait_time`` seconds and also returns the grids."""
     inferencer, pairs, _, _ = small
     shown = []
-    monkeypatch.setattr('mmcv.imshow',
-                        lambda img, name, wait: shown.append((img, wait)))
-    out = inferencer([pairs[0][0], pairs[1][0]], prompts=pairs[2:],
-                     show=True, wait_time=3, batch_size=2)
+    monkeypatch.setattr('mmcv.imshow', lambda img, name, wait: shown.append(
+        (img, wait)))
+    out = inferencer([pairs[0][0], pairs[1][0]],
+                     prompts=pairs[2:],
+                     show=True,
+                     wait_time=3,
+                     batch_size=2)
     assert len(shown) == len(out['visualization']) == 2
     for (img, wait), grid in zip(shown, out['visualization']):
         assert wait == 3

@@ -44,8 +44,7 @@ from projects.prompthub.utils import (enable_visualization,
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    osp.relpath(p, REPO)
-    for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
+    osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
 # The configs of this task (their recipe is checked in detail).
 RECIPE = re.compile(r'configs/(prompthub_(seg|det|color|coco2pascal)|'
                     r'maevqgan_)')
@@ -92,8 +91,10 @@ def _more_pascal(root: str) -> None:
                 osp.join(root, 'VOC2012', 'SegmentationClassAug',
                          name + '.png'))
             lines.append(f'{name}__{5 * fold + 1:02d}')
-        with open(osp.join(root, 'splits', 'pascal', 'trn',
-                           f'fold{fold}.txt'), 'a', newline='') as f:
+        with open(
+                osp.join(root, 'splits', 'pascal', 'trn', f'fold{fold}.txt'),
+                'a',
+                newline='') as f:
             f.write(''.join(line + '\r\n' for line in lines))
 
 
@@ -111,8 +112,9 @@ def _more_coco(root: str) -> None:
             Image.fromarray(mask).save(
                 osp.join(root, 'Coco_Trainlabel', stem + '.png'))
             lines.append(f'{stem}.jpg__{cat_id:02d}')
-        with open(osp.join(root, 'split', 'coco', 'trn', f'fold{fold}.txt'),
-                  'a') as f:
+        with open(
+                osp.join(root, 'split', 'coco', 'trn', f'fold{fold}.txt'),
+                'a') as f:
             f.write(''.join(line + '\n' for line in lines))
 
 
@@ -170,8 +172,7 @@ def _write_indices(wrappers: List[dict]) -> None:
         for i, query in enumerate(queries):
             rotated = pool[i % len(pool):] + pool[:i % len(pool)]
             lists[query] = [n for n in extra + rotated if n != query]
-        json_path = write_reference_json(path[:-len('.npz')] + '.json',
-                                         lists)
+        json_path = write_reference_json(path[:-len('.npz')] + '.json', lists)
         RetrievalIndex.from_reference_json(json_path).save(path)
 
 
@@ -192,8 +193,8 @@ def tiny_config(path: str, roots: Dict[str, str]) -> dict:
     return cfg
 
 
-def _check_test_outputs(cfg: dict, model, batch: dict, outputs: list,
-                        dataset, work_dir: str) -> None:
+def _check_test_outputs(cfg: dict, model, batch: dict, outputs: list, dataset,
+                        work_dir: str) -> None:
     """What tools/test.py --out and --show-dir write for this config's
     real outputs: predictions at the query's original size, one grid."""
     config = Config(copy.deepcopy(cfg))
@@ -213,10 +214,14 @@ def _check_test_outputs(cfg: dict, model, batch: dict, outputs: list,
     enable_visualization(config, show_dir='grids')
     hook = HOOKS.build(config.default_hooks.visualization)
     runner = SimpleNamespace(
-        model=model, work_dir=work_dir, timestamp='ts', iter=0,
+        model=model,
+        work_dir=work_dir,
+        timestamp='ts',
+        iter=0,
         visualizer=VISUALIZERS.build(
-            dict(config.visualizer, name=f'test_{work_dir}',
-                 save_dir=work_dir)))
+            dict(
+                config.visualizer, name=f'test_{work_dir}',
+                save_dir=work_dir)))
     hook.before_run(runner)
     hook.after_test_iter(runner, 0, batch, outputs)
     assert osp.isfile(osp.join(work_dir, 'ts', 'grids', f'{stem}.png'))
@@ -227,8 +232,7 @@ def test_config_builds_and_scores(path, roots, tmp_path):
     init_default_scope('mmseg')
     cfg = tiny_config(path, roots)
     wrappers = [
-        cfg[key]['dataset'] for key in LOADERS
-        if cfg.get(key)
+        cfg[key]['dataset'] for key in LOADERS if cfg.get(key)
         and cfg[key]['dataset'].get('type') == 'RetrievalAugmentedDataset'
     ]
     _write_indices(wrappers)
@@ -293,9 +297,9 @@ def _base_depth(path: str) -> int:
                 getattr(t, 'id', None) == '_base_' for t in node.targets):
             value = ast.literal_eval(node.value)
             bases = [value] if isinstance(value, str) else list(value)
-    return max((1 + _base_depth(osp.join(osp.dirname(path), b))
-                for b in bases),
-               default=0)
+    return max(
+        (1 + _base_depth(osp.join(osp.dirname(path), b)) for b in bases),
+        default=0)
 
 
 def _prompt_counts(cfg: Config) -> set:
@@ -326,9 +330,10 @@ def test_config_recipe(path):
     fold = re.search(r'_fold(\d)', name)
     if fold or 'seg' in name or 'coco2pascal' in name:
         expected_fold = int(fold.group(1)) if fold else 0
-        assert _fold_values({k: cfg[k]
-                             for k in (*LOADERS, 'retrieval')
-                             if cfg.get(k)}) == {expected_fold}
+        assert _fold_values(
+            {k: cfg[k]
+             for k in (*LOADERS, 'retrieval')
+             if cfg.get(k)}) == {expected_fold}
         assert f'fold{expected_fold}' in cfg.test_dataloader.dataset.index
     test_set = cfg.test_dataloader.dataset
     assert test_set.test_mode is True
@@ -376,8 +381,8 @@ def test_config_recipe(path):
         assert cfg.model_selection == 'holdout'
         assert (train_query.type, train_query.part) == ('HoldoutSubset',
                                                         'train')
-        assert (val_set.dataset.type, val_set.dataset.part) == (
-            'HoldoutSubset', 'holdout')
+        assert (val_set.dataset.type,
+                val_set.dataset.part) == ('HoldoutSubset', 'holdout')
         assert val_set.dataset.dataset == train_query.dataset
         assert val_set.prompt_dataset == train_query
         assert val_set.test_mode is True

@@ -14,9 +14,9 @@ from projects.prompthub.registry import HOOKS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    osp.relpath(p, REPO)
-    for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                       recursive=True) if '_base_' not in p)
+    osp.relpath(p, REPO) for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
 
 
 def test_all_configs_are_listed():

@@ -13,8 +13,7 @@ import pytest
 import yaml
 from mmengine.config import Config
 
-from projects.prompthub.utils.model_index import (ModelIndexError,
-                                                  _markers,
+from projects.prompthub.utils.model_index import (ModelIndexError, _markers,
                                                   check_model_index,
                                                   listed_configs,
                                                   load_model_index,
@@ -87,11 +86,11 @@ def test_task_n_and_metric_match_the_configs():
             osp.join(REPO, model['Config']), import_custom_modules=False)
         assert model['Metadata']['Prompts'] == \
             cfg.model.data_preprocessor.num_prompts, model['Name']
-        best = cfg.get('default_hooks', {}).get('checkpoint', {}).get(
-            'save_best')
+        best = cfg.get('default_hooks', {}).get('checkpoint',
+                                                {}).get('save_best')
         for result in model.get('Results', []):
-            assert best is None or list(result['Metrics']) == [best], (
-                model['Name'], best)
+            assert best is None or list(
+                result['Metrics']) == [best], (model['Name'], best)
 
 
 def _tiny_repo(root, models, configs=('a.py', )) -> str:
@@ -100,12 +99,11 @@ def _tiny_repo(root, models, configs=('a.py', )) -> str:
     (root / 'configs').mkdir()
     for name in configs:
         (root / 'configs' / name).write_text('x = 1\n')
-    (root / 'model-index.yml').write_text(
-        'Import:\n- configs/metafile.yaml\n')
+    (root / 'model-index.yml').write_text('Import:\n- configs/metafile.yaml\n')
     (root / 'configs' / 'metafile.yaml').write_text(
         yaml.safe_dump(dict(Models=models), sort_keys=False))
-    for rel, name in (('README.md', 'results'),
-                      ('configs/README.md', 'configs')):
+    for rel, name in (('README.md', 'results'), ('configs/README.md',
+                                                 'configs')):
         begin, end = _markers(name)
         (root / rel).write_text(f'# doc\n\n{begin}\n{end}\n\ntail\n')
     return str(root)
@@ -113,19 +111,26 @@ def _tiny_repo(root, models, configs=('a.py', )) -> str:
 
 def _model(name='a', config='configs/a.py', value=43.26, **extra) -> dict:
     model = {
-        'Name': name,
-        'In Collection': 'PromptHub',
-        'Description': f'config {name}',
-        'Config': config,
-        'Metadata': dict(Task='Few-shot Segmentation', Prompts=1),
+        'Name':
+        name,
+        'In Collection':
+        'PromptHub',
+        'Description':
+        f'config {name}',
+        'Config':
+        config,
+        'Metadata':
+        dict(Task='Few-shot Segmentation', Prompts=1),
         'Results': [
             dict(
                 Task='Few-shot Segmentation',
                 Dataset='Pascal-5i fold 0 val',
                 Metrics={'vicl/mIoU': value})
         ],
-        'Published In': 'PromptHub README',
-        'Converted From': dict(Weights='Seg_K_1_Fold_0.pth'),
+        'Published In':
+        'PromptHub README',
+        'Converted From':
+        dict(Weights='Seg_K_1_Fold_0.pth'),
     }
     model.update(extra)
     return model
@@ -177,8 +182,9 @@ def test_hand_edited_readme_number_is_caught_and_regenerated(tmp_path):
 
 
 def test_missing_markers_and_disagreeing_duplicates_fail_loudly(tmp_path):
-    root = _tiny_repo(tmp_path, [_model(), _model('b', 'configs/b.py', 45.0)],
-                      configs=('a.py', 'b.py'))
+    root = _tiny_repo(
+        tmp_path, [_model(), _model('b', 'configs/b.py', 45.0)],
+        configs=('a.py', 'b.py'))
     with pytest.raises(ModelIndexError, match='must agree'):
         update_tables(root)
     (tmp_path / 'configs' / 'metafile.yaml').write_text(

@@ -24,8 +24,8 @@ def test_cosine_restart_per_epoch_matches_reference():
     assert optimizer.defaults['momentum'] == 0
     assert optimizer.defaults['weight_decay'] == 0
     schedulers = [
-        PARAM_SCHEDULERS.build(
-            dict(s, optimizer=optim_wrapper)) for s in cfg.param_scheduler
+        PARAM_SCHEDULERS.build(dict(s, optimizer=optim_wrapper))
+        for s in cfg.param_scheduler
     ]
     lrs = []
     for _ in range(cfg.max_epochs):

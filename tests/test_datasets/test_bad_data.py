@@ -45,7 +45,8 @@ def test_bad_file_is_named_with_its_split_line(voc, field, damage):
     with open(path, 'rb') as f:
         data = f.read()
     data = dict(
-        empty=b'', garbage=b'not an image at all',
+        empty=b'',
+        garbage=b'not an image at all',
         truncated=data[:len(data) // 2])[damage]
     with open(path, 'wb') as f:
         f.write(data)
@@ -147,15 +148,15 @@ def test_8bit_inputs_decode_exactly_like_pil(tmp_path):
 
 
 def test_uint16_arrays_are_scaled_and_other_dtypes_refused():
-    from projects.prompthub.datasets.transforms.image_io import (
-        BadImageError, to_uint8_image)
+    from projects.prompthub.datasets.transforms import image_io
+    BadImageError, to_uint8_image = (image_io.BadImageError,
+                                     image_io.to_uint8_image)
     values = np.arange(256, dtype=np.uint8)
     assert to_uint8_image(values) is values
     assert np.array_equal(
         to_uint8_image(values.astype(np.uint16) * 257), values)
-    assert to_uint8_image(np.array([65535, 255], np.uint16)).tolist() == [
-        255, 0
-    ]
+    assert to_uint8_image(np.array([65535, 255],
+                                   np.uint16)).tolist() == [255, 0]
     with pytest.raises(BadImageError, match='float32'):
         to_uint8_image(np.zeros(3, np.float32), 'query image')
 

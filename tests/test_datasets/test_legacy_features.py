@@ -11,11 +11,16 @@ from projects.prompthub.datasets import (LoadVICLPair, PackVICLInputs,
 
 def reference_feature_input(img: Image.Image) -> np.ndarray:
     """PIL bicubic to 224, then torch bilinear to 111, no antialias."""
-    x = np.asarray(img.convert('RGB').resize((224, 224), Image.BICUBIC),
-                   np.float32) / 255.0
+    x = np.asarray(
+        img.convert('RGB').resize(
+            (224, 224), Image.BICUBIC), np.float32) / 255.0
     t = torch.from_numpy(x).permute(2, 0, 1)[None]
-    t = F.interpolate(t, size=(111, 111), mode='bilinear',
-                      align_corners=False, antialias=False)
+    t = F.interpolate(
+        t,
+        size=(111, 111),
+        mode='bilinear',
+        align_corners=False,
+        antialias=False)
     return t[0].permute(1, 2, 0).numpy()
 
 

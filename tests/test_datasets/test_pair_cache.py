@@ -57,8 +57,7 @@ def cache(tmp_path, tiny_voc):
     return root, out, summary, tmp_path
 
 
-def test_cached_pairs_equal_decoded_pairs_without_decoding(
-        cache, monkeypatch):
+def test_cached_pairs_equal_decoded_pairs_without_decoding(cache, monkeypatch):
     root, out, summary, _ = cache
     records = _records(root)
     # Wrappers (HoldoutSubset) are looked through: the whole trn split is
@@ -110,8 +109,8 @@ def test_changed_file_misses_and_reads_the_disk(cache, tmp_path_factory):
     loader = LoadVICLPair(cache_dir=out)
     assert loader.cache.get(LoadVICLPair.cache_key(record)) is not None
     stat = os.stat(record['img_path'])
-    os.utime(record['img_path'],
-             ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    os.utime(
+        record['img_path'], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     logger = MMLogger.get_current_instance()
     messages = []
     handler = type('H', (__import__('logging').Handler, ), {
@@ -217,8 +216,7 @@ def test_two_concurrent_builders_leave_one_complete_cache(tmp_path):
                          cwd=REPO,
                          env=dict(os.environ, PYTHONPATH=REPO),
                          stderr=subprocess.PIPE,
-                         text=True)
-        for i, (seed, count) in enumerate(builders)
+                         text=True) for i, (seed, count) in enumerate(builders)
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=240)
@@ -254,8 +252,7 @@ def _same_size_edit(path):
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def test_verify_catches_an_edit_that_keeps_size_and_mtime(
-        tmp_path, tiny_voc):
+def test_verify_catches_an_edit_that_keeps_size_and_mtime(tmp_path, tiny_voc):
     root = str(tmp_path / 'voc')
     shutil.copytree(tiny_voc[0], root)
     config = _config(tmp_path, root)
@@ -300,8 +297,9 @@ def test_a_file_edited_during_the_build_publishes_nothing(
     def decode_then_edit(self, results):
         pair = decode(self, results)
         stat = os.stat(results['img_path'])
-        os.utime(results['img_path'],
-                 ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        os.utime(
+            results['img_path'],
+            ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
         return pair
 
     monkeypatch.setattr(LoadVICLPair, 'load_resized', decode_then_edit)

@@ -323,7 +323,10 @@ def test_stale_index_added_samples_are_refused(tiny_voc, tmp_path):
     assert "on_stale='skip'" in msg
     with logged_messages(logging.WARNING) as logged:
         ds = RetrievalAugmentedDataset(
-            val, prompt_dataset=trn, index=path, num_prompts=2,
+            val,
+            prompt_dataset=trn,
+            index=path,
+            num_prompts=2,
             on_stale='skip')
     assert any('1 sample(s) added' in m and "on_stale='skip'" in m
                for m in logged)
@@ -389,14 +392,15 @@ def test_imported_index_records_datasets_and_detects_edits(tmp_path):
     out = str(tmp_path / 'trn.npz')
     spec = importlib.util.spec_from_file_location(
         'build_retrieval_index',
-        osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
-                 'build_retrieval_index.py'))
+        osp.join(
+            osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
+            'build_retrieval_index.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     tool.main([str(cfg), '--from-json', trn_json, '--out', out])
     with logged_messages(logging.WARNING) as logged:
-        ds = RetrievalAugmentedDataset(_pascal(root, 'trn'), index=out,
-                                       num_prompts=2)
+        ds = RetrievalAugmentedDataset(
+            _pascal(root, 'trn'), index=out, num_prompts=2)
     assert not logged
     assert [ds.get_prompt_indices(i) for i in range(7)] == TRN_EXPECTED
     # N129 leaves the split file.
@@ -406,8 +410,8 @@ def test_imported_index_records_datasets_and_detects_edits(tmp_path):
     with open(split, 'w', newline='') as f:
         f.writelines(line for line in lines if not line.startswith(N129))
     with pytest.raises(ValueError) as err:
-        RetrievalAugmentedDataset(_pascal(root, 'trn'), index=out,
-                                  num_prompts=2)
+        RetrievalAugmentedDataset(
+            _pascal(root, 'trn'), index=out, num_prompts=2)
     msg = str(err.value)
     assert out in msg and '6 then, 5 now' in msg
     assert (f'`python tools/build_retrieval_index.py {cfg} --from-json '

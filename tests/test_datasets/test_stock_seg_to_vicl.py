@@ -56,8 +56,10 @@ def _voc(root, split='train', **kwargs):
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         ann_file=f'ImageSets/Segmentation/{split}.txt',
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations')],
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations')
+        ],
         **kwargs)
 
 
@@ -142,8 +144,7 @@ def test_records_are_one_per_image_and_class_present(voc):
         (dict(metainfo=dict(classes=('background', 'bird', 'cat', 'dog'))),
          ['bird', 'cat'], [3, 8]),
     ])
-def test_foreground_is_exactly_mmseg_label(voc, variant, classes,
-                                           raw_values):
+def test_foreground_is_exactly_mmseg_label(voc, variant, classes, raw_values):
     root, _ = voc
     ds = StockSegToVICL(
         _voc(root, 'train', **variant),
@@ -151,8 +152,9 @@ def test_foreground_is_exactly_mmseg_label(voc, variant, classes,
         missing_class='skip',
         pipeline=[dict(type='LoadVICLPair', task='segmentation')])
     assert len(ds) >= 3
-    assert sorted({ds.get_data_info(i)['seg_fg_value']
-                   for i in range(len(ds))}) == raw_values
+    assert sorted(
+        {ds.get_data_info(i)['seg_fg_value']
+         for i in range(len(ds))}) == raw_values
     oracle = LoadAnnotations()
     for i in range(len(ds)):
         rec = ds.get_data_info(i)
@@ -210,8 +212,9 @@ def test_images_without_the_class_are_refused_unless_skipped(voc):
 
 def test_bad_arguments_are_named(voc):
     root, _ = voc
-    with pytest.raises(ValueError, match=r"'plane' is not a class .*"
-                       r"'aeroplane'"):
+    with pytest.raises(
+            ValueError, match=r"'plane' is not a class .*"
+            r"'aeroplane'"):
         StockSegToVICL(_voc(root, 'val'), classes=['plane'])
     with pytest.raises(ValueError, match='label id 21 .* 0..20'):
         StockSegToVICL(_voc(root, 'val'), classes=21)

@@ -26,8 +26,8 @@ def test_short_fusion_training_beats_untrained_fusion(tmp_path):
     cfg.train_cfg.val_interval = 10**6  # no validation pass
     cfg.train_dataloader.batch_size = 8
     cfg.custom_hooks = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                        interval=10**6, by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=10**6, by_epoch=False)
     cfg.default_hooks.logger.interval = 10
     runner = Runner.from_cfg(cfg)
     hub, single = 'PromptHub N=4', 'backbone, 1 prompt (mean over 4)'

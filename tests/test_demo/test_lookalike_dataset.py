@@ -1,7 +1,8 @@
 import numpy as np
 
-from projects.prompthub.datasets.synthetic_vicl import (
-    LookalikeVICLDataset, lookalike_fold_classes, lookalike_hue)
+from projects.prompthub.datasets.synthetic_vicl import (LookalikeVICLDataset,
+                                                        lookalike_fold_classes,
+                                                        lookalike_hue)
 from projects.prompthub.datasets.transforms import PackVICLInputs
 
 
@@ -43,7 +44,6 @@ def test_wrong_class_prompts():
     ds = LookalikeVICLDataset(
         num_samples=3, num_prompts=2, split='test', wrong_class_prompts=True)
     res = ds.prepare_data(0)
-    assert all(p['class_id'] != res['class_id']
-               for p in res['prompt_results'])
+    assert all(p['class_id'] != res['class_id'] for p in res['prompt_results'])
     assert np.isin([p['class_id'] for p in res['prompt_results']],
                    ds.target_classes).all()

@@ -4,8 +4,7 @@ import torch.nn.functional as F
 
 from projects.prompthub.models.losses import (PredictionLoss,
                                               SemanticAlignmentLoss,
-                                              UtilizationLoss,
-                                              token_block_ids,
+                                              UtilizationLoss, token_block_ids,
                                               token_prediction_loss)
 
 
@@ -19,8 +18,7 @@ def _pixel_case(batch=2, dims=12, seed=0):
 def test_prediction_loss_pixel_targets_is_bce_on_br():
     logits, target = _pixel_case()
     br = token_block_ids('BR', 7)
-    expected = F.binary_cross_entropy_with_logits(logits[:, br],
-                                                  target[:, br])
+    expected = F.binary_cross_entropy_with_logits(logits[:, br], target[:, br])
     loss = PredictionLoss()(logits, target)
     assert torch.allclose(loss, expected, atol=1e-6)
     per_token = PredictionLoss(reduction='none')(logits, target)

@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from projects.prompthub.models.backbones import TinyVICLBackbone
-from projects.prompthub.models.utils.canvas import (br_token_ids,
-                                                    build_canvas,
+from projects.prompthub.models.utils.canvas import (br_token_ids, build_canvas,
                                                     normalize_canvas)
 from projects.prompthub.registry import MODELS
 
@@ -29,8 +28,7 @@ def test_api_shapes_and_frozen():
     assert tokens.shape == (2, 196, 32 + 192)
     logits = model.forward_tokens(tokens)
     assert logits.shape == (2, 196, 192)
-    assert model.forward_tokens(tokens, br_token_ids(14)).shape == (2, 49,
-                                                                    192)
+    assert model.forward_tokens(tokens, br_token_ids(14)).shape == (2, 49, 192)
     assert model.render(logits).shape == (2, 3, 224, 224)
     with pytest.raises(ValueError):
         model.embed(torch.zeros(1, 3, 112, 112))
@@ -43,8 +41,8 @@ def test_br_never_read_and_targets_round_trip():
     model = TinyVICLBackbone(**SMALL)
     canvas = _canvas()
     other = canvas.clone()
-    other[..., 112:, 112:] = normalize_canvas(
-        torch.rand(2, 3, 224, 224))[..., 112:, 112:]
+    other[..., 112:, 112:] = normalize_canvas(torch.rand(2, 3, 224,
+                                                         224))[..., 112:, 112:]
     a = model.forward_tokens(model.embed(canvas))
     b = model.forward_tokens(model.embed(other))
     assert torch.allclose(a, b, atol=1e-5)  # the query label is masked
@@ -63,8 +61,8 @@ def test_br_never_read_and_targets_round_trip():
     up = torch.nn.functional.interpolate(pooled, scale_factor=2)
     assert torch.allclose(img, up, atol=1e-3)
     # The tokens carry the same pooled pixels: render_tokens shows them.
-    assert torch.allclose(model.render_tokens(model.embed(canvas)), up,
-                          atol=1e-5)
+    assert torch.allclose(
+        model.render_tokens(model.embed(canvas)), up, atol=1e-5)
 
 
 def test_checkpoint_round_trip(tmp_path):

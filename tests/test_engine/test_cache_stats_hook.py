@@ -4,8 +4,7 @@ from types import SimpleNamespace
 import torch
 
 from projects.prompthub.engine import CacheStatsHook
-from projects.prompthub.models.utils.prompt_state_cache import \
-    PromptStateCache
+from projects.prompthub.models.utils.prompt_state_cache import PromptStateCache
 from projects.prompthub.registry import HOOKS
 
 

@@ -14,7 +14,9 @@ MODULE = 'projects.prompthub.engine.hooks.main_process_logger_hook'
 
 def _runner(tmp_path):
     processor = SimpleNamespace(
-        get_log_after_epoch=lambda *a, **k: ({'mIoU': 50.0}, 'mIoU: 50.0'))
+        get_log_after_epoch=lambda *a, **k: ({
+            'mIoU': 50.0
+        }, 'mIoU: 50.0'))
     return SimpleNamespace(
         log_processor=processor,
         logger=mock.Mock(),

@@ -5,8 +5,7 @@ from mmengine.structures import BaseDataElement
 
 from projects.prompthub.hgprompt.engine import HGPCGradOptimWrapper
 from projects.prompthub.hgprompt.models import (HGPromptClassifier,
-                                                load_prompt_bank,
-                                                save_prompt)
+                                                load_prompt_bank, save_prompt)
 
 BACKBONE = dict(
     type='VPTPromptedViT',
@@ -62,9 +61,12 @@ def test_bank_roundtrip_and_shape_errors(bank, tmp_path):
         load_prompt_bank([str(tmp_path / 'missing.pth')])
     with pytest.raises(ValueError, match='embedding dim'):
         HGPromptClassifier(
-            backbone=dict(BACKBONE, vit_kwargs=dict(
-                BACKBONE['vit_kwargs'], embed_dim=16)),
-            num_classes=3, source_prompts=bank, init='uniform')
+            backbone=dict(
+                BACKBONE,
+                vit_kwargs=dict(BACKBONE['vit_kwargs'], embed_dim=16)),
+            num_classes=3,
+            source_prompts=bank,
+            init='uniform')
 
 
 def test_onehot_weights_reproduce_single_source(bank):
@@ -99,8 +101,8 @@ def test_per_layer_and_affine_weights(bank):
 
 
 def _step(model, optim, x, samples):
-    data = model.data_preprocessor(dict(inputs=list(x.byte()),
-                                        data_samples=samples), True)
+    data = model.data_preprocessor(
+        dict(inputs=list(x.byte()), data_samples=samples), True)
     losses = model(**data, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     optim.zero_grad()
@@ -164,8 +166,7 @@ def test_predict_and_source_cache(bank):
 
 def test_init_errors(bank):
     with pytest.raises(ValueError, match='needs source_prompts'):
-        HGPromptClassifier(backbone=BACKBONE, num_classes=3,
-                           init='ensemble')
+        HGPromptClassifier(backbone=BACKBONE, num_classes=3, init='ensemble')
     with pytest.raises(ValueError, match='Unknown source'):
         _model(bank, init='source', source_name='nope')
 
@@ -178,22 +179,25 @@ def test_stage_hook_hscore_prior_and_switch(bank):
 
     model = _model(bank)
     x, samples = _batch(12)
-    loader = [dict(inputs=list(x[:6].byte()), data_samples=samples[:6]),
-              dict(inputs=list(x[6:].byte()), data_samples=samples[6:])]
+    loader = [
+        dict(inputs=list(x[:6].byte()), data_samples=samples[:6]),
+        dict(inputs=list(x[6:].byte()), data_samples=samples[6:])
+    ]
     optim = torch.optim.Adam(model.parameters(), lr=0.1)
     runner = SimpleNamespace(
-        model=model, train_dataloader=loader, epoch=0,
+        model=model,
+        train_dataloader=loader,
+        epoch=0,
         logger=SimpleNamespace(info=lambda msg: None),
         optim_wrapper=SimpleNamespace(optimizer=optim))
     hook = HGPromptStageHook(switch_epoch=1, hscore_prior=0.1)
     hook.before_train(runner)
-    data = model.data_preprocessor(dict(inputs=list(x.byte()),
-                                        data_samples=samples))
+    data = model.data_preprocessor(
+        dict(inputs=list(x.byte()), data_samples=samples))
     feats = model.source_features(data['inputs'])
     labels = torch.arange(12) % 3
     scores = torch.stack([
-        h_score(f, labels, 'shrinkage', 0.5, standardize=True)
-        for f in feats
+        h_score(f, labels, 'shrinkage', 0.5, standardize=True) for f in feats
     ])
     torch.testing.assert_close(
         torch.tensor(list(hook.source_hscores.values())), scores)
@@ -258,9 +262,11 @@ def test_batch_statistic_terms_fail_under_ddp(bank, monkeypatch):
         in msg
     assert '2 DDP processes' in msg and 'python tools/train.py' in msg
     with pytest.raises(RuntimeError, match="grad_surgery='pcgrad'"):
-        _model(bank, grad_surgery='pcgrad',
-               loss_gar=dict(type='HGGradAlignLoss',
-                             loss_weight=0.)).loss(x, samples)
+        _model(
+            bank,
+            grad_surgery='pcgrad',
+            loss_gar=dict(type='HGGradAlignLoss',
+                          loss_weight=0.)).loss(x, samples)
     # Stage B trains with cross-entropy only (a mean over the batch, exact
     # under DDP); its optional H-score term is not.
     model.switch_to_stage_b()

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from projects.prompthub.hgprompt.datasets import (VTAB1kDataset,
-                                                  make_vtab_suite)
+from projects.prompthub.hgprompt.datasets import VTAB1kDataset, make_vtab_suite
 from projects.prompthub.hgprompt.evaluation import HGAccuracy
 
 SIZES = dict(num_train=12, num_val=4, num_test=6)
@@ -40,11 +39,15 @@ def test_generator_is_deterministic(suite, tmp_path):
 
 
 def test_dataset_pipeline_and_subset(suite):
-    pipeline = [dict(type='HGLoadImage', size=32),
-                dict(type='HGPackClsInputs')]
-    ds = VTAB1kDataset(data_root=osp.join(suite, 'stripe_ori'),
-                       split='train800val200', pipeline=pipeline,
-                       num_classes=4)
+    pipeline = [
+        dict(type='HGLoadImage', size=32),
+        dict(type='HGPackClsInputs')
+    ]
+    ds = VTAB1kDataset(
+        data_root=osp.join(suite, 'stripe_ori'),
+        split='train800val200',
+        pipeline=pipeline,
+        num_classes=4)
     assert len(ds) == 16 and ds.metainfo['classes'] == ('0', '1', '2', '3')
     item = ds[3]
     assert item['inputs'].shape == (3, 32, 32)
@@ -53,15 +56,21 @@ def test_dataset_pipeline_and_subset(suite):
     with open(osp.join(suite, 'stripe_ori', 'train800val200.txt')) as f:
         assert int(item['data_samples'].gt_label) == int(
             f.read().split('\n')[3].split(' ')[1])
-    sub = VTAB1kDataset(data_root=osp.join(suite, 'stripe_ori'),
-                        split='train800', pipeline=pipeline,
-                        max_samples=5, subset_seed=1)
-    again = VTAB1kDataset(data_root=osp.join(suite, 'stripe_ori'),
-                          split='train800', pipeline=pipeline,
-                          max_samples=5, subset_seed=1)
+    sub = VTAB1kDataset(
+        data_root=osp.join(suite, 'stripe_ori'),
+        split='train800',
+        pipeline=pipeline,
+        max_samples=5,
+        subset_seed=1)
+    again = VTAB1kDataset(
+        data_root=osp.join(suite, 'stripe_ori'),
+        split='train800',
+        pipeline=pipeline,
+        max_samples=5,
+        subset_seed=1)
     assert len(sub) == 5
-    assert [d['img_path'] for d in sub.data_list] == [
-        d['img_path'] for d in again.data_list]
+    assert [d['img_path'] for d in sub.data_list
+            ] == [d['img_path'] for d in again.data_list]
     with pytest.raises(ValueError, match='split'):
         VTAB1kDataset(data_root=suite, split='train')
     with pytest.raises(FileNotFoundError, match='NOAH'):
@@ -69,18 +78,20 @@ def test_dataset_pipeline_and_subset(suite):
 
 
 def test_random_label_task_has_shuffled_labels(suite):
+
     def labels(task):
         with open(osp.join(suite, task, 'train800val200.txt')) as f:
-            return np.array([int(x.split(' ')[1]) for x in f.read().split(
-                '\n')[:-1]])
+            return np.array(
+                [int(x.split(' ')[1]) for x in f.read().split('\n')[:-1]])
+
     # same generator family, labels not those of the counting rule
     assert not np.array_equal(labels('count4'), labels('count4_randlabel'))
 
 
 def test_accuracy_metric_hand_computed():
     metric = HGAccuracy(topk=(1, 2))
-    scores = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3],
-                           [0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
+    scores = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6],
+                           [0.5, 0.4, 0.1]])
     labels = [0, 2, 2, 1]
     metric.process({}, [
         dict(pred_score=s, gt_label=torch.tensor(y))

@@ -3,9 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.prompthub.hgprompt.models import (HGGradAlignLoss,
-                                                HGHScoreLoss, gar_cos,
-                                                gar_var, h_score,
+from projects.prompthub.hgprompt.models import (HGGradAlignLoss, HGHScoreLoss,
+                                                gar_cos, gar_var, h_score,
                                                 per_sample_head_grads)
 
 
@@ -27,8 +26,8 @@ def test_hscore_hand_computed_1d():
     for est in ('pinv', 'trace_ratio', 'ridge'):
         expected = 0.8 if est != 'ridge' else (4 / 3) / (5 / 3 * 1.001)
         assert float(h_score(f, y, est)) == pytest.approx(expected)
-    assert float(h_score(f, y, 'shrinkage', alpha=0.25)) == pytest.approx(
-        0.75 * 0.8)
+    assert float(h_score(f, y, 'shrinkage',
+                         alpha=0.25)) == pytest.approx(0.75 * 0.8)
 
 
 def test_hscore_matches_numpy_reference_and_is_invariant():
@@ -74,10 +73,8 @@ def test_regularised_hscore_separates_on_minibatches(estimator):
 
 def test_feature_bank_restores_signal_and_grads_only_batch_rows():
     gen = torch.Generator().manual_seed(0)
-    loss_sep = HGHScoreLoss(estimator='pinv', bank_size=256,
-                            standardize=False)
-    loss_rnd = HGHScoreLoss(estimator='pinv', bank_size=256,
-                            standardize=False)
+    loss_sep = HGHScoreLoss(estimator='pinv', bank_size=256, standardize=False)
+    loss_rnd = HGHScoreLoss(estimator='pinv', bank_size=256, standardize=False)
     for _ in range(8):  # fill the bank with 8 batches of 32
         loss_sep(*_features(32, 16, True, gen))
         loss_rnd(*_features(32, 16, False, gen))
@@ -95,8 +92,8 @@ def test_feature_bank_restores_signal_and_grads_only_batch_rows():
 
 def test_hscore_gradcheck():
     gen = torch.Generator().manual_seed(0)
-    f = torch.randn(12, 3, generator=gen, dtype=torch.float64,
-                    requires_grad=True)
+    f = torch.randn(
+        12, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     y = torch.arange(12) % 3
     for est in ('shrinkage', 'trace_ratio', 'pinv'):
         assert torch.autograd.gradcheck(
@@ -109,8 +106,7 @@ def test_closed_form_head_grads_equal_autograd():
     z = torch.randn(4, 5, generator=gen, dtype=torch.float64)
     y = torch.tensor([0, 2, 1, 2])
     got = per_sample_head_grads(z, y, head.weight, head.bias, 'head')
-    got_feat = per_sample_head_grads(z, y, head.weight, head.bias,
-                                     'feature')
+    got_feat = per_sample_head_grads(z, y, head.weight, head.bias, 'feature')
     for i in range(4):
         zi = z[i:i + 1].clone().requires_grad_(True)
         loss = F.cross_entropy(head(zi), y[i:i + 1])
@@ -128,8 +124,7 @@ def test_gar_zero_for_identical_positive_for_conflicting():
     conflict = torch.stack([g, -g, g])
     # pairs (0,1) and (1,2) have cos = -1: 2 * (1/9) * 1
     assert float(gar_cos(conflict, w)) == pytest.approx(2 / 9)
-    assert float(gar_cos(conflict, w, 'one_minus_cos')) == pytest.approx(
-        2 / 9)
+    assert float(gar_cos(conflict, w, 'one_minus_cos')) == pytest.approx(2 / 9)
     # aligned but different scale: no cosine conflict
     assert float(gar_cos(torch.stack([g, 2 * g, g]), w)) == 0.0
     var = torch.stack([g.abs(), 3 * g.abs(), g.abs()])

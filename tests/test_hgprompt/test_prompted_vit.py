@@ -27,14 +27,14 @@ def _reference(model, x, prompt):
     tok = torch.cat([vit.cls_token.expand(len(x), -1, -1), tok], 1)
     tok = tok + vit.pos_embed
     length = prompt.shape[1]
-    tok = torch.cat([tok[:, :1], prompt[0].expand(len(x), -1, -1),
-                     tok[:, 1:]], 1)
+    tok = torch.cat([tok[:, :1], prompt[0].expand(len(x), -1, -1), tok[:, 1:]],
+                    1)
     lengths = []
     for i, blk in enumerate(vit.blocks):
         if model.deep and i > 0:
             tok = torch.cat([
-                tok[:, :1], prompt[i].expand(len(x), -1, -1),
-                tok[:, 1 + length:]
+                tok[:, :1], prompt[i].expand(len(x), -1, -1), tok[:,
+                                                                  1 + length:]
             ], 1)
         lengths.append(tok.shape[1])
         tok = blk(tok)
@@ -54,8 +54,7 @@ def test_insertion_matches_vpt_and_keeps_length(deep):
     assert lengths == [8, 8, 8]
     torch.testing.assert_close(model(x, prompt), ref)
     # without a prompt the model is the plain timm ViT
-    torch.testing.assert_close(
-        model(x), model.vit.forward_features(x)[:, 0])
+    torch.testing.assert_close(model(x), model.vit.forward_features(x)[:, 0])
 
 
 def test_deep_prompts_are_replaced_not_accumulated():
@@ -111,7 +110,9 @@ def test_checkpoint_roundtrip(tmp_path):
     torch.save(model.vit.state_dict(), path)
     torch.manual_seed(1)
     other = VPTPromptedViT(
-        arch='vit_tiny_patch16_224', vit_kwargs=TINY, prompt_length=3,
+        arch='vit_tiny_patch16_224',
+        vit_kwargs=TINY,
+        prompt_length=3,
         checkpoint=path)
     x = torch.randn(1, 3, 16, 16)
     torch.testing.assert_close(other(x), model(x))

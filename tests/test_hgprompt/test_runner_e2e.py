@@ -11,8 +11,8 @@ from projects.prompthub.hgprompt.datasets import make_vtab_suite
 from projects.prompthub.hgprompt.models import load_prompt_bank
 
 CFG_DIR = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-    'configs', 'hgprompt')
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+    'hgprompt')
 
 
 def _cfg(name, root, work_dir, epochs, **model):
@@ -34,8 +34,8 @@ def _cfg(name, root, work_dir, epochs, **model):
 @pytest.fixture(scope='module')
 def suite(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('suite'))
-    make_vtab_suite(root, ['count4', 'stripe_ori'], num_train=12,
-                    num_val=4, num_test=8)
+    make_vtab_suite(
+        root, ['count4', 'stripe_ori'], num_train=12, num_val=4, num_test=8)
     return root
 
 
@@ -55,8 +55,12 @@ def test_sources_then_two_stage_hgprompt(suite, tmp_path):
 
     # 2. HGPrompt: stage A (1 epoch) then stage B (1 epoch)
     work = str(tmp_path / 'hg')
-    cfg = _cfg('hgprompt_vit-tiny-p8_vtab-synth-count6.py',
-               osp.join(suite, 'count4'), work, 2, source_prompts=bank)
+    cfg = _cfg(
+        'hgprompt_vit-tiny-p8_vtab-synth-count6.py',
+        osp.join(suite, 'count4'),
+        work,
+        2,
+        source_prompts=bank)
     cfg.custom_hooks[1].switch_epoch = 1
     runner = Runner.from_cfg(cfg)
     model = runner.model
@@ -71,7 +75,8 @@ def test_sources_then_two_stage_hgprompt(suite, tmp_path):
     assert sum(dumped['weights']) == pytest.approx(1.0)
     assert dumped['weights'] != [0.5, 0.5]  # stage A moved w
     torch.testing.assert_close(
-        torch.tensor(dumped['weights']), model.ensemble_weights().detach())
+        torch.tensor(dumped['weights']),
+        model.ensemble_weights().detach())
     assert torch.equal(model.source_prompts, sources)
     metrics = runner.test()
     assert 0 <= metrics['accuracy/top1'] <= 100

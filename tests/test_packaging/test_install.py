@@ -32,7 +32,8 @@ def _copy_sources(dst: Path) -> Path:
             continue
         if src.is_dir():
             shutil.copytree(
-                src, dst / name,
+                src,
+                dst / name,
                 ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
         else:
             shutil.copy2(src, dst / name)
@@ -97,14 +98,13 @@ def test_installed_plugin_imports_next_to_another_projects_folder(
         installed, other_project, tmp_path):
     """As inside an mmseg checkout: its ``projects/`` comes first on
     ``sys.path``, the installed plugin after it; both import."""
-    code = (
-        'import json, projects, projects.other, projects.prompthub\n'
-        'from projects.prompthub.registry import MODELS\n'
-        'print(json.dumps(dict(other=projects.other.__file__,'
-        ' prompthub=projects.prompthub.__file__,'
-        ' init=getattr(projects, "__file__", None),'
-        ' path=list(projects.__path__),'
-        ' neck="LocalityFusionNeck" in MODELS.module_dict)))\n')
+    code = ('import json, projects, projects.other, projects.prompthub\n'
+            'from projects.prompthub.registry import MODELS\n'
+            'print(json.dumps(dict(other=projects.other.__file__,'
+            ' prompthub=projects.prompthub.__file__,'
+            ' init=getattr(projects, "__file__", None),'
+            ' path=list(projects.__path__),'
+            ' neck="LocalityFusionNeck" in MODELS.module_dict)))\n')
     cwd = tmp_path / 'cwd'
     cwd.mkdir()
     out = _python(code, [other_project, installed], cwd)
@@ -112,9 +112,8 @@ def test_installed_plugin_imports_next_to_another_projects_folder(
     assert Path(out['other']).is_relative_to(other_project)
     assert Path(out['prompthub']).is_relative_to(installed)
     assert out['neck'], 'importing the plugin registers its components'
-    assert [Path(p) for p in out['path'][:2]] == [
-        other_project / 'projects', installed / 'projects'
-    ]
+    assert [Path(p) for p in out['path'][:2]
+            ] == [other_project / 'projects', installed / 'projects']
 
 
 def test_other_projects_folder_found_after_the_install(installed,

@@ -58,10 +58,8 @@ def test_one_opencv_distribution():
     (``-headless``) would write into the same ``cv2/`` folder."""
     names = set()
     for path in REQ.glob('*.txt'):
-        names |= {
-            canonicalize_name(r.name)
-            for r in _requirements(path.name)
-        } & OPENCV
+        names |= {canonicalize_name(r.name)
+                  for r in _requirements(path.name)} & OPENCV
     assert names == {'opencv-python'}
 
 

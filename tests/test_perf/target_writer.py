@@ -18,8 +18,8 @@ def small_queries(num: int, seed: int) -> torch.Tensor:
     """[num, 1, 2, 3, 8, 8] query pairs (multiples of 1/255)."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(
-        0, 256, (num, 1, 2, 3, 8, 8), generator=gen,
-        dtype=torch.uint8).float() / 255
+        0, 256,
+        (num, 1, 2, 3, 8, 8), generator=gen, dtype=torch.uint8).float() / 255
 
 
 def fake_targets(inputs: torch.Tensor) -> torch.Tensor:
@@ -34,8 +34,7 @@ def wait_for(path: str, seconds: float = 60) -> None:
 
 
 def main(cache_dir: str, seed: str, me: str, other: str) -> None:
-    target_cache = import_alone(
-        'projects.prompthub.models.utils.target_cache')
+    target_cache = import_alone('projects.prompthub.models.utils.target_cache')
     data = small_queries(64, int(seed))
     cache = target_cache.TargetCache(dir=cache_dir)
     backbone = torch.nn.Identity()  # one fingerprint for every process

@@ -16,7 +16,7 @@ def test_decoded_and_cached_pairs_are_timed(tmp_path, capsys):
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert set(result['per_pair_ms']) == {'decode', 'cache'}
     assert all(len(v) == 2 for v in result['times_s'].values())
-    assert result['speedup'] == pytest.approx(
-        result['per_pair_ms']['decode'] / result['per_pair_ms']['cache'])
+    assert result['speedup'] == pytest.approx(result['per_pair_ms']['decode'] /
+                                              result['per_pair_ms']['cache'])
     printed = capsys.readouterr().out
     assert '| 4 |' in printed and 'per pair: decode' in printed

@@ -33,16 +33,15 @@ def test_tiny_grid_and_retrieval(tmp_path, capsys):
         assert row['eval_cold_over_floor'] > 0
         # ``eval`` ran warm: its prompts were computed in the warm-up round
         # only (training calls, which empty the cache, run apart).
-        assert row['eval_prompt_cache'] == dict(hits=row['num_prompts'],
-                                                misses=row['num_prompts'])
+        assert row['eval_prompt_cache'] == dict(
+            hits=row['num_prompts'], misses=row['num_prompts'])
     assert bench['rows'][0]['train_over_first_n'] == 1
     assert set(bench['floors']['1']) == {'vqgan_encode', 'vqgan_decode'}
     assert bench['model']['neck_params'] > 0
     ret = result['retrieval']
     assert [p['images'] for p in ret['points']] == [16, 32]
     ex = ret['extrapolation']
-    assert ex['passes_over_candidates'] == math.ceil(COCO_TRAIN_IMAGES /
-                                                     4096)
+    assert ex['passes_over_candidates'] == math.ceil(COCO_TRAIN_IMAGES / 4096)
     assert ex['matmul_flop'] == 2.0 * COCO_TRAIN_IMAGES**2 * 64
     assert ret['device'] == 'cpu'
     assert all(p['peak_gpu_mib'] is None for p in ret['points'])

@@ -35,7 +35,9 @@ def dataset(num: int = 6, prompts: int = 2, seed: int = 0) -> torch.Tensor:
     """Preprocessed samples: [num, K+1, 2, 3, S, S] multiples of 1/255."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(
-        0, 256, (num, prompts + 1, 2, 3, 111, 111), generator=gen,
+        0,
+        256, (num, prompts + 1, 2, 3, 111, 111),
+        generator=gen,
         dtype=torch.uint8).float() / 255
 
 
@@ -123,13 +125,10 @@ def test_store_persists_across_processes_and_is_fingerprinted(tmp_path):
         other.backbone.vae.quantize.embedding.weight.mul_(1.5)
     other.target_cache.reset_fingerprint()
     with counting(other) as calls:
-        other.target_cache.get(data, other.prediction_targets,
-                               other.backbone)
+        other.target_cache.get(data, other.prediction_targets, other.backbone)
     assert calls.call_count == 1
-    with counting(other) as calls, torch.autocast('cpu',
-                                                  dtype=torch.bfloat16):
-        other.target_cache.get(data, other.prediction_targets,
-                               other.backbone)
+    with counting(other) as calls, torch.autocast('cpu', dtype=torch.bfloat16):
+        other.target_cache.get(data, other.prediction_targets, other.backbone)
     assert calls.call_count == 1
     assert len(list(tmp_path.glob('*/meta.json'))) == 3
 
@@ -199,10 +198,11 @@ def test_dict_inputs_are_keyed_by_their_pairs():
 
     fresh = compute(dict(pairs=data, feature_pairs=feats))
     spy = mock.Mock(side_effect=compute)
-    cache.get(dict(pairs=data[:2], feature_pairs=feats[:2]), spy,
-              torch.nn.Linear(1, 1))
-    got = cache.get(dict(pairs=data, feature_pairs=feats), spy,
-                    torch.nn.Linear(1, 1))
+    cache.get(
+        dict(pairs=data[:2], feature_pairs=feats[:2]), spy,
+        torch.nn.Linear(1, 1))
+    got = cache.get(
+        dict(pairs=data, feature_pairs=feats), spy, torch.nn.Linear(1, 1))
     torch.testing.assert_close(got, fresh, rtol=0, atol=0)
     assert spy.call_count == 2
     assert spy.call_args.args[0]['pairs'].shape[0] == 1
@@ -214,8 +214,7 @@ def test_two_processes_writing_one_store_keep_every_row_right(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO)
     procs = [
         subprocess.Popen([
-            sys.executable, '-m', 'tests.test_perf.target_writer',
-            cache_dir,
+            sys.executable, '-m', 'tests.test_perf.target_writer', cache_dir,
             str(seed), flags[i], flags[1 - i]
         ],
                          cwd=REPO,

@@ -12,7 +12,11 @@ from projects.prompthub.registry import DATASETS
 
 TINY_MODEL = 'vit_tiny_patch16_224'
 TINY_KWARGS = dict(
-    img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+    img_size=32,
+    patch_size=8,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
     num_classes=8)
 TINY_PREPROCESS = dict(resize=32, crop=32)
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
@@ -69,8 +73,8 @@ def manual_preprocess(path, size=32):
     img = img.resize((new_w, new_h), Image.BICUBIC)
     top = int(round((new_h - size) / 2.0))
     left = int(round((new_w - size) / 2.0))
-    arr = np.asarray(img, dtype=np.float64)[top:top + size,
-                                            left:left + size] / 255.0
+    arr = np.asarray(
+        img, dtype=np.float64)[top:top + size, left:left + size] / 255.0
     arr = (arr - CLIP_MEAN) / CLIP_STD
     return torch.from_numpy(arr.transpose(2, 0, 1).copy()).float()
 
@@ -84,7 +88,11 @@ def manual_features(model, paths, feature='pixel'):
     return feats / np.linalg.norm(feats, axis=1, keepdims=True)
 
 
-def brute_force_topk(query, cands, k, query_names=None, cand_names=None,
+def brute_force_topk(query,
+                     cands,
+                     k,
+                     query_names=None,
+                     cand_names=None,
                      exclude_self=False):
     """Reference top-k: full cosine matrix, sort, de-duplicate names
     keeping the first, drop the query's own name. Returns row indices."""

@@ -84,8 +84,11 @@ print(json.dumps(codes))
 def test_killed_writes_leave_usable_files(tmp_path):
     weights = str(tmp_path / 'tiny.pth')
     save_tiny_model(weights)
-    kwargs = dict(model=TINY_MODEL, weights=weights, model_kwargs=TINY_KWARGS,
-                  preprocess=TINY_PREPROCESS)
+    kwargs = dict(
+        model=TINY_MODEL,
+        weights=weights,
+        model_kwargs=TINY_KWARGS,
+        preprocess=TINY_PREPROCESS)
     extractor = FeatureExtractor(**kwargs)
     cases, stores = [], {}
     # Old layout: f.npy.part / f.npy.json; new: hidden temporary names.
@@ -104,20 +107,25 @@ def test_killed_writes_leave_usable_files(tmp_path):
             os.replace(str(folder / 'b_new.jpg'), paths[1])
         # ('sidecar': the killed run writes the first store.)
         stores[what] = (paths, out)
-        cases.append(dict(pattern=pattern, limit=limit, extractor=kwargs,
-                          paths=paths, out=out))
+        cases.append(
+            dict(
+                pattern=pattern,
+                limit=limit,
+                extractor=kwargs,
+                paths=paths,
+                out=out))
     index_path = str(tmp_path / 'i.npz')
     RetrievalIndex(['q'], ['a', 'b'], np.array([[0, 1]])).save(index_path)
     cases.append(dict(pattern=r'^\.i\.npz.+', limit=200, out=index_path))
 
-    proc = subprocess.run([sys.executable, '-c', CRASH_SCRIPT,
-                           json.dumps(cases)],
-                          cwd=REPO,
-                          env=dict(os.environ, PYTHONPATH=REPO,
-                                   OMP_NUM_THREADS='1'),
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, '-c', CRASH_SCRIPT,
+         json.dumps(cases)],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'),
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.splitlines()[-1]) == [3, 3, 3]
 

@@ -55,13 +55,12 @@ def test_weights_are_loaded_from_file(tiny):
 def test_preprocess_matches_reference_pipeline(tmp_path):
     path = str(tmp_path / 'wide.png')
     rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (40, 62, 3), dtype=np.uint8)).save(
-        path)
+    Image.fromarray(rng.integers(0, 256, (40, 62, 3),
+                                 dtype=np.uint8)).save(path)
     with Image.open(path) as img:
         got = build_preprocess(**TINY_PREPROCESS)(img.convert('RGB'))
     assert got.shape == (3, 32, 32)
-    torch.testing.assert_close(got, manual_preprocess(path), atol=1e-5,
-                               rtol=0)
+    torch.testing.assert_close(got, manual_preprocess(path), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize('feature', ['pixel', 'pooled'])
@@ -95,8 +94,11 @@ def test_feature_store_write_reuse_and_invalidate(tiny, tmp_path):
     # Same settings: reused; other preprocessing: recomputed.
     again = extractor.extract(paths, out, progress=False)
     assert extractor.last_stats['cached'] and isinstance(again, FeatureStore)
-    other = _extractor(weights, batch_size=2, fp16=True,
-                       preprocess=dict(TINY_PREPROCESS, resize=36))
+    other = _extractor(
+        weights,
+        batch_size=2,
+        fp16=True,
+        preprocess=dict(TINY_PREPROCESS, resize=36))
     other.extract(paths, out, progress=False)
     assert not other.last_stats['cached']
     assert FeatureStore(out).meta['preprocess']['resize'] == 36
@@ -155,8 +157,7 @@ def test_edited_image_is_recomputed_others_reused(tiny, tmp_path):
 
 
 @pytest.mark.parametrize('damage', ['truncated', 'empty'])
-def test_corrupt_feature_store_is_named_and_recomputed(tiny, tmp_path,
-                                                       damage):
+def test_corrupt_feature_store_is_named_and_recomputed(tiny, tmp_path, damage):
     _, weights = tiny
     paths = make_images(tmp_path, [f'im{i}' for i in range(3)])
     out = str(tmp_path / 'f.npy')

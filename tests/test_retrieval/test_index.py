@@ -62,8 +62,9 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_array_equal(loaded.scores, index.scores)
     assert loaded.fingerprint == index.fingerprint
     # Tuples in the expected fingerprint compare equal to stored lists.
-    RetrievalIndex.load(path, expected_fingerprint=dict(
-        model='m', preprocess=dict(mean=(0.5, 0.5))))
+    RetrievalIndex.load(
+        path,
+        expected_fingerprint=dict(model='m', preprocess=dict(mean=(0.5, 0.5))))
     # Exactly the given path, no extra suffix.
     assert osp.isfile(path) and len(list((tmp_path / 'sub').iterdir())) == 1
 

@@ -7,8 +7,8 @@ from ._helpers import brute_force_topk
 
 
 def _features(n, d, seed):
-    return np.random.default_rng(seed).standard_normal((n, d)).astype(
-        np.float32)
+    return np.random.default_rng(seed).standard_normal(
+        (n, d)).astype(np.float32)
 
 
 def _check(idx, scores, ref_idx, ref_sim):
@@ -23,19 +23,25 @@ def test_matches_brute_force_val_to_train():
     _check(idx, scores, *brute_force_topk(query, cands, 5))
 
 
-@pytest.mark.parametrize('chunk_size,query_chunk_size',
-                         [(1, None), (3, 2), (7, 5), (10, 13), (64, 1),
-                          (29, 64)])
+@pytest.mark.parametrize('chunk_size,query_chunk_size', [(1, None), (3, 2),
+                                                         (7, 5), (10, 13),
+                                                         (64, 1), (29, 64)])
 def test_chunked_equals_unchunked(chunk_size, query_chunk_size):
     # Train -> train with names listed twice (one image, two classes).
     feats = _features(23, 16, 2)
     names = [f'img{i % 19}' for i in range(23)]
     feats[19:] = feats[:4] + 0.1 * _features(4, 16, 3)
-    full = cosine_topk(feats, feats, 6, names, names, exclude_self=True,
-                       chunk_size=10_000)
-    chunked = cosine_topk(feats, feats, 6, names, names, exclude_self=True,
-                          chunk_size=chunk_size,
-                          query_chunk_size=query_chunk_size)
+    full = cosine_topk(
+        feats, feats, 6, names, names, exclude_self=True, chunk_size=10_000)
+    chunked = cosine_topk(
+        feats,
+        feats,
+        6,
+        names,
+        names,
+        exclude_self=True,
+        chunk_size=chunk_size,
+        query_chunk_size=query_chunk_size)
     np.testing.assert_array_equal(chunked[0], full[0])
     # BLAS blocking may change the last bit of a score, never the order.
     np.testing.assert_allclose(chunked[1], full[1], atol=1e-6)
@@ -46,8 +52,8 @@ def test_self_excluded_and_names_deduplicated():
     feats = _features(12, 8, 4)
     names = ['a', 'b', 'c', 'a', 'd', 'e', 'b', 'f', 'g', 'h', 'i', 'j']
     feats[3] = feats[0] * 2.0  # same image, listed twice
-    idx, _ = cosine_topk(feats, feats, 8, names, names, exclude_self=True,
-                         chunk_size=5)
+    idx, _ = cosine_topk(
+        feats, feats, 8, names, names, exclude_self=True, chunk_size=5)
     for i, row in enumerate(idx):
         got = [names[j] for j in row]
         assert names[i] not in got
@@ -60,11 +66,12 @@ def test_exclusion_is_by_name_not_rank():
     # The candidate named like the query is its 3rd best match: dropping
     # rank 1 (the reference's [1:51]) would be wrong here.
     query = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
-    cands = np.array([[1.0, 0.1, 0.0], [1.0, 0.2, 0.0], [1.0, 0.3, 0.0],
-                      [0.0, 1.0, 0.0]], dtype=np.float32)
+    cands = np.array(
+        [[1.0, 0.1, 0.0], [1.0, 0.2, 0.0], [1.0, 0.3, 0.0], [0.0, 1.0, 0.0]],
+        dtype=np.float32)
     cand_names = ['x', 'y', 'q', 'z']
-    idx, _ = cosine_topk(query, cands, 3, ['q'], cand_names,
-                         exclude_self=True, chunk_size=2)
+    idx, _ = cosine_topk(
+        query, cands, 3, ['q'], cand_names, exclude_self=True, chunk_size=2)
     assert [cand_names[j] for j in idx[0]] == ['x', 'y', 'z']
     idx, _ = cosine_topk(query, cands, 3, ['q'], cand_names, chunk_size=2)
     assert [cand_names[j] for j in idx[0]] == ['x', 'y', 'q']
@@ -73,8 +80,8 @@ def test_exclusion_is_by_name_not_rank():
 def test_padding_when_too_few_candidates():
     feats = _features(3, 4, 5)
     names = ['a', 'b', 'c']
-    idx, scores = cosine_topk(feats, feats, 3, names, names,
-                              exclude_self=True, chunk_size=2)
+    idx, scores = cosine_topk(
+        feats, feats, 3, names, names, exclude_self=True, chunk_size=2)
     assert (idx[:, 2] == -1).all() and np.isneginf(scores[:, 2]).all()
     assert (idx[:, :2] >= 0).all()
 
@@ -109,9 +116,16 @@ def test_argument_errors():
 def test_cuda_matches_cpu():
     feats = _features(50, 64, 10)
     names = [f'n{i % 40}' for i in range(50)]
-    cpu = cosine_topk(feats, feats, 10, names, names, exclude_self=True,
-                      chunk_size=16)
-    gpu = cosine_topk(feats, feats, 10, names, names, exclude_self=True,
-                      chunk_size=16, device='cuda')
+    cpu = cosine_topk(
+        feats, feats, 10, names, names, exclude_self=True, chunk_size=16)
+    gpu = cosine_topk(
+        feats,
+        feats,
+        10,
+        names,
+        names,
+        exclude_self=True,
+        chunk_size=16,
+        device='cuda')
     np.testing.assert_array_equal(gpu[0], cpu[0])
     np.testing.assert_allclose(gpu[1], cpu[1], atol=1e-5)

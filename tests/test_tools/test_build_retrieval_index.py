@@ -62,9 +62,14 @@ def setup(tmp_path):
         out=str(tmp_path / 'work' / 'index.npz'))
     cfg.write_text(f'retrieval = {retrieval!r}\n')
     return dict(
-        tmp=tmp_path, cfg=str(cfg), model=model, weights=weights,
-        train=(train_names, train_paths), val=(val_names, val_paths),
-        val_records=val_records, out=retrieval['out'])
+        tmp=tmp_path,
+        cfg=str(cfg),
+        model=model,
+        weights=weights,
+        train=(train_names, train_paths),
+        val=(val_names, val_paths),
+        val_records=val_records,
+        out=retrieval['out'])
 
 
 def test_train_to_train_matches_brute_force(setup, capsys):
@@ -76,8 +81,8 @@ def test_train_to_train_matches_brute_force(setup, capsys):
     names, paths = setup['train']
     assert index.query_names == names == index.candidate_names
     feats = manual_features(setup['model'], paths)
-    ref_idx, ref_sim = brute_force_topk(feats, feats, 4, names, names,
-                                        exclude_self=True)
+    ref_idx, ref_sim = brute_force_topk(
+        feats, feats, 4, names, names, exclude_self=True)
     np.testing.assert_array_equal(index.indices, ref_idx)
     np.testing.assert_allclose(index.scores, ref_sim, atol=1e-5)
     for i, name in enumerate(names):
@@ -145,8 +150,8 @@ def test_val_to_train_keeps_shared_names(setup, tmp_path, capsys):
     # An edited train image: only its feature is recomputed, and the
     # index follows the new picture.
     rng = np.random.default_rng(9)
-    Image.fromarray(rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)).save(
-        paths[5])
+    Image.fromarray(rng.integers(0, 256, (40, 44, 3),
+                                 dtype=np.uint8)).save(paths[5])
     st = os.stat(paths[5])
     os.utime(paths[5], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     _tool().main([cfg_path, '--out', out])
@@ -168,9 +173,8 @@ def test_topk_larger_than_pool_fails(setup):
 def test_missing_weights_fail_clearly(setup):
     missing = str(setup['tmp'] / 'open_clip_pytorch_model.bin')
     with pytest.raises(FileNotFoundError) as err:
-        _tool().main([
-            setup['cfg'], '--cfg-options', f'retrieval.weights={missing}'
-        ])
+        _tool().main(
+            [setup['cfg'], '--cfg-options', f'retrieval.weights={missing}'])
     assert missing in str(err.value)
     assert 'timm/' + TINY_MODEL in str(err.value)
 

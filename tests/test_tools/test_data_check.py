@@ -24,14 +24,22 @@ def seg_cfg(tmp_path):
     open(index, 'w').close()
     cfg = Config.fromfile(SEG_CONFIG)
     cfg.merge_from_dict({
-        'train_dataloader.dataset.dataset.dataset.data_root': root,
-        'train_dataloader.dataset.index': index,
-        'val_dataloader.dataset.dataset.dataset.data_root': root,
-        'val_dataloader.dataset.prompt_dataset.dataset.data_root': root,
-        'val_dataloader.dataset.index': index,
-        'test_dataloader.dataset.dataset.data_root': root,
-        'test_dataloader.dataset.prompt_dataset.data_root': root,
-        'test_dataloader.dataset.index': index,
+        'train_dataloader.dataset.dataset.dataset.data_root':
+        root,
+        'train_dataloader.dataset.index':
+        index,
+        'val_dataloader.dataset.dataset.dataset.data_root':
+        root,
+        'val_dataloader.dataset.prompt_dataset.dataset.data_root':
+        root,
+        'val_dataloader.dataset.index':
+        index,
+        'test_dataloader.dataset.dataset.data_root':
+        root,
+        'test_dataloader.dataset.prompt_dataset.data_root':
+        root,
+        'test_dataloader.dataset.index':
+        index,
     })
     return cfg, root, index
 

@@ -63,10 +63,15 @@ def _expected_python() -> str:
 def test_slurm_scripts_use_the_tools_interpreter(tmp_path, script, args):
     # A fake srun prints the command it would run on every task.
     folder = fake_bin(tmp_path, python=FAKE_PYTHON, srun='echo "$@"')
-    env = dict(os.environ, PYTHON=sys.executable,
-               PATH=folder + os.pathsep + os.environ['PATH'])
-    proc = subprocess.run(['bash', f'tools/{script}', *args], cwd=REPO,
-                          env=env, capture_output=True, text=True,
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        PATH=folder + os.pathsep + os.environ['PATH'])
+    proc = subprocess.run(['bash', f'tools/{script}', *args],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f' {_expected_python()} -u ' in proc.stdout, proc.stdout
@@ -76,9 +81,12 @@ def test_slurm_scripts_use_the_tools_interpreter(tmp_path, script, args):
     osp.exists(VENV_PYTHON), reason='the repository venv takes precedence')
 def test_missing_interpreter_fails_loudly(tmp_path):
     env = dict(os.environ, PYTHON=str(tmp_path / 'no-python'))
-    proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', 'cfg.py', '1'], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', 'cfg.py', '1'],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=60)
     assert proc.returncode == 1
     assert 'dist_train.sh: no Python interpreter' in proc.stderr
     assert 'no-python' in proc.stderr and 'make install' in proc.stderr

@@ -186,10 +186,7 @@ def test_converted_neck_reproduces_reference(tmp_path, locality, sigma,
     assert all(k.startswith('neck.') for k in ckpt['state_dict'])
 
     model = _Model(
-        sigma=sigma,
-        locality=locality,
-        dropout=0.25,
-        reassociate=reassociate)
+        sigma=sigma, locality=locality, dropout=0.25, reassociate=reassociate)
     load_checkpoint(model, dst, map_location='cpu', strict=True)
     model = model.double().eval()
     gen = torch.Generator().manual_seed(1)

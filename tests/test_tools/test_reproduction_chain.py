@@ -62,8 +62,8 @@ def _public_files(work: str) -> dict:
     # checkpoint-1000.pth without vae.* and taming's last.ckpt with the
     # LPIPS/discriminator entries the converter must drop.
     mae = {k: v for k, v in state.items() if not k.startswith('vae.')}
-    torch.save(dict(model=mae, epoch=999),
-               osp.join(ckpts, 'checkpoint-1000.pth'))
+    torch.save(
+        dict(model=mae, epoch=999), osp.join(ckpts, 'checkpoint-1000.pth'))
     vq = {k[4:]: v for k, v in state.items() if k.startswith('vae.')}
     vq['loss.logvar'] = torch.zeros(())
     torch.save(dict(state_dict=vq), osp.join(ckpts, 'vqgan', 'last.ckpt'))
@@ -99,36 +99,37 @@ def test_public_files_to_tools_test(tmp_path):
 
     # 1. Backbone: checkpoint-1000.pth + last.ckpt -> one MMEngine file.
     _run([
-        osp.join(REPO, 'tools', 'model_converters', 'mae_vqgan2mmengine.py'),
-        'checkpoints/checkpoint-1000.pth',
+        osp.join(REPO, 'tools', 'model_converters',
+                 'mae_vqgan2mmengine.py'), 'checkpoints/checkpoint-1000.pth',
         'checkpoints/mae_vqgan_mmengine.pth', '--vqgan',
         'checkpoints/vqgan/last.ckpt', '--arch', 'tiny'
     ], work)
     # 2. Released fusion weights, merged with the backbone.
     _run([
-        osp.join(REPO, 'tools', 'model_converters', 'prompthub2mmengine.py'),
-        'checkpoints/Seg_K_16_Fold_0.pth',
+        osp.join(REPO, 'tools', 'model_converters',
+                 'prompthub2mmengine.py'), 'checkpoints/Seg_K_16_Fold_0.pth',
         'checkpoints/prompthub_seg_fold0_n16.pth', '--merge',
         'checkpoints/mae_vqgan_mmengine.pth'
     ], work)
     merged = torch.load(
         osp.join(work, 'checkpoints', 'prompthub_seg_fold0_n16.pth'),
         map_location='cpu')['state_dict']
-    assert {k for k in merged if k.startswith('neck.')} == {
-        'neck.' + k
-        for k in files['neck']
-    }
+    assert {k
+            for k in merged
+            if k.startswith('neck.')} == {'neck.' + k
+                                          for k in files['neck']}
     assert {k[len('backbone.'):]
             for k in merged if k.startswith('backbone.')} == (
-                files['mae_keys'] | {'vae.' + k
-                                     for k in files['vq_keys']} -
-                {'vae.loss.logvar'})
+                files['mae_keys']
+                | {'vae.' + k
+                   for k in files['vq_keys']} - {'vae.loss.logvar'})
     for key, value in files['neck'].items():
         assert torch.equal(merged['neck.' + key], value), key
 
     # 3. The reference's val -> trn top-50 JSON becomes the test index.
-    trn = sorted({line.split('__')[0]
-                  for line in info['fold_lines'][('trn', 0)]})
+    trn = sorted(
+        {line.split('__')[0]
+         for line in info['fold_lines'][('trn', 0)]})
     val = [line.split('__')[0] for line in info['fold_lines'][('val', 0)]]
     lists = {q: trn[i % 2:] + trn[:i % 2] for i, q in enumerate(val)}
     json_path = write_reference_json(
@@ -150,8 +151,8 @@ def test_public_files_to_tools_test(tmp_path):
         f'model.backbone.{k}={v}' for k, v in TINY_MAE_VQGAN_CFG.items()
         if k not in ('type', 'vqgan_cfg')
     ] + [
-        f'model.backbone.vqgan_cfg.{k}={v}' for k, v in vq.items()
-        if k != 'ch_mult'
+        f'model.backbone.vqgan_cfg.{k}={v}'
+        for k, v in vq.items() if k != 'ch_mult'
     ] + [
         'model.backbone.vqgan_cfg.ch_mult=[{}]'.format(','.join(
             map(str, vq['ch_mult']))),
@@ -164,9 +165,9 @@ def test_public_files_to_tools_test(tmp_path):
         'env_cfg.dist_cfg.backend=gloo',
     ]
     out = _run([
-        osp.join(REPO, 'tools', 'test.py'), CONFIG,
-        'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
-        'work_dirs/test', '--cfg-options', *overrides
+        osp.join(REPO, 'tools',
+                 'test.py'), CONFIG, 'checkpoints/prompthub_seg_fold0_n16.pth',
+        '--work-dir', 'work_dirs/test', '--cfg-options', *overrides
     ], work)
     assert 'missing keys' not in out and 'unexpected key' not in out, out
     match = re.search(r'vicl/mIoU: ([0-9.]+)', out)
@@ -192,13 +193,13 @@ def test_public_files_to_tools_test(tmp_path):
     ], work)
     options = re.search(r'read it with --cfg-options (.+)',
                         out_cache).group(1).split()
-    assert options and all(o.endswith('cache_dir=data/pair_cache')
-                           for o in options)
+    assert options and all(
+        o.endswith('cache_dir=data/pair_cache') for o in options)
     cfg = Config.fromfile(CONFIG)
     cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
     loaders = _find_loaders(cfg.test_dataloader)
-    assert loaders and all(
-        t['cache_dir'] == 'data/pair_cache' for t in loaders), loaders
+    assert loaders and all(t['cache_dir'] == 'data/pair_cache'
+                           for t in loaders), loaders
     out = _run([
         osp.join(REPO, 'tools', 'test.py'), CONFIG,
         'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
@@ -212,10 +213,10 @@ def test_public_files_to_tools_test(tmp_path):
     # their prompts) changes no score: the same evaluation without it.
     assert cfg.model.prompt_state_cache is not None
     out = _run([
-        osp.join(REPO, 'tools', 'test.py'), CONFIG,
-        'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
-        'work_dirs/test_no_state_cache', '--cfg-options', *overrides,
-        'model.prompt_state_cache=None'
+        osp.join(REPO, 'tools',
+                 'test.py'), CONFIG, 'checkpoints/prompthub_seg_fold0_n16.pth',
+        '--work-dir', 'work_dirs/test_no_state_cache', '--cfg-options',
+        *overrides, 'model.prompt_state_cache=None'
     ], work)
     uncached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
     assert uncached and uncached.group(1) == match.group(1), out[-4000:]
@@ -226,8 +227,8 @@ def test_public_files_to_tools_test(tmp_path):
     # missing, and then reads it from the config's init_cfg
     # (backbone_checkpoint) and scores as the merged file.
     _run([
-        osp.join(REPO, 'tools', 'model_converters', 'prompthub2mmengine.py'),
-        'checkpoints/Seg_K_16_Fold_0.pth',
+        osp.join(REPO, 'tools', 'model_converters',
+                 'prompthub2mmengine.py'), 'checkpoints/Seg_K_16_Fold_0.pth',
         'checkpoints/prompthub_seg_fold0_n16_neck.pth'
     ], work)
     out = _run([

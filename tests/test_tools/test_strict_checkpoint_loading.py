@@ -180,8 +180,9 @@ def test_unreadable_resume_checkpoint_is_named(tmp_path):
     runner = _build(_cfg(tmp_path, load_from=path, resume=True))
     # SafeCheckpointHook checks an explicit resume file before the runner
     # loads it: the error names the file and the way out.
-    with pytest.raises(RuntimeError,
-                       match=r'Cannot resume from .*truncated\.pth.*--resume'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'Cannot resume from .*truncated\.pth.*--resume'):
         runner.train()
 
 
@@ -226,8 +227,12 @@ def test_neck_only_checkpoint_needs_the_option_and_a_backbone(tmp_path):
 
     # Not the default: the missing backbone is named with the option.
     with pytest.raises(RuntimeError) as err:
-        _build(_cfg(tmp_path, 'a', load_from=neck_only,
-                    **{'model.backbone.init_cfg': init_cfg})).test()
+        _build(
+            _cfg(
+                tmp_path,
+                'a',
+                load_from=neck_only,
+                **{'model.backbone.init_cfg': init_cfg})).test()
     msg = str(err.value)
     assert neck_only in msg and 'backbone.cls_token' in msg
     assert 'load_from_allow.missing' in msg
@@ -238,8 +243,12 @@ def test_neck_only_checkpoint_needs_the_option_and_a_backbone(tmp_path):
     # Option + init_cfg: tools/test.py (no init_weights of its own) gets
     # the backbone from init_cfg and the neck from the file.
     runner = _build(
-        _cfg(tmp_path, 'c', load_from=neck_only,
-             **{'model.backbone.init_cfg': init_cfg}, **allow))
+        _cfg(
+            tmp_path,
+            'c',
+            load_from=neck_only,
+            **{'model.backbone.init_cfg': init_cfg},
+            **allow))
     partial = runner.test()
     _assert_same_weights(runner.model, state)
     full = _build(_cfg(tmp_path, 'd', load_from=merged)).test()
@@ -290,8 +299,9 @@ def test_wrong_model_file_fails_inferencer(tmp_path):
 def test_every_config_loads_exactly():
     """Every runnable config (HGPrompt too) selects the exact runner."""
     paths = [
-        p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                             recursive=True) if '_base_' not in p
+        p for p in glob.glob(
+            osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+        if '_base_' not in p
     ]
     assert len(paths) > 40
     for path in paths:

@@ -33,17 +33,22 @@ def _fake_python_dir() -> str:
     return folder
 
 
-def _run(cmd: list, timeout: int = 600,
+def _run(cmd: list,
+         timeout: int = 600,
          **env_vars: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONUNBUFFERED='1', PORT=str(_free_port()),
-               **env_vars)
+    env = dict(
+        os.environ, PYTHONUNBUFFERED='1', PORT=str(_free_port()), **env_vars)
     # The shell scripts must run the tools' interpreter (the repository's
     # .venv, else $PYTHON: the one running the tests), never whatever
     # `python` comes first on PATH: here a fake one that fails.
     env['PYTHON'] = sys.executable
     env['PATH'] = _fake_python_dir() + os.pathsep + env['PATH']
     proc = subprocess.run(
-        cmd, cwd=REPO, env=env, capture_output=True, text=True,
+        cmd,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout)
     assert proc.returncode == 0, (
         f'{" ".join(cmd)} failed ({proc.returncode}):\n'
@@ -53,9 +58,8 @@ def _run(cmd: list, timeout: int = 600,
 
 def _train(work_dir: str, max_epochs: int, *extra: str):
     return _run([
-        sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir',
-        work_dir, '--cfg-options', f'train_cfg.max_epochs={max_epochs}',
-        *extra
+        sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
+        '--cfg-options', f'train_cfg.max_epochs={max_epochs}', *extra
     ])
 
 
@@ -120,7 +124,8 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert any(k.startswith('neck.') for k in state)
 
 
-def _mean_training_loss(cfg_path: str, checkpoint: str = None,
+def _mean_training_loss(cfg_path: str,
+                        checkpoint: str = None,
                         **cfg_options) -> float:
     """Mean total loss of the tiny model over its training set (no
     dropout), with the initial weights or those of ``checkpoint``."""
@@ -152,20 +157,20 @@ def test_one_epoch_of_training_lowers_the_loss(tmp_path):
         'optim_wrapper.optimizer.lr': 1.0,
     }
     _run([
-        sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir',
-        work_dir, '--cfg-options', 'train_cfg.max_epochs=1',
+        sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
+        '--cfg-options', 'train_cfg.max_epochs=1',
         *[f'{k}={v}' for k, v in options.items()]
     ])
     before = _mean_training_loss(TINY_CONFIG, **options)
-    after = _mean_training_loss(
-        TINY_CONFIG, osp.join(work_dir, 'epoch_1.pth'), **options)
+    after = _mean_training_loss(TINY_CONFIG, osp.join(work_dir, 'epoch_1.pth'),
+                                **options)
     assert after < before - 0.05, (before, after)
 
 
 def _metrics(work_dir: str) -> dict:
     """The metrics tools/test.py wrote to ``<timestamp>/<timestamp>.json``."""
-    runs = sorted(d for d in os.listdir(work_dir)
-                  if osp.isdir(osp.join(work_dir, d)))
+    runs = sorted(
+        d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d)))
     path = osp.join(work_dir, runs[-1], f'{runs[-1]}.json')
     with open(path) as f:
         return json.load(f)
@@ -194,7 +199,8 @@ def test_two_process_evaluation_equals_one_process(tmp_path):
     _run([
         sys.executable, 'tools/test.py', TINY_CONFIG, ckpt, '--work-dir',
         single, '--out', single + '_out', *options
-    ], OMP_NUM_THREADS='1')
+    ],
+         OMP_NUM_THREADS='1')
     dist = str(tmp_path / 'dist')
     proc = _run([
         'bash', 'tools/dist_test.sh', TINY_CONFIG, ckpt, '2', '--work-dir',

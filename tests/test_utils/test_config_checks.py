@@ -34,8 +34,8 @@ def _tool(*args: str) -> subprocess.CompletedProcess:
 
 def test_train_tool_refuses_a_misspelt_key_before_training(tmp_path):
     work_dir = tmp_path / 'work'
-    proc = _tool('tools/train.py', TINY, '--work-dir',
-                 str(work_dir), '--cfg-options', 'trian_cfg.max_epochs=1')
+    proc = _tool('tools/train.py', TINY, '--work-dir', str(work_dir),
+                 '--cfg-options', 'trian_cfg.max_epochs=1')
     assert proc.returncode != 0, proc.stdout[-2000:]
     assert "has no key 'trian_cfg'" in proc.stderr, proc.stderr[-3000:]
     assert 'Did you mean train_cfg.max_epochs=1' in proc.stderr
@@ -58,7 +58,8 @@ def test_test_tool_refuses_a_misspelt_nested_key(tmp_path):
 def test_existing_keys_and_new_class_parameters_merge(cfg):
     assert 'align_prompts' not in cfg.model.neck  # a parameter, unset here
     apply_cfg_options(
-        cfg, {
+        cfg,
+        {
             'train_cfg.max_epochs': 1,
             'model.neck.align_prompts': False,  # LocalityFusionNeck's
             'train_dataloader.pin_memory': True,  # torch DataLoader's
@@ -77,26 +78,28 @@ def test_existing_keys_and_new_class_parameters_merge(cfg):
     assert cfg.model.backbone.vqgan_cfg.ch == 16
 
 
-@pytest.mark.parametrize('key, expected', [
-    ('model.neck.alig_prompts', (
-        "model.neck has no key 'alig_prompts', and 'alig_prompts' is not a "
-        'parameter of LocalityFusionNeck', 'model.neck.align_prompts=0')),
-    ('train_dataloader.pin_memroy', (
-        "'pin_memroy' is not a parameter of DataLoader",
-        'train_dataloader.pin_memory=0')),
-    ('train_dataloader.dataset.num_promts', (
-        'SyntheticVICLDataset', 'train_dataloader.dataset.num_prompts=0')),
-    ('train_cfg.max_epoch', (
-        "'max_epoch' is not a parameter of EpochBasedTrainLoop",
-        'train_cfg.max_epochs=0')),
-    # A dict without ``type`` that nothing is known to read.
-    ('env_cfg.mp_cfg.mp_start', (
-        "'mp_start' is not a parameter of set_multi_processing",
-        'env_cfg.mp_cfg.mp_start_method=0')),
-    ('val_evaluator.7.x', ('val_evaluator is a list of 2 item(s)', )),
-    ('model.neck.embed_dims.x', ('model.neck.embed_dims is 64, not a dict',
-                                 )),
-])
+@pytest.mark.parametrize(
+    'key, expected',
+    [
+        ('model.neck.alig_prompts',
+         ("model.neck has no key 'alig_prompts', and 'alig_prompts' is not a "
+          'parameter of LocalityFusionNeck', 'model.neck.align_prompts=0')),
+        ('train_dataloader.pin_memroy',
+         ("'pin_memroy' is not a parameter of DataLoader",
+          'train_dataloader.pin_memory=0')),
+        ('train_dataloader.dataset.num_promts',
+         ('SyntheticVICLDataset', 'train_dataloader.dataset.num_prompts=0')),
+        ('train_cfg.max_epoch',
+         ("'max_epoch' is not a parameter of EpochBasedTrainLoop",
+          'train_cfg.max_epochs=0')),
+        # A dict without ``type`` that nothing is known to read.
+        ('env_cfg.mp_cfg.mp_start',
+         ("'mp_start' is not a parameter of set_multi_processing",
+          'env_cfg.mp_cfg.mp_start_method=0')),
+        ('val_evaluator.7.x', ('val_evaluator is a list of 2 item(s)', )),
+        ('model.neck.embed_dims.x',
+         ('model.neck.embed_dims is 64, not a dict', )),
+    ])
 def test_unknown_keys_raise_with_the_closest_keys(cfg, key, expected):
     before = cfg.pretty_text
     with pytest.raises(CfgOptionError) as err:
@@ -108,11 +111,12 @@ def test_unknown_keys_raise_with_the_closest_keys(cfg, key, expected):
 
 def test_every_bad_key_is_listed_and_none_merged(cfg):
     with pytest.raises(CfgOptionError) as err:
-        apply_cfg_options(cfg, {
-            'trian_cfg.max_epochs': 1,
-            'model.nek.sigma': 2,
-            'train_cfg.max_epochs': 3
-        })
+        apply_cfg_options(
+            cfg, {
+                'trian_cfg.max_epochs': 1,
+                'model.nek.sigma': 2,
+                'train_cfg.max_epochs': 3
+            })
     assert str(err.value).startswith('2 --cfg-options key(s) not found')
     assert 'trian_cfg' in str(err.value) and "'nek'" in str(err.value)
     assert cfg.train_cfg.max_epochs == 2
@@ -160,8 +164,8 @@ def test_optimizer_lr_must_be_a_finite_number(cfg, value, shown):
 def test_optimizer_numbers_of_the_class_signature_are_checked(cfg):
     cfg.optim_wrapper.optimizer = dict(type='AdamW', lr=1e-3)
     apply_cfg_options(cfg, {'optim_wrapper.optimizer.betas': (0.9, 0.99)})
-    for key, value in (('betas', (0.9, )), ('eps', 'tiny'),
-                       ('weight_decay', float('nan'))):
+    for key, value in (('betas', (0.9, )), ('eps', 'tiny'), ('weight_decay',
+                                                             float('nan'))):
         with pytest.raises(ValueError, match=f'optimizer.{key}='):
             apply_cfg_options(cfg, {f'optim_wrapper.optimizer.{key}': value})
     hg = Config.fromfile(

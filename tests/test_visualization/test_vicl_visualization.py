@@ -15,8 +15,8 @@ from projects.prompthub.visualization import (VICLLocalVisualizer,
                                               fused_prompt_cells, query_image,
                                               set_episode_views)
 
-SMALL = dict(type='TinyVICLBackbone', embed_dim=32, depth=1, num_heads=2,
-             head_dim=8)
+SMALL = dict(
+    type='TinyVICLBackbone', embed_dim=32, depth=1, num_heads=2, head_dim=8)
 
 
 def _model():
@@ -35,9 +35,12 @@ def test_draw_grid_layout():
     img[:, :, 0] = 200
     lab = np.zeros((111, 111), bool)
     lab[10:20, 10:20] = True
-    grid = draw_vicl_grid([(img, lab), (img, lab)], img, lab, lab,
-                          fused=(torch.ones(3, 111, 111),
-                                 torch.zeros(3, 111, 111)))
+    grid = draw_vicl_grid([(img, lab), (img, lab)],
+                          img,
+                          lab,
+                          lab,
+                          fused=(torch.ones(3, 111,
+                                            111), torch.zeros(3, 111, 111)))
     # 2 prompts + fused + pred + gt columns, 2 rows of cells.
     assert grid.shape == (14 + 2 * 113 + 2, 5 * 113 + 2, 3)
     assert grid.dtype == np.uint8
@@ -52,7 +55,9 @@ def test_draw_grid_layout():
 def test_fused_cells_and_hook_writes_png(tmp_path):
     model = _model().eval()
     ds = LookalikeVICLDataset(
-        num_samples=2, num_prompts=2, split='test',
+        num_samples=2,
+        num_prompts=2,
+        split='test',
         pipeline=[PackVICLInputs()])
     batch = [ds[0], ds[1]]
     data_batch = dict(
@@ -65,12 +70,19 @@ def test_fused_cells_and_hook_writes_png(tmp_path):
     outputs = model.predict(inputs, [SegDataSample() for _ in range(2)])
     visualizer = _visualizer(tmp_path, 'hook')
     runner = SimpleNamespace(
-        model=model, work_dir=str(tmp_path), timestamp='ts', iter=7,
+        model=model,
+        work_dir=str(tmp_path),
+        timestamp='ts',
+        iter=7,
         visualizer=visualizer)
     # The demo's setting: the first queries of batch 0 under out_dir.
     hook = HOOKS.build(
-        dict(type='VICLVisualizationHook', draw=True, interval=1000,
-             num_samples=1, out_dir='vis'))
+        dict(
+            type='VICLVisualizationHook',
+            draw=True,
+            interval=1000,
+            num_samples=1,
+            out_dir='vis'))
     hook.before_run(runner)
     hook.after_val_iter(runner, 1, data_batch, outputs)  # not batch 0
     assert not (tmp_path / 'vis').exists()
@@ -95,7 +107,9 @@ def _episode(num: int = 2, **meta):
     """A lookalike batch, the tiny PromptHub's outputs and its inputs."""
     model = _model().eval()
     ds = LookalikeVICLDataset(
-        num_samples=num, num_prompts=2, split='test',
+        num_samples=num,
+        num_prompts=2,
+        split='test',
         pipeline=[PackVICLInputs()])
     batch = [ds[i] for i in range(num)]
     data_batch = dict(
@@ -130,14 +144,12 @@ def test_visualizer_add_datasample_like_mmseg(tmp_path):
         views[0].pred_label_img.data.permute(1, 2, 0).numpy())
     # draw_gt=False drops the gt column; without out_file the backends
     # get the grid (LocalVisBackend: vis_data/vis_image/{name}_{step}.png).
-    grid = visualizer.add_datasample('q', big, views[0], draw_gt=False,
-                                     step=3)
+    grid = visualizer.add_datasample('q', big, views[0], draw_gt=False, step=3)
     assert grid.shape[1] == 4 * 113 + 2
     backend = tmp_path / 'backend' / 'vis_data' / 'vis_image'
     assert (backend / 'q_3.png').is_file()
     # A sample without prompts: query, prediction and ground truth only.
-    grid = visualizer.add_datasample('q', big, outputs[0],
-                                     out_file=str(out))
+    grid = visualizer.add_datasample('q', big, outputs[0], out_file=str(out))
     assert grid.shape[1] == 2 * 113 + 2
 
 
@@ -147,15 +159,21 @@ def test_hook_follows_mmseg_interface(tmp_path):
         sample.set_metainfo(dict(sample_idx=10 + i))
     visualizer = _visualizer(tmp_path, 'iface')
     runner = SimpleNamespace(
-        model=model, work_dir=str(tmp_path), timestamp='ts', iter=0,
+        model=model,
+        work_dir=str(tmp_path),
+        timestamp='ts',
+        iter=0,
         visualizer=visualizer)
     off = HOOKS.build(dict(type='VICLVisualizationHook'))
     off.before_run(runner)
     off.after_test_iter(runner, 0, data_batch, outputs)
     assert not (tmp_path / 'ts').exists()
     hook = HOOKS.build(
-        dict(type='VICLVisualizationHook', draw=True, interval=2,
-             test_out_dir='shown'))
+        dict(
+            type='VICLVisualizationHook',
+            draw=True,
+            interval=2,
+            test_out_dir='shown'))
     hook.before_run(runner)
     hook.after_train_iter(runner, 0, data_batch, dict(loss=1.0))  # no-op
     hook.after_test_iter(runner, 1, data_batch, outputs)  # 1 % 2: skipped
@@ -167,8 +185,9 @@ def test_hook_follows_mmseg_interface(tmp_path):
     assert stems[0].startswith('00010_')
     # Validation without a folder: the visualizer's backends.
     hook.after_val_iter(runner, 0, data_batch, outputs)
-    assert len(list((tmp_path / 'backend' / 'vis_data' / 'vis_image').glob(
-        'val_*.png'))) == 2
+    assert len(
+        list((tmp_path / 'backend' / 'vis_data' /
+              'vis_image').glob('val_*.png'))) == 2
     with pytest.raises(ValueError, match='interval'):
         HOOKS.build(dict(type='VICLVisualizationHook', interval=0))
 
@@ -199,6 +218,6 @@ def test_mmseg_visualizer_draws_our_samples_at_their_size():
         classes=('background', 'foreground'),
         palette=[[0, 0, 0], [255, 255, 255]])
     assert tuple(outputs[0].pred_sem_seg.shape) == (111, 111)
-    vis.add_datasample('q', query_image(inputs, 0), outputs[0],
-                       with_labels=False)
+    vis.add_datasample(
+        'q', query_image(inputs, 0), outputs[0], with_labels=False)
     assert vis.get_image().shape == (111, 111, 3)  # the last map drawn

@@ -47,9 +47,10 @@ def main(argv=None) -> int:
         return 1
     changed = update_tables(args.root, check=args.check)
     if args.check and changed:
-        print(f'out of date with the model index: {", ".join(changed)}; '
-              'run python tools/misc/update_model_index_tables.py',
-              file=sys.stderr)
+        print(
+            f'out of date with the model index: {", ".join(changed)}; '
+            'run python tools/misc/update_model_index_tables.py',
+            file=sys.stderr)
         return 1
     print(f'updated: {", ".join(changed)}' if changed else 'up to date')
     return 0

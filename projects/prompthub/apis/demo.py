@@ -28,26 +28,42 @@ def set_iters(cfg: Config, iters: int) -> None:
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = iters
     cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-             end=warmup),
-        dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup,
-             end=iters, T_max=iters - warmup),
+        dict(
+            type='LinearLR',
+            start_factor=0.1,
+            by_epoch=False,
+            begin=0,
+            end=warmup),
+        dict(
+            type='CosineAnnealingLR',
+            by_epoch=False,
+            begin=warmup,
+            end=iters,
+            T_max=iters - warmup),
     ]
     cfg.default_hooks.checkpoint.interval = iters
 
 
-def build_eval_dataset(cfg: Config, num_prompts: int, episodes: int,
+def build_eval_dataset(cfg: Config,
+                       num_prompts: int,
+                       episodes: int,
                        wrong_class: bool = False):
     """The held-out test set of the config with ``num_prompts`` prompts."""
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    ds_cfg.update(num_prompts=num_prompts, num_samples=episodes,
-                  wrong_class_prompts=wrong_class)
+    ds_cfg.update(
+        num_prompts=num_prompts,
+        num_samples=episodes,
+        wrong_class_prompts=wrong_class)
     return DATASETS.build(ds_cfg)
 
 
 @torch.no_grad()
-def score_rows(model, cfg: Config, episodes: int, max_prompts: int = 4,
-               batch_size: int = 25, rows=None) -> Dict[str, np.ndarray]:
+def score_rows(model,
+               cfg: Config,
+               episodes: int,
+               max_prompts: int = 4,
+               batch_size: int = 25,
+               rows=None) -> Dict[str, np.ndarray]:
     """Per-episode IoU of each method on held-out episodes.
 
     Args:
@@ -93,8 +109,7 @@ def score_rows(model, cfg: Config, episodes: int, max_prompts: int = 4,
         add('gate: backbone, right-class prompt',
             iou_per_episode(probs[0] > 0.5, gt))
         add('gate: backbone, wrong-class prompt',
-            iou_per_episode(backbone_probs(backbone, w_inputs, 1) > 0.5,
-                            w_gt))
+            iou_per_episode(backbone_probs(backbone, w_inputs, 1) > 0.5, w_gt))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -177,5 +192,8 @@ def run_demo(cfg: Config,
     return dict(
         summary=summary,
         untrained=float(untrained.mean()),
-        scores={k: v.tolist() for k, v in scores.items()},
+        scores={
+            k: v.tolist()
+            for k, v in scores.items()
+        },
         train_seconds=train_s)

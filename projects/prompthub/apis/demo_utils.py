@@ -46,8 +46,7 @@ def backbone_probs(backbone, inputs: Tensor, slot: int) -> Tensor:
         Tensor: [B, S, S] in [0, 1] (mean of the rendered channels).
     """
     prompt, query = inputs[:, slot], inputs[:, 0]
-    canvas = build_canvas(prompt[:, 0], prompt[:, 1], query[:, 0],
-                          query[:, 1])
+    canvas = build_canvas(prompt[:, 0], prompt[:, 1], query[:, 0], query[:, 1])
     logits = backbone.forward_tokens(backbone.embed(canvas))
     return br_cell(backbone.render(logits)).mean(dim=1)
 
@@ -87,14 +86,16 @@ def paired_interval(a: Sequence[float],
     diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 \
         else float('nan')
-    return float(diff.mean()), float(diff.mean() - half), float(
-        diff.mean() + half)
+    return float(diff.mean()), float(diff.mean() - half), float(diff.mean() +
+                                                                half)
 
 
 def format_table(rows: List[Tuple[str, str]], title: str) -> str:
     """A two-column markdown table."""
     width = max(len(r[0]) for r in rows)
-    lines = [title, f'| {"method".ljust(width)} | value |',
-             f'|{"-" * (width + 2)}|-------|']
+    lines = [
+        title, f'| {"method".ljust(width)} | value |',
+        f'|{"-" * (width + 2)}|-------|'
+    ]
     lines += [f'| {name.ljust(width)} | {value} |' for name, value in rows]
     return '\n'.join(lines)

@@ -172,8 +172,8 @@ class Coco20iDataset(BaseSegDataset):
                     seg_fields=[]))
         add_feature_fg_values(data_list)
         if self.check_files:
-            check_image_and_mask_files(data_list, img_dir, seg_dir,
-                                       'COCO-20i', COCO20I_HINT)
+            check_image_and_mask_files(data_list, img_dir, seg_dir, 'COCO-20i',
+                                       COCO20I_HINT)
             warn_if_masks_lack_foreground(
                 data_list, 'COCO-20i',
                 f'This dataset has mask_ids={self.mask_ids!r}: masks with '

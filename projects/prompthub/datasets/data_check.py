@@ -71,8 +71,9 @@ def _check_leaf(cls: type, cfg: dict, key: str, missing: _Missing) -> None:
     ``splits/pascal/{split}/fold{k}.txt``) are checked too.
     """
     name = cls.__name__
-    if not _check(cfg.get('data_root'), f'{key}.data_root',
-                  f'{name} data root', True, missing):
+    if not _check(
+            cfg.get('data_root'), f'{key}.data_root', f'{name} data root',
+            True, missing):
         return  # everything below it is missing too
     args = {k: v for k, v in cfg.items() if k not in ('type', '_scope_')}
     args.update(lazy_init=True, pipeline=[])
@@ -100,8 +101,8 @@ def _configured_paths(cfg: dict) -> Any:
     root = cfg.get('data_root')
 
     def join(path: Any) -> Any:
-        if (root and isinstance(path, str) and path
-                and not osp.isabs(path) and not _is_remote(path)):
+        if (root and isinstance(path, str) and path and not osp.isabs(path)
+                and not _is_remote(path)):
             return osp.join(root, path)
         return path
 
@@ -135,8 +136,7 @@ def _walk(cfg: Any, key: str, scope: str, missing: _Missing) -> None:
             _walk(cfg[field], f'{key}.{field}', scope, missing)
 
 
-def missing_data_paths(cfg: Config,
-                       dataloaders: Sequence[str]) -> _Missing:
+def missing_data_paths(cfg: Config, dataloaders: Sequence[str]) -> _Missing:
     """The missing data paths of some dataloaders of a config.
 
     Args:

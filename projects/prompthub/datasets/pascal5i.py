@@ -38,8 +38,7 @@ def check_dir(path: str, what: str, hint: str) -> None:
         raise FileNotFoundError(f'{what} not found: {path!r}. {hint}')
 
 
-def read_split_lines(path: str, what: str,
-                     hint: str) -> List[Tuple[int, str]]:
+def read_split_lines(path: str, what: str, hint: str) -> List[Tuple[int, str]]:
     """Read the non-empty lines of a split file (LF or CRLF) with their
     1-based line numbers (blank lines count), for messages.
 
@@ -109,8 +108,8 @@ def check_image_and_mask_files(data_list: List[dict], img_dir: str,
     check_dir(seg_dir, f'{what} mask folder', hint)
     check_files_exist((d['img_path'] for d in data_list), f'{what} image',
                       hint)
-    check_files_exist((d['seg_map_path'] for d in data_list),
-                      f'{what} mask', hint)
+    check_files_exist((d['seg_map_path'] for d in data_list), f'{what} mask',
+                      hint)
 
 
 def add_feature_fg_values(data_list: List[dict]) -> None:

@@ -55,8 +55,8 @@ class MissingRecordKeyError(KeyError):
 def _where(info: Mapping, index: Optional[int], dataset: Any,
            role: str) -> str:
     path = info.get('img_path') or info.get('seg_map_path')
-    record = f"record {'?' if index is None else index}" + (
-        f' ({path!r})' if path else '')
+    record = f"record {'?' if index is None else index}" + (f' ({path!r})'
+                                                            if path else '')
     if dataset is None:
         return record[0].upper() + record[1:]
     ann_file = getattr(dataset, 'ann_file', None)

@@ -272,9 +272,8 @@ class RetrievalAugmentedDataset:
                f"changed since it was built: {'; '.join(problems)}. Its "
                'prompts would miss the added samples and name removed ones.')
         if self.on_stale == 'error':
-            raise ValueError(
-                f'{msg} {self._rebuild_hint(index)} (Or set '
-                "on_stale='skip' to use it as it is.)")
+            raise ValueError(f'{msg} {self._rebuild_hint(index)} (Or set '
+                             "on_stale='skip' to use it as it is.)")
         print_log(
             f"{msg} on_stale='skip': using it anyway; candidates that are "
             'gone are skipped and added samples are never retrieved.',

@@ -197,8 +197,8 @@ class StockSegToVICL(BaseDataset):
         dataset = DATASETS.build(cfg)
         if dropped:
             names = ', '.join(
-                str(t.get('type')) if isinstance(t, dict) else
-                type(t).__name__ for t in dropped)
+                str(t.get('type')) if isinstance(t, dict) else type(t).__name__
+                for t in dropped)
             print_log(
                 f'StockSegToVICL: the pipeline of the wrapped '
                 f'{type(dataset).__name__} ({names}) is not run; records go '
@@ -217,8 +217,8 @@ class StockSegToVICL(BaseDataset):
                         f'StockSegToVICL: class {cls!r} is not a class of '
                         f'{source}; its metainfo classes are {list(names)}.')
                 label = list(names).index(cls)
-            elif isinstance(cls, numbers.Integral) and not isinstance(
-                    cls, bool):
+            elif isinstance(cls,
+                            numbers.Integral) and not isinstance(cls, bool):
                 label = int(cls)
                 if not 0 <= label < len(names):
                     raise ValueError(
@@ -380,8 +380,8 @@ class StockSegToVICL(BaseDataset):
                 level=logging.WARNING)
 
     def __repr__(self) -> str:
-        source = (type(self.dataset).__name__
-                  if self.dataset is not None else '?')
+        source = (
+            type(self.dataset).__name__ if self.dataset is not None else '?')
         return (f'{self.__class__.__name__}(dataset={source}, '
                 f'classes={self.wanted_classes}, '
                 f'missing_class={self.missing_class!r}, '

@@ -57,8 +57,7 @@ def render_pair(rng: np.random.Generator, class_id: int, size: int,
         ``gt_seg_map`` (HxW uint8 in {0, 1}).
     """
     base = rng.integers(0, 256, size=3)
-    img = np.clip(
-        base + rng.normal(0, 25, size=(size, size, 3)), 0, 255)
+    img = np.clip(base + rng.normal(0, 25, size=(size, size, 3)), 0, 255)
     others = [c for c in range(num_classes) if c != class_id]
     classes = [class_id] + list(
         rng.choice(others, size=num_distractors, replace=True))
@@ -98,9 +97,8 @@ class RenderedVICLDataset(BaseDataset):
     QUERY_DROP_KEYS: Sequence[str] = ()
     PROMPT_DROP_KEYS: Sequence[str] = ()
 
-    def __init__(self, num_samples: int, num_prompts: int,
-                 pipeline: Sequence, test_mode: bool,
-                 lazy_init: bool) -> None:
+    def __init__(self, num_samples: int, num_prompts: int, pipeline: Sequence,
+                 test_mode: bool, lazy_init: bool) -> None:
         owner = self.__class__.__name__
         # 0 or a negative count would render no prompts (or no queries)
         # instead of failing.
@@ -277,20 +275,27 @@ def _draw_outline(mask: np.ndarray, shape: str, center: Sequence[int],
     offset = np.pi / 4 if shape == 'square' else 0.0
     t = angle + offset + 2 * np.pi * np.arange(corners) / corners
     scale = 1.25 if shape == 'triangle' else 1.0
-    pts = np.stack([x + scale * radius * np.cos(t),
-                    y + scale * radius * np.sin(t)], axis=1)
+    pts = np.stack(
+        [x + scale * radius * np.cos(t), y + scale * radius * np.sin(t)],
+        axis=1)
     if shape == 'diamond':
-        pts[1::2] = np.stack([x + 0.6 * radius * np.cos(t[1::2]),
-                              y + 0.6 * radius * np.sin(t[1::2])], axis=1)
+        pts[1::2] = np.stack([
+            x + 0.6 * radius * np.cos(t[1::2]),
+            y + 0.6 * radius * np.sin(t[1::2])
+        ],
+                             axis=1)
     cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 255)
 
 
-def render_lookalike_pair(rng: np.random.Generator,
-                          class_id: int,
-                          looks: Sequence[int],
-                          distractor_classes: Sequence[int],
-                          size: int = 111,
-                          num_distractors: Sequence[int] = (2, 3)) -> dict:
+# yapf: disable
+def render_lookalike_pair(
+        rng: np.random.Generator,
+        class_id: int,
+        looks: Sequence[int],
+        distractor_classes: Sequence[int],
+        size: int = 111,
+        num_distractors: Sequence[int] = (2, 3)) -> dict:
+    # yapf: enable
     """Render one image of look-alike objects and its per-look masks.
 
     Every object has a random outline, size and rotation; only its hue
@@ -323,9 +328,8 @@ def render_lookalike_pair(rng: np.random.Generator,
                  (shade, shade, shade), int(rng.integers(1, 3)))
     n_dis = int(rng.integers(num_distractors[0], num_distractors[1] + 1))
     dis = [int(c) for c in rng.choice(list(distractor_classes), n_dis)]
-    objects = [(class_id, int(lk)) for lk in looks] + [
-        (c, int(rng.integers(0, 2))) for c in dis
-    ]
+    objects = [(class_id, int(lk))
+               for lk in looks] + [(c, int(rng.integers(0, 2))) for c in dis]
     order = rng.permutation(len(objects))
     centers: List[np.ndarray] = []
     look_masks = np.zeros((2, size, size), bool)
@@ -370,8 +374,8 @@ def lookalike_looks(rng: np.random.Generator, role: str) -> List[int]:
 
 def mask_to_label(mask: np.ndarray) -> np.ndarray:
     """{0, 1} or bool HxW mask -> HxWx3 uint8 0/255 label image."""
-    return np.repeat((np.asarray(mask) > 0)[..., None] * 255, 3,
-                     axis=2).astype(np.uint8)
+    return np.repeat(
+        (np.asarray(mask) > 0)[..., None] * 255, 3, axis=2).astype(np.uint8)
 
 
 @DATASETS.register_module()
@@ -425,9 +429,7 @@ class LookalikeVICLDataset(RenderedVICLDataset):
         self.seed = seed
         self.wrong_class_prompts = wrong_class_prompts
         held_out = lookalike_fold_classes(fold)
-        train = [
-            c for c in range(NUM_LOOKALIKE_CLASSES) if c not in held_out
-        ]
+        train = [c for c in range(NUM_LOOKALIKE_CLASSES) if c not in held_out]
         self.target_classes = held_out if split == 'test' else train
         self.distractor_pool = train if split == 'train' else list(
             range(NUM_LOOKALIKE_CLASSES))
@@ -449,7 +451,8 @@ class LookalikeVICLDataset(RenderedVICLDataset):
             ``looks``, ``class_id``, shapes and ``img_path``.
         """
         rng = np.random.default_rng(
-            [self.seed, self.fold, int(self.split == 'test'), idx, slot])
+            [self.seed, self.fold,
+             int(self.split == 'test'), idx, slot])
         looks = lookalike_looks(rng, 'query' if slot == 0 else 'prompt')
         others = [c for c in self.distractor_pool if c != class_id]
         out = render_lookalike_pair(rng, class_id, looks, others,

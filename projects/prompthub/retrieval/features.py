@@ -24,7 +24,6 @@ from mmengine.utils import ProgressBar
 from torchvision import transforms
 
 from projects.prompthub.datasets.transforms.image_io import read_image
-
 from ..utils.atomic_io import AtomicWriter, atomic_write
 
 DEFAULT_MODEL = 'vit_large_patch14_clip_224.laion2b'
@@ -425,8 +424,8 @@ class FeatureExtractor:
             pin_memory=self.device.type == 'cuda')
         bar = ProgressBar(len(img_paths)) if progress else None
         for imgs in loader:
-            feats = self.forward(imgs).to(torch.float16 if self.fp16 else
-                                          torch.float32).cpu().numpy()
+            feats = self.forward(imgs).to(
+                torch.float16 if self.fp16 else torch.float32).cpu().numpy()
             if bar is not None:
                 bar.update(len(feats))
             yield feats
@@ -533,13 +532,12 @@ class FeatureExtractor:
 
         try:
             done = 0
-            for feats in self._batches([img_paths[i] for i in todo],
-                                       progress and bool(todo)):
+            for feats in self._batches([img_paths[i] for i in todo], progress
+                                       and bool(todo)):
                 if writer is None:
                     # The width is known only after the first batch.
                     writer = FeatureWriter(out_file,
-                                           (len(keys), feats.shape[1]),
-                                           dtype)
+                                           (len(keys), feats.shape[1]), dtype)
                 for row in feats:
                     copy_reused(todo[done])
                     writer.write(row[None])

@@ -66,8 +66,7 @@ def _jsonable(obj):
 
 
 def make_fingerprint(query_names: Sequence[str],
-                     candidate_names: Sequence[str],
-                     **fields) -> dict:
+                     candidate_names: Sequence[str], **fields) -> dict:
     """Build the fingerprint of an index.
 
     Args:
@@ -185,10 +184,7 @@ class RetrievalIndex:
 
     def _query_positions(self) -> Dict[str, int]:
         if self._query_pos is None:
-            self._query_pos = {
-                n: i
-                for i, n in enumerate(self.query_names)
-            }
+            self._query_pos = {n: i for i, n in enumerate(self.query_names)}
         return self._query_pos
 
     def neighbour_indices(self,
@@ -252,8 +248,7 @@ class RetrievalIndex:
             path (str): Output file; parent directories are created.
         """
         meta = dict(
-            format_version=INDEX_FORMAT_VERSION,
-            fingerprint=self.fingerprint)
+            format_version=INDEX_FORMAT_VERSION, fingerprint=self.fingerprint)
         if self.build_command:
             meta['build_command'] = self.build_command
         with AtomicWriter(path) as f:
@@ -268,8 +263,7 @@ class RetrievalIndex:
     @classmethod
     def load(cls,
              path: str,
-             expected_fingerprint: Optional[dict] = None
-             ) -> 'RetrievalIndex':
+             expected_fingerprint: Optional[dict] = None) -> 'RetrievalIndex':
         """Read an index written by :meth:`save`.
 
         Args:
@@ -476,24 +470,24 @@ def datasets_fingerprint(query_dataset, candidate_dataset=None) -> dict:
     return make_fingerprint(query_names, cand_names)
 
 
-def build_retrieval_index(query_dataset,
-                          candidate_dataset=None,
-                          model: str = 'vit_large_patch14_clip_224.laion2b',
-                          weights: Optional[str] = None,
-                          model_kwargs: Optional[dict] = None,
-                          feature: str = 'pixel',
-                          preprocess: Optional[dict] = None,
-                          topk: int = 50,
-                          exclude_self: Optional[bool] = None,
-                          batch_size: int = 16,
-                          num_workers: int = 0,
-                          chunk_size: int = 4096,
-                          query_chunk_size: Optional[int] = None,
-                          fp16: bool = False,
-                          device: str = 'cpu',
-                          feature_dir: Optional[str] = None,
-                          progress: bool = True
-                          ) -> Tuple[RetrievalIndex, dict]:
+def build_retrieval_index(
+        query_dataset,
+        candidate_dataset=None,
+        model: str = 'vit_large_patch14_clip_224.laion2b',
+        weights: Optional[str] = None,
+        model_kwargs: Optional[dict] = None,
+        feature: str = 'pixel',
+        preprocess: Optional[dict] = None,
+        topk: int = 50,
+        exclude_self: Optional[bool] = None,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        chunk_size: int = 4096,
+        query_chunk_size: Optional[int] = None,
+        fp16: bool = False,
+        device: str = 'cpu',
+        feature_dir: Optional[str] = None,
+        progress: bool = True) -> Tuple[RetrievalIndex, dict]:
     """Extract features of two datasets and retrieve top-k neighbours.
 
     Args:
@@ -574,10 +568,9 @@ def build_retrieval_index(query_dataset,
     try:
         images, changed, reused, seconds = 0, 0, 0, 0.0
         stores = []
-        for paths in ((query_paths, ) if same else (query_paths,
-                                                    cand_paths)):
-            out_file = osp.join(
-                feature_dir, f'{feature}_{names_hash(paths)[:16]}.npy')
+        for paths in ((query_paths, ) if same else (query_paths, cand_paths)):
+            out_file = osp.join(feature_dir,
+                                f'{feature}_{names_hash(paths)[:16]}.npy')
             stores.append(extractor.extract(paths, out_file, progress))
             images += extractor.last_stats['images']
             changed += extractor.last_stats['changed']
@@ -619,9 +612,7 @@ def build_retrieval_index(query_dataset,
         images_per_second=images / seconds if seconds > 0 else float('nan'),
         search_seconds=search_seconds,
         # ru_maxrss is in KiB on Linux.
-        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
-        1024,
-        peak_gpu_mib=(torch.cuda.max_memory_allocated() / 2**20
-                      if device != 'cpu' and torch.cuda.is_available() else
-                      0.0))
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_gpu_mib=(torch.cuda.max_memory_allocated() / 2**20 if
+                      device != 'cpu' and torch.cuda.is_available() else 0.0))
     return index, stats

@@ -143,8 +143,7 @@ def cosine_topk(query: ArrayLike,
             raise ValueError(f'{len(query_names)} query names for {num_q} '
                              'query rows')
         # -1 matches no candidate: a query absent from the candidates.
-        query_groups = torch.tensor([group_of.get(n, -1)
-                                     for n in query_names],
+        query_groups = torch.tensor([group_of.get(n, -1) for n in query_names],
                                     dtype=torch.int64,
                                     device=device)
 
@@ -179,8 +178,7 @@ def cosine_topk(query: ArrayLike,
                     sim.masked_fill_(
                         query_groups[qs:qe, None] == groups[None, cs:ce],
                         float('-inf'))
-                chunk_s, chunk_i = sim.topk(
-                    min(per_chunk, ce - cs), dim=1)
+                chunk_s, chunk_i = sim.topk(min(per_chunk, ce - cs), dim=1)
                 cat_s = torch.cat([best_s, chunk_s], dim=1)
                 cat_i = torch.cat([best_i, chunk_i + cs], dim=1)
                 if multiplicity > 1:

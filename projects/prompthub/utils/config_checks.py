@@ -31,8 +31,8 @@ import difflib
 import importlib
 import inspect
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
-from typing import Set, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Set, Tuple, Union)
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -86,18 +86,18 @@ def _implicit_schema(path: Path, cfg: Config,
     if isinstance(name, str) and name.endswith('_dataloader'):
         return _dataloader_schema()
     table: Dict[Path, Schema] = {
-        ('env_cfg', ): ('cudnn_benchmark', 'mp_cfg', 'dist_cfg',
-                        'resource_limit'),
+        ('env_cfg', ):
+        ('cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'),
         ('env_cfg', 'mp_cfg'): (set_multi_processing, ),
         ('env_cfg', 'dist_cfg'): (init_dist, ),
         ('randomness', ): (Runner.set_randomness, ),
         ('log_processor', ): (LogProcessor, ),
         # Popped by the optimizer wrapper constructor, not the wrapper.
-        ('optim_wrapper', ): ('constructor', 'paramwise_cfg', 'optimizer'),
-        ('optim_wrapper', 'paramwise_cfg'): (
-            'custom_keys', 'bias_lr_mult', 'bias_decay_mult',
-            'norm_decay_mult', 'dwconv_decay_mult', 'flat_decay_mult',
-            'bypass_duplicate'),
+        (
+            'optim_wrapper', ): ('constructor', 'paramwise_cfg', 'optimizer'),
+        ('optim_wrapper', 'paramwise_cfg'):
+        ('custom_keys', 'bias_lr_mult', 'bias_decay_mult', 'norm_decay_mult',
+         'dwconv_decay_mult', 'flat_decay_mult', 'bypass_duplicate'),
     }
     return table.get(path, ())
 
@@ -175,8 +175,9 @@ def accepted_parameters(obj: Any) -> Tuple[Set[str], bool]:
             return names, False
         if skip_first:
             params = params[1:]
-        names.update(p.name for p in params if p.kind in (
-            p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        names.update(
+            p.name for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
         if not any(p.kind == p.VAR_KEYWORD for p in params):
             return names, True
     # A class's last ``**kwargs`` reach object / nn.Module, which reject
@@ -207,7 +208,8 @@ class _Problem(Exception):
 
 def _suggest(key: str, candidates: Iterable[str]) -> List[str]:
     return difflib.get_close_matches(
-        key, sorted({str(c) for c in candidates}), n=3, cutoff=0.6)
+        key, sorted({str(c)
+                     for c in candidates}), n=3, cutoff=0.6)
 
 
 def _schema(schema: Schema, node: Any, type_: Any,
@@ -222,9 +224,8 @@ def _schema(schema: Schema, node: Any, type_: Any,
         scope = node.get('_scope_', scope)
         found = resolve_type(type_, scope)
         if not found:
-            raise _Problem(
-                f'its type {type_!r} is not registered under scope '
-                f'{scope!r}, so its parameters are unknown')
+            raise _Problem(f'its type {type_!r} is not registered under scope '
+                           f'{scope!r}, so its parameters are unknown')
         consumers += found
     for item in schema:
         if isinstance(item, str):
@@ -248,8 +249,9 @@ def _default(consumers: List[Any], name: str) -> Any:
     for consumer in consumers:
         for klass in (consumer.__mro__ if inspect.isclass(consumer) else
                       (consumer, )):
-            function = (klass.__dict__.get('__init__')
-                        if inspect.isclass(consumer) else klass)
+            function = (
+                klass.__dict__.get('__init__')
+                if inspect.isclass(consumer) else klass)
             try:
                 param = inspect.signature(function).parameters.get(name)
             except (TypeError, ValueError):
@@ -260,8 +262,8 @@ def _default(consumers: List[Any], name: str) -> Any:
 
 
 def _owners(consumers: List[Any]) -> str:
-    return ' / '.join(
-        getattr(c, '__qualname__', repr(c)) for c in consumers) or 'it'
+    return ' / '.join(getattr(c, '__qualname__', repr(c))
+                      for c in consumers) or 'it'
 
 
 def _check_key(cfg: Config, key: str, value: Any, scope: Optional[str],
@@ -296,8 +298,7 @@ def _check_key(cfg: Config, key: str, value: Any, scope: Optional[str],
         # of what receives this dict.
         where = _join(path)
         existing = list(node.keys())
-        type_ = new_types.get(tuple(str(p) for p in path),
-                              node.get('type'))
+        type_ = new_types.get(tuple(str(p) for p in path), node.get('type'))
         try:
             names, closed, consumers = _schema(
                 _implicit_schema(path, cfg, schemas), node, type_, scope)
@@ -314,9 +315,9 @@ def _check_key(cfg: Config, key: str, value: Any, scope: Optional[str],
                 level=logging.WARNING)
             return None
         if part not in names:
-            return _message(
-                option, where, part, _suggest(part, existing + list(names)),
-                parts, i, f', and {part!r} is not a parameter of {owners}')
+            return _message(option, where, part,
+                            _suggest(part, existing + list(names)), parts, i,
+                            f', and {part!r} is not a parameter of {owners}')
         default = _default(consumers, part)
         if i < len(parts) - 1 and isinstance(default, dict) and default:
             # mmengine would pass only the given sub-keys and drop the
@@ -413,10 +414,10 @@ def _check_numbers(opt_cfg: dict, path: str, scope: Optional[str],
                 f'{path}.{name}={_format_value(value)} '
                 f'({type(value).__name__}): must be a finite number, e.g. '
                 f'--cfg-options {path}.{name}=0.01.')
-        elif name in shapes and not (
-                isinstance(value, (list, tuple))
-                and len(value) == shapes[name]
-                and all(is_real_number(v) for v in value)):
+        elif name in shapes and not (isinstance(value, (list, tuple))
+                                     and len(value) == shapes[name]
+                                     and all(is_real_number(v)
+                                             for v in value)):
             problems.append(
                 f'{path}.{name}={_format_value(value)}: must be '
                 f'{shapes[name]} finite numbers, e.g. --cfg-options '
@@ -446,9 +447,9 @@ def check_optimizer_values(cfg: Config) -> None:
                 _check_numbers(node, path, scope, problems)
             for key, value in node.items():
                 sub = f'{path}.{key}'
-                if (isinstance(key, str)
-                        and key.endswith(('lr_mult', 'decay_mult'))
-                        and not is_real_number(value)):
+                multiplier = isinstance(key, str) and key.endswith(
+                    ('lr_mult', 'decay_mult'))
+                if multiplier and not is_real_number(value):
                     problems.append(
                         f'{sub}={_format_value(value)}: must be a finite '
                         'number.')

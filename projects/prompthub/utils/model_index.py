@@ -130,8 +130,8 @@ def check_model_index(root: str) -> List[str]:
             errors.append(f'{where}: "Published In" (the source of the '
                           f'number) is missing; {fix}')
         for result in results:
-            if result.get('Task') != meta.get('Task') or not result.get(
-                    'Dataset'):
+            if result.get('Task') != meta.get(
+                    'Task') or not result.get('Dataset'):
                 errors.append(f'{where}: a result needs "Task" equal to '
                               f'Metadata.Task and a "Dataset"; {fix}')
             metrics = result.get('Metrics')
@@ -208,9 +208,9 @@ def render_results_table(models: List[dict]) -> str:
         key, value = _number(model)
         meta = model['Metadata']
         (result, ) = model['Results']
-        row = rows.setdefault(
-            (meta['Task'], meta.get('Training Data', ''), result['Dataset'],
-             key), dict(cells={}, sources=[]))
+        row = rows.setdefault((meta['Task'], meta.get(
+            'Training Data', ''), result['Dataset'], key),
+                              dict(cells={}, sources=[]))
         n = meta['Prompts']
         columns.add(n)
         weights = (model.get('Converted From') or {}).get('Weights', '')
@@ -226,8 +226,8 @@ def render_results_table(models: List[dict]) -> str:
     ns = sorted(columns)
     lines = [
         '| task | trained on | tested on | metric | ' +
-        ' | '.join(f'N = {n}' for n in ns) +
-        ' | released checkpoints | published in |',
+        ' | '.join(f'N = {n}'
+                   for n in ns) + ' | released checkpoints | published in |',
         '|---|---|---|---|' + '---|' * len(ns) + '---|---|',
     ]
     for (task, train, test, key), row in rows.items():
@@ -264,8 +264,7 @@ def replace_table(text: str, name: str, table: str, path: str) -> str:
             f'missing; put these two lines where the table goes:\n{begin}\n'
             f'{end}')
     # Blank lines around the table: Markdown starts it as its own block.
-    return (text[:start + len(begin)] + '\n\n' + table + '\n\n' +
-            text[stop:])
+    return (text[:start + len(begin)] + '\n\n' + table + '\n\n' + text[stop:])
 
 
 def update_tables(root: str, check: bool = False) -> List[str]:

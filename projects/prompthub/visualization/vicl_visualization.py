@@ -74,16 +74,15 @@ def draw_vicl_grid(prompts: Sequence[tuple],
     grid = np.full((height, width, 3), 255, np.uint8)
     for k, (title, img, lab) in enumerate(cols):
         x = _GAP + k * (size + _GAP)
-        cv2.putText(grid, title, (x + 2, _BAND - 3),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(grid, title, (x + 2, _BAND - 3), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4, (0, 0, 0), 1, cv2.LINE_AA)
         for r, cell in enumerate((img, lab)):
             if cell is None:
                 continue
             cell = _to_hwc(cell)
             if cell.shape[:2] != (size, size):
-                cell = cv2.resize(cell, (size, size),
-                                  interpolation=cv2.INTER_NEAREST)
+                cell = cv2.resize(
+                    cell, (size, size), interpolation=cv2.INTER_NEAREST)
             y = _BAND + _GAP + r * (size + _GAP)
             grid[y:y + size, x:x + size] = cell
     return grid
@@ -120,6 +119,6 @@ def fused_prompt_cells(model,
     size = rendered.shape[-1]
     cell = cell_size(size)
     far = size - cell
-    return torch.stack([
-        rendered[..., :cell, :cell], rendered[..., :cell, far:far + cell]
-    ], dim=1)
+    return torch.stack(
+        [rendered[..., :cell, :cell], rendered[..., :cell, far:far + cell]],
+        dim=1)

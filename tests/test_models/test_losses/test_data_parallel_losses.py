@@ -128,12 +128,15 @@ def test_ddp_equals_one_process_with_the_global_batch(tmp_path):
         print(f'{case}: one process {values.tolist()}, DDP mean '
               f'{ddp_values.tolist()}, max |diff| {loss_diff:.3g}')
         torch.testing.assert_close(
-            ddp_values, values, rtol=1e-5, atol=0,
+            ddp_values,
+            values,
+            rtol=1e-5,
+            atol=0,
             msg=lambda m: f'{case}: loss terms {names} differ: {m}')
         assert ddp_grads.keys() == grads.keys() and grads
         scale = max(g.abs().max().item() for g in grads.values())
-        grad_diff = max((ddp_grads[k] - grads[k]).abs().max().item()
-                        for k in grads)
+        grad_diff = max(
+            (ddp_grads[k] - grads[k]).abs().max().item() for k in grads)
         print(f'{case}: max |grad diff| {grad_diff:.3g} '
               f'(max |grad| {scale:.3g})')
         assert grad_diff <= 1e-5 * scale, (case, grad_diff, scale)

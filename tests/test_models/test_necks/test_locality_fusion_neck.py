@@ -148,17 +148,19 @@ def test_any_number_of_prompts_same_weights():
     torch.testing.assert_close(out_16[:, 98:], out_2[:, 98:])
 
 
-@pytest.mark.parametrize('neck_cfg', NECK_KINDS + [
-    dict(type='LocalityFusionNeck', locality='learnable', reassociate=True),
-    dict(type='LocalityFusionNeck', align_prompts=False, reassociate=True),
-    dict(
-        type='LocalityFusionNeck',
-        align_prompts=False,
-        label_keys=True,
-        reassociate=True),
-    dict(type='PatchwiseFusionNeck', reassociate=True),
-    dict(type='ConvFusionNeck', reassociate=True),
-])
+@pytest.mark.parametrize(
+    'neck_cfg', NECK_KINDS + [
+        dict(
+            type='LocalityFusionNeck', locality='learnable', reassociate=True),
+        dict(type='LocalityFusionNeck', align_prompts=False, reassociate=True),
+        dict(
+            type='LocalityFusionNeck',
+            align_prompts=False,
+            label_keys=True,
+            reassociate=True),
+        dict(type='PatchwiseFusionNeck', reassociate=True),
+        dict(type='ConvFusionNeck', reassociate=True),
+    ])
 def test_gradients_reach_all_parameters(neck_cfg):
     torch.manual_seed(0)
     neck = MODELS.build(dict(embed_dims=D, num_heads=HEADS, **neck_cfg))
@@ -396,8 +398,7 @@ def test_reassociated_order_equals_reference_order(dims, heads, num_prompts,
     At 64 x 2 heads with 16 prompts the image values are averaged before
     their projection too (asserted), at 32 x 4 heads they are not.
     """
-    assert attend_first_pays(num_prompts * 49, 49, dims, heads) == (dims
-                                                                    == 64)
+    assert attend_first_pays(num_prompts * 49, 49, dims, heads) == (dims == 64)
     ref, fast = _perturbed_pair(
         locality=locality,
         label_keys=label_keys,

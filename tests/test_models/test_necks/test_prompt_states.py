@@ -40,8 +40,8 @@ def test_fuse_states_equals_forward(cfg):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     # Prompts whose states differ give a different canvas (not a no-op).
     with torch.no_grad():
-        other = neck.fuse_states(states.unflatten(0, (2, 5)).flip(1) * 2,
-                                 query)
+        other = neck.fuse_states(
+            states.unflatten(0, (2, 5)).flip(1) * 2, query)
     assert not torch.allclose(other[:, :98], expected[:, :98], atol=1e-3)
 
 

@@ -21,16 +21,20 @@ def tiny_model_cfg(**overrides) -> dict:
     return cfg
 
 
-def make_batch(batch: int = 2, prompts: int = 2, size: int = 111,
+def make_batch(batch: int = 2,
+               prompts: int = 2,
+               size: int = 111,
                seed: int = 0) -> dict:
     gen = torch.Generator().manual_seed(seed)
     inputs = [
-        torch.randint(0, 256, (prompts + 1, 2, 3, size, size),
-                      generator=gen, dtype=torch.uint8)
-        for _ in range(batch)
+        torch.randint(
+            0,
+            256, (prompts + 1, 2, 3, size, size),
+            generator=gen,
+            dtype=torch.uint8) for _ in range(batch)
     ]
-    return dict(inputs=inputs,
-                data_samples=[SegDataSample() for _ in range(batch)])
+    return dict(
+        inputs=inputs, data_samples=[SegDataSample() for _ in range(batch)])
 
 
 @pytest.fixture(scope='module')

@@ -5,12 +5,15 @@ import types
 import pytest
 import torch
 
+# yapf: disable
 from projects.prompthub.models.utils import (check_state_dict,
                                              load_checkpoint_file,
                                              load_mae_state_dict,
                                              load_mae_vqgan_files,
                                              load_vqgan_state_dict,
                                              merge_mae_vqgan)
+
+# yapf: enable
 
 
 class _NotAllowed:

@@ -19,8 +19,8 @@ from .image_io import read_image, read_mask
 from .pair_cache import PairCache
 
 #: Record fields that select a pair (see ``LoadVICLPair.cache_key``).
-_CACHE_KEY_FIELDS = ('img_path', 'seg_map_path', 'label_path',
-                     'seg_fg_value', 'class_id', 'bbox', 'derive_gray')
+_CACHE_KEY_FIELDS = ('img_path', 'seg_map_path', 'label_path', 'seg_fg_value',
+                     'class_id', 'bbox', 'derive_gray')
 
 _TASK_ALIASES = {
     'segmentation': 'segmentation',
@@ -63,8 +63,11 @@ def record_context(results: dict) -> str:
     return f"listed at {split_file}{'' if line is None else f':{line}'}"
 
 
-def check_mask_size(mask_shape: Tuple[int, ...], img: Image.Image,
-                    mask_name: str, img_name: str, context: str = '') -> None:
+def check_mask_size(mask_shape: Tuple[int, ...],
+                    img: Image.Image,
+                    mask_name: str,
+                    img_name: str,
+                    context: str = '') -> None:
     """Refuse a mask whose size is not its image's.
 
     Image and label are resized to the cell each on its own, so a
@@ -273,8 +276,9 @@ class LoadVICLPair(BaseTransform):
                               self.backend_args, context)
         return gray, color
 
-    def load_resized(self, results: dict) -> Tuple[np.ndarray, np.ndarray,
-                                                   Tuple[int, int]]:
+    def load_resized(
+            self,
+            results: dict) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:
         """Decode and resize one pair (no cache).
 
         Adds the legacy feature inputs to ``results`` when they are on.
@@ -328,8 +332,9 @@ class LoadVICLPair(BaseTransform):
                     data = fileio.get(path, backend_args=backend_args)
                 except FileNotFoundError:
                     continue  # the load names the missing file
-                stats.append([name, len(data),
-                              hashlib.blake2b(data).hexdigest()])
+                stats.append(
+                    [name, len(data),
+                     hashlib.blake2b(data).hexdigest()])
                 continue
             try:  # one system call; remote or absent paths have no stat
                 st = os.stat(path) if path else None

@@ -44,8 +44,7 @@ class RNGStateHook(Hook):
         """Add the generator states to ``checkpoint['rng_state']``."""
         # A checkpoint written during validation (e.g. ``save_best``) must
         # hold the training stream, not validation's.
-        checkpoint['rng_state'] = (
-            self._state_before_val or get_rng_state())
+        checkpoint['rng_state'] = (self._state_before_val or get_rng_state())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Restore the generator states saved by this hook, if any."""

@@ -77,15 +77,15 @@ class ColorizationMSE(BaseMetric):
         if len(data_samples) == 0:
             return
         pred = stack_pixel_data(data_samples, self.pred_key)
-        mse = colorization_mse(pred,
-                               stack_pixel_data(data_samples, self.gt_key),
-                               self.mean, self.std)
+        mse = colorization_mse(pred, stack_pixel_data(data_samples,
+                                                      self.gt_key), self.mean,
+                               self.std)
         if self.writer is None:
             self.results.extend(float(v) for v in mse)
             return
         for sample, cell, value in zip(data_samples, pred, mse):
-            self.results.append((float(value),
-                                 self.writer.write(sample, cell)))
+            self.results.append((float(value), self.writer.write(sample,
+                                                                 cell)))
 
     def evaluate(self, size: int) -> dict:
         """Compute the metric; the next evaluation names files anew."""
@@ -111,10 +111,13 @@ class ColorizationMSE(BaseMetric):
         else:
             metrics = dict(mse=float(np.mean(np.asarray(values, np.float64))))
         if self.writer is not None:
-            self.writer.write_scores(
-                [r[1] for r in results], dict(mse=list(values)),
-                {f'{self.prefix}/{k}': v
-                 for k, v in metrics.items()},
-                dict(type=type(self).__name__, mean=self.mean,
-                     std=self.std))
+            self.writer.write_scores([r[1] for r in results],
+                                     dict(mse=list(values)), {
+                                         f'{self.prefix}/{k}': v
+                                         for k, v in metrics.items()
+                                     },
+                                     dict(
+                                         type=type(self).__name__,
+                                         mean=self.mean,
+                                         std=self.std))
         return metrics

@@ -164,26 +164,25 @@ class VICLIoUMetric(BaseMetric):
             per_image = np.zeros(0)
         else:
             per_image = iou_from_stats(inter, union, self.empty_score)
-            pooled = iou_from_stats(inter.sum(), union.sum(),
-                                    self.empty_score)
+            pooled = iou_from_stats(inter.sum(), union.sum(), self.empty_score)
             metrics = dict(
                 mIoU=float(per_image.mean() * 100),
                 fgIoU=float(pooled * 100),
                 num_empty=num_empty)
         if self.writer is not None:
-            self.writer.write_scores(
-                [row[4] for row in results],
-                dict(
-                    intersection=inter.tolist(),
-                    union=union.tolist(),
-                    pred_area=stats[:, 2].tolist(),
-                    gt_area=stats[:, 3].tolist(),
-                    iou=[float(v) for v in per_image]),
-                {f'{self.prefix}/{k}': v
-                 for k, v in metrics.items()},
-                dict(
-                    type=type(self).__name__,
-                    mode=self.mode,
-                    task=self.task,
-                    empty_score=self.empty_score))
+            self.writer.write_scores([row[4] for row in results],
+                                     dict(
+                                         intersection=inter.tolist(),
+                                         union=union.tolist(),
+                                         pred_area=stats[:, 2].tolist(),
+                                         gt_area=stats[:, 3].tolist(),
+                                         iou=[float(v) for v in per_image]), {
+                                             f'{self.prefix}/{k}': v
+                                             for k, v in metrics.items()
+                                         },
+                                     dict(
+                                         type=type(self).__name__,
+                                         mode=self.mode,
+                                         task=self.task,
+                                         empty_score=self.empty_score))
         return metrics

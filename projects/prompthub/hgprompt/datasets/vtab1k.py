@@ -54,8 +54,7 @@ class VTAB1kDataset(BaseDataset):
         self.max_samples = max_samples
         self.subset_seed = subset_seed
         super().__init__(
-            data_root=data_root, ann_file=ann_file or f'{split}.txt',
-            **kwargs)
+            data_root=data_root, ann_file=ann_file or f'{split}.txt', **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """Parse ``<split>.txt``."""
@@ -74,16 +73,14 @@ class VTAB1kDataset(BaseDataset):
                     dict(
                         img_path=osp.join(self.data_root, rel),
                         gt_label=int(label)))
-        if self.max_samples is not None and self.max_samples < len(
-                data_list):
+        if self.max_samples is not None and self.max_samples < len(data_list):
             rng = np.random.default_rng(self.subset_seed)
             keep = np.sort(
                 rng.choice(len(data_list), self.max_samples, replace=False))
             data_list = [data_list[i] for i in keep]
-        num_classes = self.num_classes or (
-            max(d['gt_label'] for d in data_list) + 1)
-        self._metainfo['classes'] = tuple(
-            str(i) for i in range(num_classes))
+        num_classes = self.num_classes or (max(d['gt_label']
+                                               for d in data_list) + 1)
+        self._metainfo['classes'] = tuple(str(i) for i in range(num_classes))
         return data_list
 
 
@@ -122,9 +119,8 @@ class HGPackClsInputs:
         """Pack one sample."""
         img = torch.from_numpy(
             np.ascontiguousarray(results['img'].transpose(2, 0, 1)))
-        sample = BaseDataElement(metainfo={
-            k: results[k]
-            for k in self.meta_keys if k in results
-        })
+        sample = BaseDataElement(
+            metainfo={k: results[k]
+                      for k in self.meta_keys if k in results})
         sample.gt_label = torch.tensor(int(results['gt_label']))
         return dict(inputs=img, data_samples=sample)

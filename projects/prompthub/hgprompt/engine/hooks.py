@@ -56,16 +56,16 @@ class HGPromptStageHook(Hook):
     def before_train(self, runner) -> None:
         """Set the H-score prior on the weights (fresh stage-A runs)."""
         model = _unwrap(runner.model)
-        if (self.hscore_prior is None or model.stage == 'B'
-                or runner.epoch > 0 or model.weight_param != 'softmax'):
+        if (self.hscore_prior is None or model.stage == 'B' or runner.epoch > 0
+                or model.weight_param != 'softmax'):
             return
         feats, labels = [], []
         for data in runner.train_dataloader:
             data = model.data_preprocessor(data, False)
             feats.append(
                 model.source_features(data['inputs'], data['data_samples']))
-            labels.append(model._labels(data['data_samples'],
-                                        data['inputs'].device))
+            labels.append(
+                model._labels(data['data_samples'], data['inputs'].device))
         feats, labels = torch.cat(feats, 1), torch.cat(labels)
         loss = model.loss_h
         scores = torch.stack([
@@ -85,11 +85,10 @@ class HGPromptStageHook(Hook):
         if runner.epoch < self.switch_epoch or model.stage == 'B':
             return
         weights = model.ensemble_weights().detach().cpu()
-        runner.logger.info(
-            'HGPrompt stage B from w* = ' +
-            json.dumps(dict(zip(model.source_names,
-                                weights.reshape(-1, weights.shape[-1])
-                                .mean(0).tolist()))))
+        runner.logger.info('HGPrompt stage B from w* = ' + json.dumps(
+            dict(
+                zip(model.source_names,
+                    weights.reshape(-1, weights.shape[-1]).mean(0).tolist()))))
         model.switch_to_stage_b(reset_head=self.reset_head)
         optimizer = runner.optim_wrapper.optimizer
         for param in list(model.head.parameters()) + [model.target_prompt]:
@@ -126,8 +125,9 @@ class HGEnsembleWeightLoggerHook(Hook):
             return
         self.history.append(weights)
         names = _unwrap(runner.model).source_names
-        runner.logger.info('ensemble weights: ' + ', '.join(
-            f'{n}={w:.3f}' for n, w in zip(names, weights)))
+        runner.logger.info('ensemble weights: ' +
+                           ', '.join(f'{n}={w:.3f}'
+                                     for n, w in zip(names, weights)))
         for name, weight in zip(names, weights):
             runner.message_hub.update_scalar(f'train/w_{name}', weight)
 
@@ -143,7 +143,9 @@ class HGEnsembleWeightLoggerHook(Hook):
                 dict(
                     sources=_unwrap(runner.model).source_names,
                     weights=weights,
-                    per_epoch=self.history), f, indent=1)
+                    per_epoch=self.history),
+                f,
+                indent=1)
 
 
 @HOOKS.register_module()

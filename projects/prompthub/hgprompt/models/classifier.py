@@ -133,8 +133,9 @@ class HGPromptClassifier(BaseModel):
 
         self.target_prompt: Optional[nn.Parameter] = None
         if init != 'none' and self.backbone.prompt_length > 0:
-            self.target_prompt = nn.Parameter(self._initial_prompt(
-                init, source_name, source_index, init_prompt))
+            self.target_prompt = nn.Parameter(
+                self._initial_prompt(init, source_name, source_index,
+                                     init_prompt))
         self.weight_logits: Optional[nn.Parameter] = None
         # 0: stage A (ensemble weights), 1: stage B (target prompt + head).
         self.register_buffer('stage_flag', torch.tensor(0))
@@ -142,8 +143,8 @@ class HGPromptClassifier(BaseModel):
             num_sources = self.source_prompts.shape[0]
             free = num_sources - 1 if weight_param == 'affine' else (
                 num_sources)
-            shape = ((self.backbone.num_prompt_layers, free)
-                     if per_layer_weights else (free, ))
+            shape = ((self.backbone.num_prompt_layers,
+                      free) if per_layer_weights else (free, ))
             init_val = 1.0 / num_sources if weight_param == 'affine' else 0.
             self.weight_logits = nn.Parameter(torch.full(shape, init_val))
             self.target_prompt.requires_grad_(False)
@@ -197,8 +198,7 @@ class HGPromptClassifier(BaseModel):
         """``P(w) = sum_k w_k P_k``, shape ``[D, L, d]``."""
         weights = self.ensemble_weights()
         if weights.dim() == 1:
-            return torch.einsum('k,kxyz->xyz', weights,
-                                self.source_prompts)
+            return torch.einsum('k,kxyz->xyz', weights, self.source_prompts)
         return torch.einsum('xk,kxyz->xyz', weights, self.source_prompts)
 
     def current_prompt(self) -> Optional[Tensor]:
@@ -234,9 +234,8 @@ class HGPromptClassifier(BaseModel):
             if all(k in self._feature_cache for k in keys):
                 return torch.stack([self._feature_cache[k] for k in keys],
                                    dim=1).to(inputs.device)
-        feats = torch.stack([
-            self.backbone(inputs, prompt) for prompt in self.source_prompts
-        ])
+        feats = torch.stack(
+            [self.backbone(inputs, prompt) for prompt in self.source_prompts])
         if keys is not None:
             for i, key in enumerate(keys):
                 self._feature_cache[key] = feats[:, i].detach().cpu()
@@ -313,9 +312,8 @@ class HGPromptClassifier(BaseModel):
             losses['loss_ce'] = self.stage_a_ce_weight * F.cross_entropy(
                 self.head(feats.detach()), labels)
         if self.grad_surgery is not None:
-            per_source = torch.stack([
-                F.cross_entropy(self.head(f), labels) for f in src
-            ])
+            per_source = torch.stack(
+                [F.cross_entropy(self.head(f), labels) for f in src])
             losses['loss_src'] = src_weights * per_source
         flat = weights.detach().reshape(-1, weights.shape[-1]).mean(0)
         losses['w_max'] = flat.max()
@@ -344,8 +342,9 @@ class HGPromptClassifier(BaseModel):
         log_vars['loss_src'] = tasks.sum().detach()
         return log_vars
 
-    def predict(self, inputs: Tensor, data_samples: Optional[list] = None
-                ) -> List[BaseDataElement]:
+    def predict(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None) -> List[BaseDataElement]:
         """Return data samples with ``pred_score`` and ``pred_label``."""
         scores = self._forward(inputs).softmax(-1)
         if data_samples is None:

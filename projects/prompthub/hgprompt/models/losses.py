@@ -193,8 +193,7 @@ def per_sample_head_grads(feats: Tensor,
     return torch.cat(parts, dim=-1)
 
 
-def gar_cos(grads: Tensor, weights: Tensor,
-            conflict: str = 'hinge') -> Tensor:
+def gar_cos(grads: Tensor, weights: Tensor, conflict: str = 'hinge') -> Tensor:
     """Conflict-weighted cosine regulariser over sources.
 
     ``R = sum_{i<j} w_i w_j c(cos(m_i, m_j))`` with ``c = max(0, -cos)``
@@ -298,8 +297,8 @@ class HGGradAlignLoss(nn.Module):
         if self.ema_var is None or self.ema_var.shape != var.shape:
             self.ema_var = torch.zeros_like(var.detach())
             self.num_updates = 0
-        self.ema_var = (self.ema * self.ema_var +
-                        (1 - self.ema) * var.detach())
+        self.ema_var = (
+            self.ema * self.ema_var + (1 - self.ema) * var.detach())
         self.num_updates += 1
         return self.ema_var / (1 - self.ema**self.num_updates)
 
@@ -331,7 +330,8 @@ class HGGradAlignLoss(nn.Module):
             if composite_feats is None:
                 raise ValueError("var_ref='composite' needs the composite "
                                  'features.')
-            reference = per_sample_head_grads(
-                composite_feats, labels, head.weight, head.bias,
-                self.grad_wrt).var(0, unbiased=False)
+            reference = per_sample_head_grads(composite_feats, labels,
+                                              head.weight, head.bias,
+                                              self.grad_wrt).var(
+                                                  0, unbiased=False)
         return self.loss_weight * gar_var(var, weights, reference)

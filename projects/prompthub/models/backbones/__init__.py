@@ -6,6 +6,6 @@ from .vqgan import (TamingVQGAN, VQAttnBlock, VQCodebook, VQGANDecoder,
 
 __all__ = [
     'InpaintingMAEViT', 'MAEVQGAN', 'TINY_MAE_VQGAN_CFG', 'TamingVQGAN',
-    'TinyVICLBackbone',
-    'VQAttnBlock', 'VQCodebook', 'VQGANDecoder', 'VQGANEncoder', 'VQResBlock'
+    'TinyVICLBackbone', 'VQAttnBlock', 'VQCodebook', 'VQGANDecoder',
+    'VQGANEncoder', 'VQResBlock'
 ]

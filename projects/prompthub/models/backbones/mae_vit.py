@@ -153,8 +153,8 @@ class InpaintingMAEViT(BaseModule):
         if half is None:
             return self.patch_embed(canvas) + pos
         pixels = canvas[:, :, half_rows(half, self.img_size)]
-        return self.patch_embed(pixels) + pos[:, half_rows(
-            half, self.grid_size**2)]
+        return self.patch_embed(
+            pixels) + pos[:, half_rows(half, self.grid_size**2)]
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits over the codebook from embedded canvas tokens.

@@ -19,8 +19,7 @@ from torch import Tensor
 
 from projects.prompthub.registry import MODELS
 from projects.prompthub.utils.paths import resolve_project_path
-from ..utils.canvas import (IMAGENET_MEAN, IMAGENET_STD, br_token_ids,
-                            half_rows)
+from ..utils.canvas import IMAGENET_MEAN, IMAGENET_STD, br_token_ids, half_rows
 
 
 @MODELS.register_module()
@@ -146,8 +145,8 @@ class TinyVICLBackbone(BaseModule):
         nn.init.normal_(self.head_subpos, std=0.02)
         self.register_buffer(
             'partner_ids', self._partner_ids(), persistent=False)
-        self.register_buffer('br_ids', br_token_ids(self.grid_size),
-                             persistent=False)
+        self.register_buffer(
+            'br_ids', br_token_ids(self.grid_size), persistent=False)
         self.frozen = frozen
         if checkpoint:
             self.load_checkpoint(checkpoint)
@@ -167,8 +166,9 @@ class TinyVICLBackbone(BaseModule):
         """Cell-structured position embeddings [T, D] in raster order."""
         g, half = self.grid_size, self.grid_size // 2
         within = self.cell_pos.view(half, half, -1).repeat(2, 2, 1)
-        cell = self.cell_embed.view(2, 1, 2, 1, -1).expand(
-            2, half, 2, half, -1).reshape(g, g, -1)
+        cell = self.cell_embed.view(2, 1, 2, 1,
+                                    -1).expand(2, half, 2, half,
+                                               -1).reshape(g, g, -1)
         return (within + cell).reshape(g * g, -1)
 
     def load_checkpoint(self, path: str) -> None:
@@ -278,8 +278,9 @@ class TinyVICLBackbone(BaseModule):
         s2 = self.sub_size // 2
         coarse = colours.view(bsz, num, s2, 2, s2, 2, 3).mean((3, 5))
         readout = self.prompt_readout(raw, coarse.reshape(bsz, num, -1, 3))
-        readout = readout.view(bsz, num, s2, 1, s2, 1, 2).expand(
-            -1, -1, -1, 2, -1, 2, -1).reshape(bsz, num, -1, 2)
+        readout = readout.view(bsz, num, s2, 1, s2, 1,
+                               2).expand(-1, -1, -1, 2, -1, 2,
+                                         -1).reshape(bsz, num, -1, 2)
         hidden = F.gelu(
             self.head_pixels(colours) + self.head_dist(dist) +
             self.head_readout(readout) + self.head_token(x)[:, :, None] +
@@ -318,18 +319,19 @@ class TinyVICLBackbone(BaseModule):
         query = colours.reshape(bsz, -1, 3)
         scale = 1.0 / self.log_tau.exp()
         # exp(-|q - k|^2 / tau) as one matmul of augmented vectors.
-        q_aug = torch.cat([query * (2 * scale),
-                           -query.pow(2).sum(-1, keepdim=True) * scale],
-                          dim=-1)
+        q_aug = torch.cat(
+            [query * (2 * scale), -query.pow(2).sum(-1, keepdim=True) * scale],
+            dim=-1)
         k_aug = torch.cat([keys, torch.ones_like(keys[..., :1])], dim=-1)
         k_bias = -keys.pow(2).sum(-1) * scale  # [B, M]
-        logits = (q_aug @ k_aug.transpose(1, 2) + k_bias[:, None]).clamp(
-            max=0)
+        logits = (q_aug @ k_aug.transpose(1, 2) + k_bias[:, None]).clamp(max=0)
         weights = logits.exp()
         read = weights @ torch.stack([values, torch.ones_like(values)], -1)
         total = read[..., 1:] + self.null_logit.exp()
-        out = torch.cat([read[..., :1] / total,
-                         (read[..., 1:] / total).clamp(min=1e-6).log()],
+        out = torch.cat([
+            read[..., :1] / total,
+            (read[..., 1:] / total).clamp(min=1e-6).log()
+        ],
                         dim=-1)
         return out.view(*colours.shape[:3], 2)
 

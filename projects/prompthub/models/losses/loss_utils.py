@@ -73,8 +73,7 @@ def token_prediction_loss(logits: Tensor, target: Tensor) -> Tensor:
     if target.is_floating_point():
         return F.binary_cross_entropy_with_logits(
             logits, target, reduction='none').mean(dim=-1)
-    return F.cross_entropy(
-        logits.transpose(1, 2), target, reduction='none')
+    return F.cross_entropy(logits.transpose(1, 2), target, reduction='none')
 
 
 def weight_reduce_loss(loss: Tensor,
@@ -111,8 +110,8 @@ def weight_reduce_loss(loss: Tensor,
     return loss
 
 
-def data_parallel_factor(reduction: str, local_batch: int,
-                         global_batch: int, world_size: int) -> float:
+def data_parallel_factor(reduction: str, local_batch: int, global_batch: int,
+                         world_size: int) -> float:
     """Scale of a process's loss so that DDP optimises the global objective.
 
     DDP averages the gradients of the W processes, i.e. it optimises the
@@ -226,8 +225,8 @@ class CanvasTokenLoss(nn.Module):
         loss = self.elementwise(logits.float(), target, global_batch)
         loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
         if world_size > 1 and avg_factor is None:
-            loss = loss * data_parallel_factor(reduction, batch,
-                                               global_batch, world_size)
+            loss = loss * data_parallel_factor(reduction, batch, global_batch,
+                                               world_size)
         return self.loss_weight * loss
 
     @property

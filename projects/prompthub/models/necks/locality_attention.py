@@ -198,12 +198,11 @@ class LocalityCrossAttention(nn.Module):
         if key_terms is not None:
             attn = self.attend_keys_first(query, key_terms, tables)
         else:
-            attn = self.attention(query,
-                                  key_value if key is None else key, tables)
+            attn = self.attention(query, key_value if key is None else key,
+                                  tables)
         if attend_first:
             return self.out_proj(
-                head_projected_average(attn, key_value,
-                                       *self.packed(2))), attn
+                head_projected_average(attn, key_value, *self.packed(2))), attn
         return self.mix_values(attn, self.project(key_value, 2)), attn
 
     def mix_values(self, attn: Tensor, value_heads: Tensor) -> Tensor:

@@ -146,8 +146,7 @@ class LocalityFusionNeck(BaseModule):
         """Pass-through start (see ``identity_init``)."""
         dims = self.embed_dims
         with torch.no_grad():
-            self.cross_attn.in_proj_weight[2 * dims:].copy_(
-                torch.eye(dims))
+            self.cross_attn.in_proj_weight[2 * dims:].copy_(torch.eye(dims))
             nn.init.eye_(self.cross_attn.out_proj.weight)
             for attn in (self.query_align, self.prompt_align):
                 nn.init.zeros_(attn.out_proj.weight)
@@ -223,15 +222,14 @@ class LocalityFusionNeck(BaseModule):
             dropped-out attention (B, area, N*area).
         """
         prompts = self._align_prompts(prompts)
-        prompt_img, prompt_lab = self._split_prompts(prompts, bsz,
-                                                     num_prompts)
+        prompt_img, prompt_lab = self._split_prompts(prompts, bsz, num_prompts)
         query_img = self._align(self.query_align, query_img)
         tables = self.locality(query_img)
         keys = None
         if self.label_key_proj is not None:
             keys = prompt_img + self.label_key_proj(prompt_lab)
-        fused_img, attn = self.cross_attn(query_img, prompt_img, tables,
-                                          key=keys)
+        fused_img, attn = self.cross_attn(
+            query_img, prompt_img, tables, key=keys)
         # The label path reuses the (dropped-out) image attention.
         attn = attn.mean(dim=1)
         fused_lab = attn @ self.label_proj(prompt_lab)
@@ -247,8 +245,7 @@ class LocalityFusionNeck(BaseModule):
         else:
             heads = folded_self_attention(prompts, self.prompt_align,
                                           self.norm, self.training)
-            heads_img, heads_lab = self._split_prompts(
-                heads, bsz, num_prompts)
+            heads_img, heads_lab = self._split_prompts(heads, bsz, num_prompts)
             align_out = self.prompt_align.out_proj
             prompt_img = raw_img + align_out(heads_img)
             # Aligned label tokens are needed only as keys; otherwise the
@@ -265,7 +262,8 @@ class LocalityFusionNeck(BaseModule):
         dims, heads = self.embed_dims, self.num_heads
         num_keys, num_queries = prompt_img.shape[1], query_img.shape[1]
         keys_first = keys_first_pays(num_keys, num_queries, dims, heads,
-                                     len(key_terms), len(key_terms) - 1)
+                                     len(key_terms),
+                                     len(key_terms) - 1)
         keys = None
         if not keys_first and self.label_key_proj is not None:
             keys = prompt_img + self.label_key_proj(prompt_lab)
@@ -274,8 +272,7 @@ class LocalityFusionNeck(BaseModule):
             prompt_img,
             tables,
             key=keys,
-            attend_first=attend_first_pays(num_keys, num_queries, dims,
-                                           heads),
+            attend_first=attend_first_pays(num_keys, num_queries, dims, heads),
             key_terms=key_terms if keys_first else None)
         attn = attn.mean(dim=1)
         rows = attn.sum(-1, keepdim=True)  # < 1 where dropout hit
@@ -317,8 +314,8 @@ class LocalityFusionNeck(BaseModule):
         prompts = self._embed_prompts(support.flatten(0, 1))
         query_img, query_lab = self._split_query(query)
         fuse = self._fuse_reassociated if self.reassociate else self._fuse
-        fused_img, fused_lab, query_img, attn = fuse(prompts, query_img,
-                                                     bsz, num_prompts)
+        fused_img, fused_lab, query_img, attn = fuse(prompts, query_img, bsz,
+                                                     num_prompts)
         tokens = self._assemble(fused_img, fused_lab, query_img, query_lab)
         if return_attention:
             return tokens, attn
@@ -344,8 +341,8 @@ class LocalityFusionNeck(BaseModule):
         """
         self._check_inference('prompt_states')
         half = 2 * self.grid * self.grid
-        if support.dim() != 3 or tuple(support.shape[1:]) != (
-                half, self.embed_dims):
+        if support.dim() != 3 or tuple(
+                support.shape[1:]) != (half, self.embed_dims):
             raise ValueError(f'support must have shape [M, {half}, '
                              f'{self.embed_dims}], got '
                              f'{tuple(support.shape)}.')
@@ -384,8 +381,9 @@ class LocalityFusionNeck(BaseModule):
         bsz, dims = states.shape[0], self.embed_dims
         query_img, query_lab = self._split_query(query)
         query_img = self._align(self.query_align, query_img)
-        keys, values, labels = states.transpose(1, 2).reshape(
-            bsz, 3, -1, dims).unbind(1)
+        keys, values, labels = states.transpose(1,
+                                                2).reshape(bsz, 3, -1,
+                                                           dims).unbind(1)
         cross = self.cross_attn
         attn = cross.attend(query_img, cross.split_heads(keys),
                             self.locality(query_img))

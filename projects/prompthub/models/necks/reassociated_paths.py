@@ -83,8 +83,12 @@ def head_projected_average(weights: Tensor, x: Tensor, weight: Tensor,
     return out.transpose(1, 2).flatten(2)
 
 
-def keys_first_pays(num_keys: int, num_queries: int, dims: int, heads: int,
-                    num_terms: int = 1, num_linear: int = 0) -> bool:
+def keys_first_pays(num_keys: int,
+                    num_queries: int,
+                    dims: int,
+                    heads: int,
+                    num_terms: int = 1,
+                    num_linear: int = 0) -> bool:
     """Whether projecting the queries back through W_K takes fewer
     multiply-adds than projecting the keys.
 

@@ -4,10 +4,8 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from projects.prompthub.models.segmentors.vicl_inpainter import \
-    VICLInpainter
-from projects.prompthub.models.utils.canvas import (build_canvas,
-                                                    pair_canvas,
+from projects.prompthub.models.segmentors.vicl_inpainter import VICLInpainter
+from projects.prompthub.models.utils.canvas import (build_canvas, pair_canvas,
                                                     target_canvas)
 from projects.prompthub.models.utils.prompt_state_cache import \
     build_prompt_state_cache
@@ -138,8 +136,7 @@ class PromptHub(VICLInpainter):
         """:meth:`extract_feat` through the prompt-state cache."""
         pairs = self._embedded_pairs(inputs)
         states = self.prompt_state_cache.get(
-            pairs[:, 1:],
-            lambda prompts: self.neck.prompt_states(
+            pairs[:, 1:], lambda prompts: self.neck.prompt_states(
                 self._embed_prompts(prompts)), self)
         return self.neck.fuse_states(states, self._embed_query(pairs))
 
@@ -176,7 +173,4 @@ class PromptHub(VICLInpainter):
         else:
             targets = self.target_cache.get(inputs, self.prediction_targets,
                                             self.backbone)
-        return {
-            loss.loss_name: loss(logits, targets)
-            for loss in self.losses
-        }
+        return {loss.loss_name: loss(logits, targets) for loss in self.losses}

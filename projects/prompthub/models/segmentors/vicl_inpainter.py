@@ -84,8 +84,8 @@ class VICLInpainter(BaseSegmentor):
             raise ValueError(f'prompt slot {slot} does not exist: the batch '
                              f'has {inputs.shape[1] - 1} prompt pairs')
         prompt, query = inputs[:, slot], inputs[:, 0]
-        return build_canvas(prompt[:, 0], prompt[:, 1], query[:, 0],
-                            query[:, 1])
+        return build_canvas(prompt[:, 0], prompt[:, 1], query[:, 0], query[:,
+                                                                           1])
 
     # -- BaseSegmentor interface ---------------------------------------
     def extract_feat(self, inputs: Tensor) -> Tensor:
@@ -94,9 +94,9 @@ class VICLInpainter(BaseSegmentor):
             return self.backbone.embed(
                 self.prompt_canvas(inputs, self.prompt_slot))
 
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: Optional[List[dict]] = None
-                      ) -> Tensor:
+    def encode_decode(self,
+                      inputs: Tensor,
+                      batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         """Code logits [B, 196, V] for the masked canvas."""
         return self.backbone.forward_tokens(self.extract_feat(inputs))
 
@@ -130,10 +130,9 @@ class VICLInpainter(BaseSegmentor):
                                        data_samples)
 
     # -- output ---------------------------------------------------------
-    def render_predictions(self, logits: Tensor, canvas: Tensor,
-                           batch_size: int,
-                           data_samples: Optional[list]
-                           ) -> List[SegDataSample]:
+    def render_predictions(
+            self, logits: Tensor, canvas: Tensor, batch_size: int,
+            data_samples: Optional[list]) -> List[SegDataSample]:
         """Decode logits to label cells as the reference evaluates them.
 
         The backbone renders the logits (MAE-VQGAN: hard argmax over all
@@ -164,7 +163,6 @@ class VICLInpainter(BaseSegmentor):
         for i, sample in enumerate(data_samples):
             sample.pred_label_img = PixelData(data=pred_cells[i])
             sample.gt_label_img = PixelData(data=gt_cells[i])
-            sample.pred_sem_seg = PixelData(
-                data=pred_masks[i][None].long())
+            sample.pred_sem_seg = PixelData(data=pred_masks[i][None].long())
             sample.gt_sem_seg = PixelData(data=gt_masks[i][None].long())
         return data_samples

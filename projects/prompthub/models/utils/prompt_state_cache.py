@@ -23,8 +23,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .target_cache import (build_optional, packed_content_keys,
-                           precision_tag, unpack_keys)
+from .target_cache import (build_optional, packed_content_keys, precision_tag,
+                           unpack_keys)
 
 #: Prompt pairs hashed per call: bounds the float64 hashing buffer
 #: (rows x 2 x 3 x S x S x 8 bytes; 38 MiB for S=111).

@@ -248,13 +248,13 @@ def _mismatch_message(filename: str, model: nn.Module, num_model_keys: int,
 
 
 def load_state_dict_exactly(
-    model: nn.Module,
-    checkpoint: Mapping,
-    filename: str,
-    allow_missing: Sequence[str] = (),
-    allow_unexpected: Sequence[str] = (),
-    revise_keys: Iterable[Tuple[str, str]] = DEFAULT_REVISE_KEYS
-) -> List[str]:
+        model: nn.Module,
+        checkpoint: Mapping,
+        filename: str,
+        allow_missing: Sequence[str] = (),
+        allow_unexpected: Sequence[str] = (),
+        revise_keys: Iterable[Tuple[str,
+                                    str]] = DEFAULT_REVISE_KEYS) -> List[str]:
     """Load a read checkpoint into ``model``; every key must match.
 
     Args:
@@ -299,15 +299,16 @@ def load_state_dict_exactly(
     # but not by test/val or a bare build (the inferencer): apply it now.
     owners = {id(m): m for _, m, _ in sources.values()}
     for owner in owners.values():
-        if hasattr(owner, 'init_weights') and not getattr(
-                owner, 'is_init', True):
+        if hasattr(owner,
+                   'init_weights') and not getattr(owner, 'is_init', True):
             owner.init_weights()
     for key in ignored:
         del state_dict[key]
     load_state_dict(model, state_dict, strict=not allowed, logger='silent')
     if allowed or ignored:
-        described = sorted({f'{name or "model"}: {src}'
-                            for name, _, src in sources.values()})
+        described = sorted(
+            {f'{name or "model"}: {src}'
+             for name, _, src in sources.values()})
         print_log(
             f'Loaded {filename} ({len(state_dict)} tensors) with '
             f'{ALLOW_KEY}: {len(allowed)} model keys not in the file keep '

@@ -90,8 +90,7 @@ def packed_content_keys(pairs: Tensor) -> Tensor:
         values = values.double()
     else:
         values = flat.double()
-        exact = torch.ones(flat.shape[0], dtype=torch.bool,
-                           device=flat.device)
+        exact = torch.ones(flat.shape[0], dtype=torch.bool, device=flat.device)
     keys = values @ hash_weights(flat.shape[1], flat.device)
     return torch.cat([keys, exact[:, None].double()], dim=1)
 
@@ -109,8 +108,9 @@ def tensor_fingerprint(module: nn.Module) -> str:
     for name, value in sorted(module.state_dict().items()):
         value = value.detach().cpu().contiguous()
         digest.update(f'{name}|{value.dtype}|{tuple(value.shape)}'.encode())
-        digest.update(value.view(torch.uint8).numpy().tobytes()
-                      if value.numel() else b'')
+        digest.update(
+            value.view(torch.uint8).numpy().tobytes() if value.numel() else b''
+        )
     return digest.hexdigest()
 
 
@@ -129,9 +129,9 @@ def _row_checks(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
     rows = np.ascontiguousarray(rows)
     return np.array([
         int.from_bytes(
-            hashlib.blake2b(
-                key.tobytes() + row.tobytes(), digest_size=8).digest(),
-            'little') for key, row in zip(keys, rows)
+            hashlib.blake2b(key.tobytes() + row.tobytes(),
+                            digest_size=8).digest(), 'little')
+        for key, row in zip(keys, rows)
     ], np.uint64)
 
 
@@ -376,11 +376,12 @@ class TargetCache:
             pair_shape=list(query.shape[1:]),
             precision=precision_tag(query.device))
 
-    def _open(self, fingerprint: dict,
+    def _open(self,
+              fingerprint: dict,
               sample: Optional[np.ndarray] = None) -> Optional[_RowStore]:
         """The store of ``fingerprint``; created from ``sample`` rows."""
-        text = json.dumps(dict(fingerprint, store_format=_STORE_FORMAT),
-                          sort_keys=True)
+        text = json.dumps(
+            dict(fingerprint, store_format=_STORE_FORMAT), sort_keys=True)
         name = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
         store = self._stores.get(name)
         if store is not None:
