@@ -4,13 +4,23 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install lint test demo clean
+.PHONY: install lint format test demo clean
 
 install:
 	bash tools/setup_env.sh
 
+LINT_PATHS := projects tools tests setup.py
+
+# flake8, and isort/yapf in check mode (pinned in requirements/tests.txt;
+# `make format` applies them).
 lint: install
-	$(PY) -m flake8 projects tools tests
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+	$(PY) -m yapf --diff --recursive $(LINT_PATHS)
+
+format: install
+	$(PY) -m isort $(LINT_PATHS)
+	$(PY) -m yapf --in-place --recursive $(LINT_PATHS)
 
 test: lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
