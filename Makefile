@@ -11,7 +11,7 @@ install:
 
 LINT_PATHS := projects tools tests setup.py
 
-# flake8, and isort/yapf in check mode (pinned in requirements/tests.txt;
+# flake8, and isort/yapf in check mode (pinned in requirements/constraints.txt;
 # `make format` applies them).
 lint: install
 	$(PY) -m flake8 $(LINT_PATHS)
