@@ -19,6 +19,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'hgprompt',
                   'vpt-deep_vit-tiny-p8_vtab-synth-count6.py')
 NUM_TEST = 6
+KILLER = osp.join(REPO, 'tests', 'test_tools', 'kill_mid_write.py')
+KILL_CODE = 17  # kill_mid_write.KILL_CODE
 
 
 @pytest.fixture(scope='module')
@@ -37,13 +39,11 @@ def task_and_checkpoint(tmp_path_factory):
     return task, path
 
 
-def test_show_dir_and_out_on_an_hgprompt_config(tmp_path, task_and_checkpoint):
-    task, checkpoint = task_and_checkpoint
-    work, out = str(tmp_path / 'work'), str(tmp_path / 'preds')
-    proc = subprocess.run([
-        sys.executable, 'tools/test.py', CONFIG, checkpoint, '--work-dir',
-        work, '--show-dir', 'drawn', '--out', out, '--cfg-options',
-        f'test_dataloader.dataset.data_root={task}',
+def _test(task: str, checkpoint: str, *args: str,
+          killer: tuple = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([
+        sys.executable, *killer, 'tools/test.py', CONFIG, checkpoint, *args,
+        '--cfg-options', f'test_dataloader.dataset.data_root={task}',
         'model.backbone.checkpoint=None', 'model.num_classes=4',
         'test_dataloader.batch_size=2',
         'default_hooks.visualization.interval=2'
@@ -53,6 +53,13 @@ def test_show_dir_and_out_on_an_hgprompt_config(tmp_path, task_and_checkpoint):
                           capture_output=True,
                           text=True,
                           timeout=600)
+
+
+def test_show_dir_and_out_on_an_hgprompt_config(tmp_path, task_and_checkpoint):
+    task, checkpoint = task_and_checkpoint
+    work, out = str(tmp_path / 'work'), str(tmp_path / 'preds')
+    proc = _test(task, checkpoint, '--work-dir', work, '--show-dir', 'drawn',
+                 '--out', out)
     assert proc.returncode == 0, proc.stderr[-6000:]
     runs = sorted(d for d in os.listdir(work) if osp.isdir(osp.join(work, d)))
     run_dir = osp.join(work, runs[-1])
@@ -87,3 +94,24 @@ def test_show_dir_and_out_on_an_hgprompt_config(tmp_path, task_and_checkpoint):
         img = cv2.imread(osp.join(drawn, name))
         assert img is not None and img.shape == (256, 256, 3)
         assert img.std() > 0
+
+
+def test_killed_while_writing_predictions_keeps_the_old_file(
+        tmp_path, task_and_checkpoint):
+    task, checkpoint = task_and_checkpoint
+    out = tmp_path / 'preds'
+    out.mkdir()
+    (out / 'predictions.json').write_text('{"from": "an earlier run"}')
+    proc = _test(
+        task,
+        checkpoint,
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--out',
+        str(out),
+        killer=(KILLER, r'predictions\.json', '1'))
+    assert proc.returncode == KILL_CODE, proc.stderr[-4000:]
+    assert 'KILLED mid-write of .predictions.json.' in proc.stdout
+    # The earlier file is whole: the torn write never took its name.
+    with open(out / 'predictions.json') as f:
+        assert json.load(f) == {'from': 'an earlier run'}
