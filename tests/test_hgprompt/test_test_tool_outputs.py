@@ -3,6 +3,7 @@ config, as a user runs them, read back."""
 import json
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -18,7 +19,8 @@ from projects.prompthub.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'hgprompt',
                   'vpt-deep_vit-tiny-p8_vtab-synth-count6.py')
-NUM_TEST = 6
+# Odd: two ranks get a padded sampler, whose padding must not count.
+NUM_TEST = 7
 KILLER = osp.join(REPO, 'tests', 'test_tools', 'kill_mid_write.py')
 KILL_CODE = 17  # kill_mid_write.KILL_CODE
 
@@ -39,17 +41,37 @@ def task_and_checkpoint(tmp_path_factory):
     return task, path
 
 
-def _test(task: str, checkpoint: str, *args: str,
-          killer: tuple = ()) -> subprocess.CompletedProcess:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _test(
+    task: str,
+    checkpoint: str,
+    *args: str,
+    killer: tuple = (),
+    launch: tuple = ()
+) -> subprocess.CompletedProcess:
+    """tools/test.py (or ``launch``, e.g. tools/dist_test.sh) on ``task``
+    with the random tiny model, batches of 2, every 2nd batch drawn."""
+    launch = launch or (sys.executable, *killer, 'tools/test.py')
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED='1',
+        OMP_NUM_THREADS='1',
+        PYTHON=sys.executable,
+        PORT=str(_free_port()))
     return subprocess.run([
-        sys.executable, *killer, 'tools/test.py', CONFIG, checkpoint, *args,
-        '--cfg-options', f'test_dataloader.dataset.data_root={task}',
+        *launch, CONFIG, checkpoint, *args, '--cfg-options',
+        f'test_dataloader.dataset.data_root={task}',
         'model.backbone.checkpoint=None', 'model.num_classes=4',
         'test_dataloader.batch_size=2',
         'default_hooks.visualization.interval=2'
     ],
                           cwd=REPO,
-                          env=dict(os.environ, PYTHONUNBUFFERED='1'),
+                          env=env,
                           capture_output=True,
                           text=True,
                           timeout=600)
@@ -115,3 +137,36 @@ def test_killed_while_writing_predictions_keeps_the_old_file(
     # The earlier file is whole: the torn write never took its name.
     with open(out / 'predictions.json') as f:
         assert json.load(f) == {'from': 'an earlier run'}
+
+
+def test_two_processes_write_the_same_predictions(tmp_path,
+                                                  task_and_checkpoint):
+    """Rank 0 writes the rows of all ranks, padding dropped, in order."""
+    task, checkpoint = task_and_checkpoint
+    docs = []
+    for name, launch in [('single', None),
+                         ('dist', ('bash', 'tools/dist_test.sh'))]:
+        out = tmp_path / name
+        args = ('2', ) if launch else ()
+        proc = _test(
+            task,
+            checkpoint,
+            *args,
+            '--work-dir',
+            str(tmp_path / f'work_{name}'),
+            '--out',
+            str(out),
+            launch=launch)
+        assert proc.returncode == 0, proc.stderr[-6000:]
+        log = proc.stdout + proc.stderr
+        assert f'Distributed training: {bool(launch)}' in log
+        with open(out / 'predictions.json') as f:
+            docs.append(json.load(f))
+    single, dist = docs
+    assert dist['num_samples'] == NUM_TEST
+    assert dist['metrics'] == single['metrics']
+    for key in ('sample_idx', 'img_path', 'gt_label', 'pred_label'):
+        assert [r[key] for r in dist['samples']
+                ] == [r[key] for r in single['samples']], key
+    for a, b in zip(single['samples'], dist['samples']):
+        assert b['pred_score'] == pytest.approx(a['pred_score'], abs=1e-6)
