@@ -133,9 +133,13 @@ class HGClsVisualizationHook(Hook):
         if mode == 'test' and self.test_out_dir is not None:
             folder = osp.join(runner.work_dir, runner.timestamp,
                               self.test_out_dir)
-        for inputs, sample in zip(data_batch['inputs'], outputs):
+        for i, (inputs,
+                sample) in enumerate(zip(data_batch['inputs'], outputs)):
             drawing = self.draw_sample(visualizer, inputs, sample)
-            stem = f"{int(sample.metainfo['sample_idx']):05d}"
+            idx = sample.metainfo.get('sample_idx')
+            # A sample built by hand has no index: name it by position.
+            stem = (f'batch{batch_idx}_{i}'
+                    if idx is None else f'{int(idx):05d}')
             if self.show:
                 visualizer.show(
                     drawing, win_name=stem, wait_time=self.wait_time)
