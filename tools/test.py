@@ -35,13 +35,15 @@ def parse_args() -> argparse.Namespace:
         '--out',
         type=str,
         help='directory for each query\'s predicted mask at its original '
-        'size (PNG) and scores.json with the per-image scores')
+        'size (PNG) and scores.json with the per-image scores (HGPrompt '
+        'configs: predictions.json with each sample\'s labels and scores)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
         help='directory where the episode grids (prompts, fused prompt, '
-        'prediction, ground truth) are saved, relative to '
+        'prediction, ground truth; HGPrompt configs: the image with its '
+        'true and predicted class) are saved, relative to '
         'work_dir/timestamp')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')

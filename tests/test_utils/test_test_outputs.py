@@ -35,16 +35,34 @@ def test_every_vicl_config_supports_show_dir_and_out(path):
 
 
 @pytest.mark.parametrize('path', HG_CONFIGS, ids=osp.basename)
-def test_hgprompt_configs_refuse_clearly(path):
+def test_every_hgprompt_config_supports_show_dir_and_out(path):
     cfg = Config.fromfile(path)
+    enable_visualization(cfg, show_dir='drawn')
+    hook = cfg.default_hooks.visualization
+    assert hook.type == 'HGClsVisualizationHook'
+    assert hook.draw is True and hook.test_out_dir == 'drawn'
+    assert set_prediction_output(cfg, 'preds') == ['preds']
+    assert cfg.test_evaluator.type == 'HGAccuracy'
+    assert cfg.test_evaluator.output_dir == 'preds'
+
+
+def test_hooks_of_the_other_model_kind_are_refused():
+    """VICL episodes cannot be drawn for a classifier, nor classes for a
+    VICL model: refused, naming the hook to use."""
+    cfg = Config.fromfile(HG_CONFIGS[0])
+    cfg.default_hooks.visualization = dict(type='VICLVisualizationHook')
     with pytest.raises(
             RuntimeError,
             match=r'VICLVisualizationHook.*not a VICL model.*'
-            r'HGPrompt.*without --show'):
+            r'HGClsVisualizationHook'):
         enable_visualization(cfg, show_dir='grids')
+    cfg = Config.fromfile(TINY)
+    cfg.default_hooks.visualization = dict(type='HGClsVisualizationHook')
     with pytest.raises(
-            ValueError, match=r"--out preds: no metric.*\['HGAccuracy'\]"):
-        set_prediction_output(cfg, 'preds')
+            RuntimeError,
+            match=r'HGClsVisualizationHook.*VICL model.*'
+            r'VICLVisualizationHook'):
+        enable_visualization(cfg, show_dir='grids')
 
 
 def test_config_without_a_visualization_hook_is_refused():
@@ -113,7 +131,8 @@ def test_several_writing_metrics_get_one_folder_each():
         osp.join('o', 'thr'),
         osp.join('o', 'vicl_2')
     ]
-    with pytest.raises(ValueError, match=r"\['IoUMetric'\].*VICLIoUMetric"):
+    with pytest.raises(
+            ValueError, match=r"\['IoUMetric'\].*VICLIoUMetric.*HGAccuracy"):
         set_prediction_output(
             Config(
                 dict(

@@ -16,4 +16,7 @@ visualizer = dict(
 default_hooks = dict(
     logger=dict(type='MainProcessLoggerHook', interval=10),
     checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=True, interval=-1, save_last=True))
+        type='SafeCheckpointHook', by_epoch=True, interval=-1, save_last=True),
+    # Off until tools/test.py --show/--show-dir: image, GT and prediction.
+    visualization=dict(
+        type='HGClsVisualizationHook', draw=False, interval=50, _delete_=True))

@@ -54,10 +54,10 @@ def enable_visualization(cfg: Config,
 
     Raises:
         RuntimeError: The config has no visualization hook, or
-            ``VICLVisualizationHook`` on a model that is not a VICL model
-            (the HGPrompt classification configs), or mmseg's
-            ``SegVisualizationHook`` on a VICL model, which would paint
-            canvas-cell predictions over the original image.
+            ``VICLVisualizationHook`` on a model that is not a VICL model,
+            or ``HGClsVisualizationHook`` or mmseg's
+            ``SegVisualizationHook`` on a VICL model (the latter would
+            paint canvas-cell predictions over the original image).
     """
     hook = (cfg.get('default_hooks') or {}).get('visualization')
     if hook is None:
@@ -71,10 +71,15 @@ def enable_visualization(cfg: Config,
         raise RuntimeError(
             '--show/--show-dir draw VICL episodes (VICLVisualizationHook), '
             f"but this config's model ({cfg.model.get('type')}) is not a "
-            'VICL model (PromptHub, VICLInpainter); the HGPrompt '
-            'classification configs have nothing to draw. Run without '
-            '--show/--show-dir, or set default_hooks.visualization to a '
-            "hook for this model's outputs.")
+            'VICL model (PromptHub, VICLInpainter). For a classifier set '
+            "default_hooks.visualization = dict(type='HGClsVisualizationHook'"
+            ') (configs/hgprompt/_base_/hg_runtime.py), or run without '
+            '--show/--show-dir.')
+    if vicl_model and 'HGClsVisualizationHook' in names:
+        raise RuntimeError(
+            'default_hooks.visualization is HGClsVisualizationHook, which '
+            'draws classifier outputs (pred_label); a PromptHub/VICL model '
+            f'predicts masks. Set {_HOOK_FIX}.')
     if vicl_model and 'SegVisualizationHook' in names:
         raise RuntimeError(
             "default_hooks.visualization is mmseg's SegVisualizationHook, "
@@ -109,9 +114,11 @@ def set_prediction_output(cfg: Config, out_dir: str) -> List[str]:
 
     Those metrics (``writes_predictions = True``: ``VICLIoUMetric``,
     ``ColorizationMSE``) write each query's prediction at its original
-    size plus ``scores.json``. With one such metric it writes into
-    ``out_dir``; with several, each writes into ``out_dir/{prefix}`` (a
-    number is appended when prefixes repeat). Other metrics (e.g. mmseg's
+    size plus ``scores.json``; ``HGAccuracy`` (the HGPrompt classifiers)
+    writes ``predictions.json`` (per sample: labels and scores). With
+    one such metric it writes into ``out_dir``; with several, each
+    writes into ``out_dir/{prefix}`` (a number is appended when prefixes
+    repeat). Other metrics (e.g. mmseg's
     ``IoUMetric``, whose files would be canvas cells named after the
     image, one per image for several classes) are left alone.
 
@@ -134,10 +141,9 @@ def set_prediction_output(cfg: Config, out_dir: str) -> List[str]:
         types = [m.get('type') for m in metrics if isinstance(m, dict)]
         raise ValueError(
             f'--out {out_dir}: no metric of test_evaluator ({types}) writes '
-            'per-query predictions. Add VICLIoUMetric (masks) or '
-            'ColorizationMSE (colourisations) to test_evaluator, or run '
-            'without --out (the HGPrompt classification configs have no '
-            'per-pixel predictions to write).')
+            'per-query predictions. Add VICLIoUMetric (masks), '
+            'ColorizationMSE (colourisations) or HGAccuracy (classes) to '
+            'test_evaluator, or run without --out.')
     folders: List[str] = []
     for metric in writers:
         folder = out_dir

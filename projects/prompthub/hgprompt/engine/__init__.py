@@ -1,8 +1,9 @@
 from .grad_surgery import HGPCGradOptimWrapper, pcgrad
 from .hooks import (HGEnsembleWeightLoggerHook, HGPromptStageHook,
                     VPTPromptSaveHook)
+from .visualization_hook import HGClsVisualizationHook
 
 __all__ = [
-    'HGPCGradOptimWrapper', 'pcgrad', 'HGEnsembleWeightLoggerHook',
-    'HGPromptStageHook', 'VPTPromptSaveHook'
+    'HGPCGradOptimWrapper', 'pcgrad', 'HGClsVisualizationHook',
+    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'VPTPromptSaveHook'
 ]
