@@ -34,11 +34,16 @@ def reference_round_white(img_hwc: np.ndarray) -> np.ndarray:
 
 
 def reference_to_rectangle(mask: np.ndarray) -> np.ndarray:
-    """Literal emulation of the reference ``to_rectangle`` on one 2D mask."""
+    """Literal emulation of the reference ``to_rectangle`` on one 2D mask.
+
+    The sort is made explicitly stable (``np.argsort`` acts so on the
+    reference's short size lists), then reversed as the reference does.
+    """
     img = mask.astype(np.uint8) * 255
     num, labels = cv2.connectedComponents(img)
     out = np.zeros(img.shape, dtype=bool)
-    order = np.argsort([np.sum(labels == i) for i in range(num)])[::-1]
+    sizes = [np.sum(labels == i) for i in range(num)]
+    order = np.argsort(sizes, kind='stable')[::-1]
     for i in order:
         ys, xs = np.where(labels == i)
         if img[ys[0], xs[0]] != 255:
@@ -183,22 +188,88 @@ class TestFillLargestComponentBox:
         expected[0, 4:6] = True
         np.testing.assert_array_equal(fill_largest_component_box(m), expected)
 
+    def test_tie_break_legacy_keeps_later_one(self):
+        m = np.zeros((6, 6), dtype=bool)
+        m[4, 0:2] = True  # 2 px, met second in the scan -> legacy keeps it
+        m[0, 4:6] = True  # 2 px, met first -> 'raster' keeps it
+        later, first = np.zeros_like(m), np.zeros_like(m)
+        later[4, 0:2] = True
+        first[0, 4:6] = True
+        np.testing.assert_array_equal(
+            fill_largest_component_box(m, tie_break='legacy'), later)
+        np.testing.assert_array_equal(
+            fill_largest_component_box(m, tie_break='raster'), first)
+        np.testing.assert_array_equal(fill_largest_component_box(m), first)
+        np.testing.assert_array_equal(reference_to_rectangle(m), later)
+
+    def test_tie_break_three_way(self):
+        m = np.zeros((9, 9), dtype=bool)
+        m[0, 6:9] = True  # 3 px each, in scan order a, b, c
+        m[4, 0:3] = True
+        m[8, 3:6] = True
+        m[6, 8] = True  # 1 px, never a candidate
+        boxes = [(0, slice(6, 9)), (4, slice(0, 3)), (8, slice(3, 6))]
+        expected = {}
+        for name, (r, c) in zip(('first', 'last'), (boxes[0], boxes[2])):
+            expected[name] = np.zeros_like(m)
+            expected[name][r, c] = True
+        np.testing.assert_array_equal(
+            fill_largest_component_box(m, tie_break='legacy'),
+            expected['last'])
+        np.testing.assert_array_equal(
+            fill_largest_component_box(m, tie_break='raster'),
+            expected['first'])
+        np.testing.assert_array_equal(
+            reference_to_rectangle(m), expected['last'])
+
+    def test_tie_break_follows_cv2_labels(self):
+        # cv2 scans in 2x2 blocks: the pixel at (1, 0) gets label 1 before
+        # the one at (0, 5), though (0, 5) comes first in raster order.
+        m = np.zeros((6, 8), dtype=bool)
+        m[1, 0] = m[0, 5] = True
+        labels = cv2.connectedComponents(m.astype(np.uint8) * 255)[1]
+        assert labels[1, 0] == 1 and labels[0, 5] == 2
+        legacy = fill_largest_component_box(m, tie_break='legacy')
+        np.testing.assert_array_equal(legacy, reference_to_rectangle(m))
+        assert legacy.sum() == 1 and legacy[0, 5]
+        raster = fill_largest_component_box(m)
+        assert raster.sum() == 1 and raster[0, 5]
+
+    def test_no_tie_same_in_both_modes(self):
+        m = np.zeros((6, 6), dtype=bool)
+        m[4, 0:3] = True  # 3 px, the largest
+        m[0, 4:6] = True
+        expected = np.zeros_like(m)
+        expected[4, 0:3] = True
+        for tie_break in ('raster', 'legacy'):
+            np.testing.assert_array_equal(
+                fill_largest_component_box(m, tie_break=tie_break), expected)
+
+    def test_tie_break_rejects_unknown(self):
+        with pytest.raises(ValueError, match='tie_break must be one of'):
+            fill_largest_component_box(np.zeros((2, 2), bool), tie_break='x')
+
     def test_equals_literal_reference(self):
         rng = np.random.default_rng(3)
         masks = rng.random((40, 30, 30)) < 0.08
         masks[:5] = rng.random((5, 30, 30)) < 0.5
         ours = fill_largest_component_box(torch.from_numpy(masks))
+        legacy = fill_largest_component_box(masks, tie_break='legacy')
         assert isinstance(ours, torch.Tensor) and ours.shape == masks.shape
-        checked = 0
-        for m, o in zip(masks, ours.numpy()):
+        checked = ties = 0
+        for m, o, q in zip(masks, ours.numpy(), legacy):
+            ref = reference_to_rectangle(m)
+            # The reference's own rule, ties included.
+            np.testing.assert_array_equal(q, ref)
             _, _, stats, _ = cv2.connectedComponentsWithStats(
                 m.astype(np.uint8), connectivity=8)
             areas = np.sort(stats[1:, cv2.CC_STAT_AREA])
             if len(areas) > 1 and areas[-1] == areas[-2]:
-                continue  # the reference's tie order is unspecified
-            np.testing.assert_array_equal(o, reference_to_rectangle(m))
+                ties += 1
+                continue  # 'raster' breaks ties its own way
+            np.testing.assert_array_equal(o, ref)
             checked += 1
-        assert checked >= 10
+        assert checked >= 10 and ties >= 1
 
 
 class TestIoUAndGeometry:

@@ -17,6 +17,8 @@ ArrayLike = Union[torch.Tensor, np.ndarray]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BINARIZE_MODES = ('legacy', 'threshold')
+#: Tie rules of :func:`fill_largest_component_box`.
+TIE_BREAKS = ('raster', 'legacy')
 
 
 def _as_tensor(x: ArrayLike) -> Tuple[torch.Tensor, bool]:
@@ -143,7 +145,7 @@ def binarize(img: ArrayLike, mode: str = 'legacy') -> ArrayLike:
     return _restore(d_white <= d_black, was_numpy)
 
 
-def _largest_box_2d(mask: np.ndarray) -> np.ndarray:
+def _largest_box_2d(mask: np.ndarray, tie_break: str) -> np.ndarray:
     """Box-filled largest 8-connected True component of one 2D mask."""
     num, labels, stats, _ = cv2.connectedComponentsWithStats(
         mask.astype(np.uint8), connectivity=8)
@@ -153,40 +155,61 @@ def _largest_box_2d(mask: np.ndarray) -> np.ndarray:
     # Label 0 is the background (False pixels); only True components count.
     areas = stats[1:, cv2.CC_STAT_AREA]
     cands = np.flatnonzero(areas == areas.max()) + 1
-    best = cands[0]
-    if len(cands) > 1:
+    if tie_break == 'legacy':
+        # The reference reverses a stable argsort of the areas by label,
+        # so of equal areas the highest cv2 label wins. cv2 scans in 2x2
+        # blocks, so this is not always the last first pixel in raster
+        # order; the labels are used as they are to match it exactly.
+        best = cands[-1]
+    elif len(cands) > 1:
         # Equal areas: take the component met first in raster order, a
         # rule that does not depend on how cv2 numbers its labels.
         first = np.unique(labels.ravel(), return_index=True)[1]
         best = cands[np.argmin(first[cands])]
+    else:
+        best = cands[0]
     x, y, w, h = stats[best, :4]
     out[y:y + h, x:x + w] = True
     return out
 
 
-def fill_largest_component_box(mask: ArrayLike) -> ArrayLike:
+def fill_largest_component_box(mask: ArrayLike,
+                               tie_break: str = 'raster') -> ArrayLike:
     """Replace a binary mask by the bounding box of its largest component.
 
     Detection protocol (spec §8, reference ``to_rectangle``): find the
     8-connected components of the foreground (as ``cv2.connectedComponents``
     does by default), take the largest one and fill its bounding box. A
-    mask without foreground stays all False. Ties in area, which the
-    reference leaves to numpy's unstable ``argsort``, go to the component
-    whose first pixel comes first in raster order.
+    mask without foreground stays all False.
+
+    Ties in area are decided by ``tie_break``:
+
+    - ``'raster'``: the component whose first pixel comes first in raster
+      order, a rule independent of how cv2 numbers its components;
+    - ``'legacy'``: what the reference keeps. It sorts the component sizes
+      with ``np.argsort`` (stable in effect, as the comparison with the
+      official code found) and walks them in reverse, so of equal areas it keeps the component with the highest
+      ``cv2.connectedComponents`` label, i.e. the one cv2's raster scan
+      (by 2x2 blocks) meets last.
 
     Args:
         mask (Tensor | ndarray): bool mask(s) of shape (..., H, W).
+        tie_break (str): ``'raster'`` or ``'legacy'``, see above.
+            Defaults to ``'raster'``.
 
     Returns:
         Tensor | ndarray: bool of the same shape (and device).
     """
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f'tie_break must be one of {TIE_BREAKS}, got '
+                         f'{tie_break!r}')
     x, was_numpy = _as_tensor(mask)
     if x.ndim < 2:
         raise ValueError(f'expected (..., H, W), got {tuple(x.shape)}')
     flat = x.detach().cpu().numpy().astype(bool).reshape(-1, *x.shape[-2:])
     out = np.zeros(flat.shape, dtype=bool)
     for i, m in enumerate(flat):
-        out[i] = _largest_box_2d(m)
+        out[i] = _largest_box_2d(m, tie_break)
     out = torch.from_numpy(out.reshape(x.shape))
     return out.numpy() if was_numpy else out.to(x.device)
 

@@ -113,6 +113,24 @@ class TestVICLIoUMetric:
         assert det.results[-1] == (0, 7, 0, 7)
         assert det.evaluate(2)['vicl/mIoU'] == pytest.approx(4 / 7 / 2 * 100)
 
+    def test_detection_tie_break_by_mode(self):
+        # Two 2 px components; the gt covers the later one only, so the
+        # tie rule decides the score.
+        pred = np.zeros((S, S), dtype=bool)
+        pred[0, 3:5] = True  # first in raster order
+        pred[4, 0:2] = True  # later: the reference keeps it
+        gt = np.zeros((S, S), dtype=bool)
+        gt[4, 0:3] = True  # 3 px
+        samples = [make_sample(pred, gt).to_dict()]
+        legacy = VICLIoUMetric(mode='legacy', task='detection')
+        legacy.process({}, samples)
+        assert legacy.results == [(2, 3, 2, 3)]
+        assert legacy.evaluate(1)['vicl/mIoU'] == pytest.approx(200 / 3)
+        threshold = VICLIoUMetric(mode='threshold', task='detection')
+        threshold.process({}, samples)
+        assert threshold.results == [(0, 5, 2, 3)]
+        assert threshold.evaluate(1)['vicl/mIoU'] == 0.0
+
     def test_compute_metrics_uses_only_results(self):
         a = VICLIoUMetric()
         a.process({}, samples_abc()[:2])

@@ -23,7 +23,10 @@ class VICLIoUMetric(BaseMetric):
     For ``task='detection'`` the largest 8-connected white component of the
     binarised prediction is replaced by its filled bounding box before the
     IoU (reference ``to_rectangle``; all background if there is none). The
-    ground truth is binarised but not box-filled.
+    ground truth is binarised but not box-filled. Of components tied for
+    the largest area, ``mode='legacy'`` keeps the one the reference keeps
+    (the highest cv2 label) and ``'threshold'`` the first in raster order
+    (see :func:`..functional.fill_largest_component_box`).
 
     The reference divides 0 by 0 when both maps are empty and lets the NaN
     poison the mean; here such an image scores ``empty_score`` and is
@@ -127,7 +130,10 @@ class VICLIoUMetric(BaseMetric):
             stack_pixel_data(data_samples, self.pred_key), self.mode)
         gt = binarize(stack_pixel_data(data_samples, self.gt_key), self.mode)
         if self.task == 'detection':
-            pred = fill_largest_component_box(pred)
+            # The reference's tie rule belongs to its quirks ('legacy').
+            pred = fill_largest_component_box(
+                pred,
+                tie_break='legacy' if self.mode == 'legacy' else 'raster')
         stats = fg_iou_stats(pred, gt)
         if self.writer is None:
             self.results.extend(tuple(row) for row in stats.tolist())
