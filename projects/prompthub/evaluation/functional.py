@@ -188,9 +188,9 @@ def fill_largest_component_box(mask: ArrayLike,
       order, a rule independent of how cv2 numbers its components;
     - ``'legacy'``: what the reference keeps. It sorts the component sizes
       with ``np.argsort`` (stable in effect, as the comparison with the
-      official code found) and walks them in reverse, so of equal areas it keeps the component with the highest
-      ``cv2.connectedComponents`` label, i.e. the one cv2's raster scan
-      (by 2x2 blocks) meets last.
+      official code found) and walks them in reverse, so of equal areas it
+      keeps the component with the highest ``cv2.connectedComponents``
+      label, i.e. the one cv2's raster scan (by 2x2 blocks) meets last.
 
     Args:
         mask (Tensor | ndarray): bool mask(s) of shape (..., H, W).
