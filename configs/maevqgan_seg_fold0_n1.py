@@ -18,7 +18,8 @@ custom_imports = dict(
 model = dict(
     type='VICLInpainter',
     data_preprocessor=dict(type='VICLDataPreprocessor', num_prompts=1),
-    backbone=dict(type='MAEVQGAN'),
+    # One image per VQGAN decode, as the reference (bit-equal pastes).
+    backbone=dict(type='MAEVQGAN', decode_per_image=True),
     prompt_slot=1,
     binarize='legacy')
 

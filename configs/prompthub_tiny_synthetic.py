@@ -9,6 +9,8 @@ num_prompts = 2
 model = dict(
     data_preprocessor=dict(num_prompts=num_prompts),
     backbone=dict(
+        # Smoke runs keep the faster batched decode.
+        decode_per_image=False,
         embed_dim=64,
         depth=2,
         num_heads=4,

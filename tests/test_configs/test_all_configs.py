@@ -339,6 +339,9 @@ def test_config_recipe(path):
     assert test_set.test_mode is True
     assert cfg.test_dataloader.batch_size == 8
     assert 'PromptReplacement' not in str(test_set.pipeline)
+    # Pasted predictions bit-equal to the reference's (one image per
+    # VQGAN decode, as it does).
+    assert cfg.model.backbone.decode_per_image is True
 
     if name.startswith('maevqgan_'):
         assert cfg.model.type == 'VICLInpainter'

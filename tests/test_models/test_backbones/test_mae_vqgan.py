@@ -409,3 +409,42 @@ def test_full_size_forward_one_canvas():
     assert decoded.shape == (1, 3, 224, 224)
     out = paste_prediction(decoded, canvas)
     assert out.shape == (1, 3, 224, 224) and out.dtype == torch.uint8
+
+
+def _decoder_batch_sizes(model):
+    """Batch size of every call of the VQGAN decoder, recorded by a hook."""
+    sizes = []
+    handle = model.vae.decoder.register_forward_hook(
+        lambda mod, args, out: sizes.append(args[0].shape[0]))
+    return sizes, handle
+
+
+@pytest.mark.parametrize('per_image', [False, True])
+def test_decode_per_image(per_image):
+    """With ``decode_per_image`` the decoder runs once per image with a
+    batch of 1 (the reference's call shape) and the result is exactly each
+    image decoded alone; by default it runs once on the whole batch."""
+    model = _tiny(decode_per_image=per_image)
+    codes = torch.randint(0, model.num_codes, (3, model.grid_size**2))
+    sizes, handle = _decoder_batch_sizes(model)
+    try:
+        out = model.decode_codes(codes)
+        assert sizes == ([1, 1, 1] if per_image else [3])
+        sizes.clear()
+        alone = torch.cat([
+            model.vae.decode_codes(codes[i:i + 1], model.grid_size)
+            for i in range(3)
+        ])
+    finally:
+        handle.remove()
+    assert out.shape == (3, 3, 224, 224)
+    if per_image:
+        assert torch.equal(out, alone)
+    # render goes through the same path.
+    logits = torch.randn(2, model.grid_size**2, model.num_codes)
+    sizes, handle = _decoder_batch_sizes(model)
+    try:
+        model.render(logits)
+    finally:
+        handle.remove()
+    assert sizes == ([1, 1] if per_image else [2])

@@ -182,3 +182,30 @@ def test_wrong_prompt_count_is_refused():
     model = MODELS.build(tiny_model_cfg())
     with pytest.raises(ValueError, match='Expected 2 prompt pairs'):
         model.data_preprocessor(make_batch(prompts=3))
+
+
+@pytest.mark.parametrize('per_image', [False, True])
+def test_predict_decodes_per_image_when_asked(per_image):
+    """``backbone.decode_per_image`` reaches predict: the VQGAN decoder
+    then runs once per query with a batch of 1 (the reference's call
+    shape, bit-equal pastes), else once for the batch. The tiny config
+    keeps the batched default."""
+    init_default_scope('mmseg')
+    assert Config.fromfile(TINY).model.backbone.decode_per_image is False
+    cfg = tiny_model_cfg()
+    cfg['backbone']['decode_per_image'] = per_image
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.eval()
+    sizes = []
+    handle = model.backbone.vae.decoder.register_forward_hook(
+        lambda mod, args, out: sizes.append(args[0].shape[0]))
+    try:
+        data = model.data_preprocessor(make_batch(3, 2), False)
+        with torch.no_grad():
+            samples = model(**data, mode='predict')
+    finally:
+        handle.remove()
+    assert len(samples) == 3
+    assert sizes == ([1, 1, 1] if per_image else [3])

@@ -80,6 +80,14 @@ class MAEVQGAN(InpaintingMAEViT):
         frozen (bool): ``requires_grad=False`` on every parameter and eval
             mode kept under ``train()``; gradients still flow to the input
             tokens. Defaults to True.
+        decode_per_image (bool): Decode the VQGAN codes one image at a
+            time (a batch of 1 per call, the reference's call shape) in
+            :meth:`decode_codes`. Batched convolutions may pick other
+            kernels and differ by ~1e-5 before the uint8 truncation,
+            flipping about 1 in 10,000 pasted values by one level; per
+            image, predictions are bit-equal to the reference's. Costs
+            some decode throughput (docs/benchmarks.md). The configs that
+            reproduce published numbers turn it on. Defaults to False.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -99,6 +107,7 @@ class MAEVQGAN(InpaintingMAEViT):
                  vqgan_checkpoint: Optional[str] = None,
                  trust_checkpoint: bool = False,
                  frozen: bool = True,
+                 decode_per_image: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         vae = TamingVQGAN(**dict(vqgan_cfg or {}))
         super().__init__(
@@ -121,6 +130,7 @@ class MAEVQGAN(InpaintingMAEViT):
                 ' its code grid must align 1:1 with the MAE patches')
         self.vae = vae
         self.frozen = frozen
+        self.decode_per_image = decode_per_image
         if mae_checkpoint or vqgan_checkpoint:
             self.load_pretrained(mae_checkpoint, vqgan_checkpoint,
                                  trust_checkpoint)
@@ -191,12 +201,19 @@ class MAEVQGAN(InpaintingMAEViT):
             codes (Tensor): int64 [B, 196] (e.g. ``logits.argmax(-1)``).
 
         Returns:
-            Tensor: float [B, 3, 224, 224] in [0, 1] (no gradient).
+            Tensor: float [B, 3, 224, 224] in [0, 1] (no gradient). With
+            ``decode_per_image``, each image is decoded in its own call of
+            batch 1 (see :class:`MAEVQGAN`).
         """
         num = self.grid_size**2
         if codes.dim() != 2 or codes.shape[1] != num:
             raise ValueError(f'decode_codes expects the full grid [B, {num}]'
                              f' of code indices, got {tuple(codes.shape)}')
+        if self.decode_per_image and codes.shape[0] > 1:
+            return torch.cat([
+                self.vae.decode_codes(codes[i:i + 1], self.grid_size)
+                for i in range(codes.shape[0])
+            ])
         return self.vae.decode_codes(codes, self.grid_size)
 
     # -- backbone-agnostic interface used by the VICL models -------------
