@@ -1,15 +1,10 @@
 """The hook that draws VICL episodes during validation and testing."""
 import os.path as osp
-import warnings
 from typing import Optional, Sequence
-
-from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
-from mmengine.logging import print_log
 
 from projects.prompthub.evaluation.prediction_io import sample_stem
 from projects.prompthub.registry import HOOKS
-from projects.prompthub.utils.validation import check_count
+from .drawing_hook import DrawingHook
 from .vicl_local_visualizer import (VICLLocalVisualizer, query_image,
                                     set_episode_views)
 from .vicl_visualization import fused_prompt_cells
@@ -23,7 +18,7 @@ def _head(inputs, n: int):
 
 
 @HOOKS.register_module()
-class VICLVisualizationHook(Hook):
+class VICLVisualizationHook(DrawingHook):
     """Draw validation/test episodes with the runner's visualizer.
 
     The interface of mmseg's ``SegVisualizationHook`` (``draw``,
@@ -64,7 +59,7 @@ class VICLVisualizationHook(Hook):
             of every validation (see above). Defaults to None.
     """
 
-    priority = 'LOW'
+    drawn_what = 'episode grids written to'
 
     def __init__(self,
                  draw: bool = False,
@@ -74,14 +69,9 @@ class VICLVisualizationHook(Hook):
                  test_out_dir: Optional[str] = None,
                  num_samples: Optional[int] = None,
                  out_dir: Optional[str] = None) -> None:
-        self.draw = bool(draw)
-        self.interval = check_count(interval, 'interval', type(self).__name__)
-        self.show = bool(show)
-        self.wait_time = wait_time
-        self.test_out_dir = test_out_dir
+        super().__init__(draw, interval, show, wait_time, test_out_dir)
         self.num_samples = num_samples
         self.out_dir = out_dir
-        self._drawn = {}
 
     def before_run(self, runner) -> None:
         """Check that the runner's visualizer can draw episodes."""
@@ -98,11 +88,7 @@ class VICLVisualizationHook(Hook):
                 "dict(type='VICLLocalVisualizer', vis_backends=["
                 "dict(type='LocalVisBackend')], name='visualizer') in the "
                 'config (configs/_base_/default_runtime.py has it).')
-        if self.show:
-            # As mmseg: a displayed grid is not also stored.
-            visualizer._vis_backends = {}
-            warnings.warn('show=True: the grids are displayed, not stored '
-                          'in the visualizer\'s backends.')
+        self.drop_backends_if_shown(runner)
 
     def _folder(self, runner, mode: str) -> Optional[str]:
         if mode == 'test' and self.test_out_dir is not None:
@@ -113,12 +99,9 @@ class VICLVisualizationHook(Hook):
             return osp.join(runner.work_dir, self.out_dir, tag)
         return None
 
-    def _after_iter(self, runner, batch_idx: int, data_batch: dict,
-                    outputs: Sequence, mode: str) -> None:
-        # Hook.after_train_iter also lands here (mode 'train'): skip it.
-        if (not self.draw or mode == 'train' or batch_idx % self.interval
-                or not is_main_process() or not outputs):
-            return
+    def draw_batch(self, runner, batch_idx: int, data_batch: dict,
+                   outputs: Sequence, mode: str) -> None:
+        """Draw the first ``num_samples`` episodes of a batch as grids."""
         n = len(outputs)
         if self.num_samples is not None:
             n = min(n, self.num_samples)
@@ -145,35 +128,4 @@ class VICLVisualizationHook(Hook):
                 out_file=None if folder is None else osp.join(
                     folder, f'{stem}.png'),
                 step=runner.iter)
-        where = folder or 'the visualizer backends'
-        self._drawn[where] = self._drawn.get(where, 0) + n
-
-    def _report(self) -> None:
-        for where, count in self._drawn.items():
-            print_log(
-                f'{count} episode grids written to {where}', logger='current')
-        self._drawn = {}
-
-    def after_val_iter(self,
-                       runner,
-                       batch_idx: int,
-                       data_batch=None,
-                       outputs: Optional[Sequence] = None) -> None:
-        """Draw the validation batches due."""
-        self._after_iter(runner, batch_idx, data_batch, outputs, 'val')
-
-    def after_test_iter(self,
-                        runner,
-                        batch_idx: int,
-                        data_batch=None,
-                        outputs: Optional[Sequence] = None) -> None:
-        """Draw the test batches due."""
-        self._after_iter(runner, batch_idx, data_batch, outputs, 'test')
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        """Log where the grids went."""
-        self._report()
-
-    def after_test_epoch(self, runner, metrics=None) -> None:
-        """Log where the grids went."""
-        self._report()
+        self.count(folder, n)

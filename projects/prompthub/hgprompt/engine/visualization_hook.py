@@ -1,19 +1,16 @@
 """The hook that draws HGPrompt test samples: image, GT and prediction."""
 import os.path as osp
-import warnings
 from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
-from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
-from mmengine.logging import print_log
 
 from projects.prompthub.evaluation.prediction_io import encode_png
 from projects.prompthub.registry import HOOKS
 from projects.prompthub.utils.atomic_io import atomic_write
 from projects.prompthub.utils.validation import check_count
+from projects.prompthub.visualization.drawing_hook import DrawingHook
 
 
 def _class_name(label: int, classes) -> str:
@@ -25,7 +22,7 @@ def _class_name(label: int, classes) -> str:
 
 
 @HOOKS.register_module()
-class HGClsVisualizationHook(Hook):
+class HGClsVisualizationHook(DrawingHook):
     """Draw classified validation/test samples with the runner's visualizer.
 
     mmseg's ``SegVisualizationHook`` interface (``draw``, ``interval``,
@@ -56,7 +53,7 @@ class HGClsVisualizationHook(Hook):
         min_size (int): Shorter side of a drawing. Defaults to 256.
     """
 
-    priority = 'LOW'
+    drawn_what = 'classified samples drawn to'
 
     def __init__(self,
                  draw: bool = False,
@@ -65,20 +62,12 @@ class HGClsVisualizationHook(Hook):
                  wait_time: float = 0.,
                  test_out_dir: Optional[str] = None,
                  min_size: int = 256) -> None:
-        self.draw = bool(draw)
-        self.interval = check_count(interval, 'interval', type(self).__name__)
-        self.show = bool(show)
-        self.wait_time = wait_time
-        self.test_out_dir = test_out_dir
+        super().__init__(draw, interval, show, wait_time, test_out_dir)
         self.min_size = check_count(min_size, 'min_size', type(self).__name__)
-        self._drawn = {}
 
     def before_run(self, runner) -> None:
         """As mmseg: a displayed drawing is not also stored."""
-        if self.draw and self.show:
-            runner.visualizer._vis_backends = {}
-            warnings.warn('show=True: the drawings are displayed, not '
-                          'stored in the visualizer\'s backends.')
+        self.drop_backends_if_shown(runner)
 
     def _image(self, inputs) -> np.ndarray:
         """An HxWx3 uint8 RGB image from a packed ``[3, H, W]`` input."""
@@ -123,11 +112,9 @@ class HGClsVisualizationHook(Hook):
             bboxes=dict(facecolor='black', alpha=0.6, pad=2))
         return visualizer.get_image()
 
-    def _after_iter(self, runner, batch_idx: int, data_batch: dict,
-                    outputs: Sequence, mode: str) -> None:
-        if (not self.draw or mode == 'train' or batch_idx % self.interval
-                or not is_main_process() or not outputs):
-            return
+    def draw_batch(self, runner, batch_idx: int, data_batch: dict,
+                   outputs: Sequence, mode: str) -> None:
+        """Draw every sample of a batch."""
         visualizer = runner.visualizer
         folder = None
         if mode == 'test' and self.test_out_dir is not None:
@@ -148,36 +135,4 @@ class HGClsVisualizationHook(Hook):
                     osp.join(folder, f'{stem}.png'), encode_png(drawing))
             else:
                 visualizer.add_image(f'{mode}_{stem}', drawing, runner.iter)
-        where = folder or 'the visualizer backends'
-        self._drawn[where] = self._drawn.get(where, 0) + len(outputs)
-
-    def _report(self) -> None:
-        for where, count in self._drawn.items():
-            print_log(
-                f'{count} classified samples drawn to {where}',
-                logger='current')
-        self._drawn = {}
-
-    def after_val_iter(self,
-                       runner,
-                       batch_idx: int,
-                       data_batch=None,
-                       outputs: Optional[Sequence] = None) -> None:
-        """Draw the validation batches due."""
-        self._after_iter(runner, batch_idx, data_batch, outputs, 'val')
-
-    def after_test_iter(self,
-                        runner,
-                        batch_idx: int,
-                        data_batch=None,
-                        outputs: Optional[Sequence] = None) -> None:
-        """Draw the test batches due."""
-        self._after_iter(runner, batch_idx, data_batch, outputs, 'test')
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        """Log where the drawings went."""
-        self._report()
-
-    def after_test_epoch(self, runner, metrics=None) -> None:
-        """Log where the drawings went."""
-        self._report()
+        self.count(folder, len(outputs))
