@@ -83,6 +83,24 @@ def _ori_shape(sample) -> tuple:
     return int(shape[0]), int(shape[1])
 
 
+def check_evaluated_once(keys: Sequence, target: str) -> None:
+    """Refuse results that hold a sample twice (gathered across ranks).
+
+    Args:
+        keys (Sequence): One key per result (name or ``sample_idx``).
+        target (str): What would be written, for the message.
+
+    Raises:
+        ValueError: Naming the repeated keys.
+    """
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(
+            f'samples {dup[:5]} were evaluated more than once across ranks; '
+            f'{target} cannot tell them apart. Give every record its own '
+            'sample_idx.')
+
+
 def resize_mask(mask, shape: Sequence[int]) -> np.ndarray:
     """A binary mask at ``shape`` (H, W), nearest neighbour.
 
@@ -223,13 +241,8 @@ class PredictionWriter:
         Returns:
             str: The path written.
         """
-        stems = [r['name'] for r in records]
-        if len(set(stems)) != len(stems):
-            dup = sorted({s for s in stems if stems.count(s) > 1})
-            raise ValueError(
-                f'samples {dup[:5]} were evaluated more than once across '
-                f'ranks; the files in {self.output_dir!r} cannot tell them '
-                'apart. Give every record its own sample_idx.')
+        check_evaluated_once([r['name'] for r in records],
+                             f'the files in {self.output_dir!r}')
         images = []
         for i, record in enumerate(records):
             row = dict(record)

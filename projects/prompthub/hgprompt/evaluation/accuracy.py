@@ -7,6 +7,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from projects.prompthub.evaluation.prediction_io import check_evaluated_once
 from projects.prompthub.registry import METRICS
 from projects.prompthub.utils.atomic_io import atomic_write
 
@@ -92,13 +93,8 @@ class HGAccuracy(BaseMetric):
     def _write(self, results: list, scores: torch.Tensor,
                metrics: dict) -> str:
         """Write ``predictions.json`` from the gathered results."""
-        idx = [r['sample_idx'] for r in results]
-        if len(set(idx)) != len(idx):
-            dup = sorted({i for i in idx if idx.count(i) > 1})
-            raise ValueError(
-                f'samples {dup[:5]} were evaluated more than once across '
-                f'ranks; {self.output_dir}/{PREDICTIONS_FILE} cannot tell '
-                'them apart. Give every record its own sample_idx.')
+        check_evaluated_once([r['sample_idx'] for r in results],
+                             f'{self.output_dir}/{PREDICTIONS_FILE}')
         # The top-1 of the metric itself (topk breaks ties as it does).
         pred = scores.topk(1, dim=1).indices[:, 0].tolist()
         rows = [
