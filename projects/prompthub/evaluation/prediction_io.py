@@ -260,3 +260,20 @@ class PredictionWriter:
             f'written to {self.output_dir}, per-image scores to {path}',
             logger='current')
         return path
+
+
+class WritesPredictionsMixin:
+    """For a ``BaseMetric`` whose ``self.writer`` (a
+    :class:`PredictionWriter` or None) writes each evaluation's files:
+    after an evaluation the writer is reset, so the next one names its
+    files anew."""
+
+    writes_predictions = True
+
+    def evaluate(self, size: int) -> dict:
+        """Compute the metric, then reset the writer."""
+        try:
+            return super().evaluate(size)
+        finally:
+            if self.writer is not None:
+                self.writer.reset()

@@ -6,11 +6,11 @@ from mmengine.evaluator import BaseMetric
 from projects.prompthub.registry import METRICS
 from ..functional import (IMAGENET_MEAN, IMAGENET_STD, colorization_mse,
                           stack_pixel_data)
-from ..prediction_io import PredictionWriter
+from ..prediction_io import PredictionWriter, WritesPredictionsMixin
 
 
 @METRICS.register_module()
-class ColorizationMSE(BaseMetric):
+class ColorizationMSE(WritesPredictionsMixin, BaseMetric):
     """Colourisation MSE on the scale the VICL papers report (spec §8).
 
     Both uint8 query-label cells (already cropped by the model) are divided
@@ -43,9 +43,9 @@ class ColorizationMSE(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'vicl'
+
     #: ``tools/test.py --out`` sets ``output_dir`` (see
     #: :func:`~projects.prompthub.utils.test_outputs.set_prediction_output`).
-    writes_predictions = True
 
     def __init__(self,
                  mean: Sequence[float] = IMAGENET_MEAN,
@@ -86,14 +86,6 @@ class ColorizationMSE(BaseMetric):
         for sample, cell, value in zip(data_samples, pred, mse):
             self.results.append((float(value), self.writer.write(sample,
                                                                  cell)))
-
-    def evaluate(self, size: int) -> dict:
-        """Compute the metric; the next evaluation names files anew."""
-        try:
-            return super().evaluate(size)
-        finally:
-            if self.writer is not None:
-                self.writer.reset()
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Average the per-image MSEs.

@@ -7,11 +7,11 @@ from projects.prompthub.registry import METRICS
 from ..functional import (BINARIZE_MODES, binarize, fg_iou_stats,
                           fill_largest_component_box, iou_from_stats,
                           stack_pixel_data)
-from ..prediction_io import PredictionWriter
+from ..prediction_io import PredictionWriter, WritesPredictionsMixin
 
 
 @METRICS.register_module()
-class VICLIoUMetric(BaseMetric):
+class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
     """Per-image foreground IoU of visual in-context learning papers.
 
     This is the "mIoU" of Visual Prompting, InMeMo and PromptHub (spec §8):
@@ -82,7 +82,6 @@ class VICLIoUMetric(BaseMetric):
     default_prefix: Optional[str] = 'vicl'
     #: ``tools/test.py --out`` sets ``output_dir`` (see
     #: :func:`~projects.prompthub.utils.test_outputs.set_prediction_output`).
-    writes_predictions = True
     TASKS = ('segmentation', 'detection')
 
     def __init__(self,
@@ -140,14 +139,6 @@ class VICLIoUMetric(BaseMetric):
             return
         for sample, mask, row in zip(data_samples, pred, stats.tolist()):
             self.results.append((*row, self.writer.write(sample, mask)))
-
-    def evaluate(self, size: int) -> dict:
-        """Compute the metrics; the next evaluation names files anew."""
-        try:
-            return super().evaluate(size)
-        finally:
-            if self.writer is not None:
-                self.writer.reset()
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Aggregate the per-image counts.
