@@ -76,3 +76,23 @@ def test_plain_mmdet_config_resolves_our_components():
 def test_unknown_name_still_fails_clearly():
     with _scope('mmseg'), pytest.raises(KeyError, match='NoSuchNeck'):
         ROOT_MODELS.build(dict(type='NoSuchNeck'))
+
+
+def test_prompthub_does_not_import_hgprompt():
+    """The two methods are separate projects: importing PromptHub (in a
+    fresh interpreter) loads no HGPrompt module; HGPrompt imports alone."""
+    import subprocess
+    import sys
+    code = ('import sys, projects.prompthub; '
+            'print(sorted(m for m in sys.modules if "hgprompt" in m))')
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout.strip()
+    assert out == '[]'
+    code = 'import projects.hgprompt as h; print(h.HGPromptClassifier.__module__)'
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout.strip()
+    assert out == 'projects.hgprompt.models.classifier'

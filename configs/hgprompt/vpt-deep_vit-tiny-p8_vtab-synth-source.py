@@ -1,6 +1,6 @@
 # VPT-deep on a generated source task (frozen tiny ViT, train800val200);
 # the trained prompt is saved to <work_dir>/prompt.pth in the bank format.
-# Set the task with --cfg-options (see tools/hgprompt_demo.py), e.g.
+# Set the task with --cfg-options (see projects/hgprompt/tools/demo.py), e.g.
 #   data_root=... model.num_classes=4 custom_hooks.1.task=count4
 # Batch 50 x 24 epochs = 480 Adam steps (the same images seen as batch 100
 # x 24 epochs, twice the steps): prompts trained with 240 steps were

@@ -8,7 +8,6 @@ from .apis import *  # noqa: F401,F403
 from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
-from .hgprompt import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .retrieval import *  # noqa: F401,F403
 from .visualization import *  # noqa: F401,F403

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.structures import BaseDataElement
 
-from projects.prompthub.hgprompt.evaluation import HGAccuracy
+from projects.hgprompt.evaluation import HGAccuracy
 
 
 def _samples(n: int = 7, k: int = 3, seed: int = 0) -> list:

@@ -3,8 +3,8 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmengine.structures import BaseDataElement
 
-from projects.prompthub.hgprompt.engine import HGPCGradOptimWrapper
-from projects.prompthub.hgprompt.models import (HGPromptClassifier,
+from projects.hgprompt.engine import HGPCGradOptimWrapper
+from projects.hgprompt.models import (HGPromptClassifier,
                                                 load_prompt_bank, save_prompt)
 
 BACKBONE = dict(
@@ -174,8 +174,8 @@ def test_init_errors(bank):
 def test_stage_hook_hscore_prior_and_switch(bank):
     from types import SimpleNamespace
 
-    from projects.prompthub.hgprompt.engine import HGPromptStageHook
-    from projects.prompthub.hgprompt.models import h_score
+    from projects.hgprompt.engine import HGPromptStageHook
+    from projects.hgprompt.models import h_score
 
     model = _model(bank)
     x, samples = _batch(12)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from projects.prompthub.hgprompt.datasets import VTAB1kDataset, make_vtab_suite
-from projects.prompthub.hgprompt.evaluation import HGAccuracy
+from projects.hgprompt.datasets import VTAB1kDataset, make_vtab_suite
+from projects.hgprompt.evaluation import HGAccuracy
 
 SIZES = dict(num_train=12, num_val=4, num_test=6)
 

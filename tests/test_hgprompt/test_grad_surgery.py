@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from projects.prompthub.hgprompt.engine import HGPCGradOptimWrapper, pcgrad
+from projects.hgprompt.engine import HGPCGradOptimWrapper, pcgrad
 
 
 def test_pcgrad_hand_computed_two_gradients():

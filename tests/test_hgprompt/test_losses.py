@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.prompthub.hgprompt.models import (HGGradAlignLoss, HGHScoreLoss,
+from projects.hgprompt.models import (HGGradAlignLoss, HGHScoreLoss,
                                                 gar_cos, gar_var, h_score,
                                                 per_sample_head_grads)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from projects.prompthub.hgprompt.models import VPTPromptedViT
+from projects.hgprompt.models import VPTPromptedViT
 
 TINY = dict(img_size=16, patch_size=8, embed_dim=32, depth=3, num_heads=2)
 

@@ -7,8 +7,8 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from projects.prompthub.hgprompt.datasets import make_vtab_suite
-from projects.prompthub.hgprompt.models import load_prompt_bank
+from projects.hgprompt.datasets import make_vtab_suite
+from projects.hgprompt.models import load_prompt_bank
 
 CFG_DIR = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',

@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from projects.prompthub.hgprompt.datasets import make_vtab_suite
+from projects.hgprompt.datasets import make_vtab_suite
 from projects.prompthub.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -6,7 +6,7 @@ _base_ = ['../../_base_/default_runtime.py']
 # Import the HGPrompt package explicitly (it is also re-exported by
 # projects.prompthub).
 custom_imports = dict(
-    imports=['projects.prompthub', 'projects.prompthub.hgprompt'],
+    imports=['projects.prompthub', 'projects.hgprompt'],
     allow_failed_imports=False)
 
 visualizer = dict(

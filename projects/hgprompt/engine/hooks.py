@@ -7,7 +7,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from projects.prompthub.registry import HOOKS
+from projects.hgprompt.registry import HOOKS
 from ..models.losses import h_score
 from ..models.prompt_bank import save_prompt
 

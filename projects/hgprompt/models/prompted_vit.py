@@ -8,7 +8,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from projects.prompthub.registry import MODELS
+from projects.hgprompt.registry import MODELS
 
 
 def load_vit_checkpoint(vit: torch.nn.Module,

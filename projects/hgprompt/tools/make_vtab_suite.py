@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/hgprompt_make_vtab_suite.py OUT_DIR [--tasks count4 ...]
+    python projects/hgprompt/tools/make_vtab_suite.py OUT_DIR [--tasks count4 ...]
         [--num-train 800] [--num-val 200] [--num-test 1000] [--size 32]
         [--seed 0]
 """
@@ -10,9 +10,10 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0,
+                osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..')))
 
-from projects.prompthub.hgprompt.datasets.vtab_suite import (  # noqa: E402
+from projects.hgprompt.datasets.vtab_suite import (  # noqa: E402
     TASK_GENERATORS, make_vtab_suite)
 
 

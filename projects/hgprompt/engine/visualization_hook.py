@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import torch
 
+from projects.hgprompt.registry import HOOKS
 from projects.prompthub.evaluation.prediction_io import encode_png
-from projects.prompthub.registry import HOOKS
 from projects.prompthub.utils.atomic_io import atomic_write
 from projects.prompthub.utils.validation import check_count
 from projects.prompthub.visualization.drawing_hook import DrawingHook

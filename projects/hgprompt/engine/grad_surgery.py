@@ -11,8 +11,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
 from torch import Tensor
+
+from projects.hgprompt.registry import OPTIM_WRAPPERS
 
 
 def pcgrad(grads: Tensor,

@@ -7,8 +7,8 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from projects.hgprompt.registry import METRICS
 from projects.prompthub.evaluation.prediction_io import check_evaluated_once
-from projects.prompthub.registry import METRICS
 from projects.prompthub.utils.atomic_io import atomic_write
 
 #: File of the per-sample predictions under ``output_dir``.

@@ -8,8 +8,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 from PIL import Image
 
+from projects.hgprompt.registry import DATASETS, TRANSFORMS
 from projects.prompthub.datasets.transforms.image_io import read_image
-from projects.prompthub.registry import DATASETS, TRANSFORMS
 
 VTAB_SPLITS = ('train800', 'val200', 'train800val200', 'test')
 
@@ -61,7 +61,7 @@ class VTAB1kDataset(BaseDataset):
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(
                 f'VTAB-1k list not found: {self.ann_file} (expected the '
-                'NOAH layout, see tools/hgprompt_make_vtab_suite.py).')
+                'NOAH layout, see projects/hgprompt/tools/make_vtab_suite.py).')
         data_list = []
         with open(self.ann_file) as f:
             for line in f:

@@ -7,7 +7,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
-from projects.prompthub.registry import MODELS
+from projects.hgprompt.registry import MODELS
 from projects.prompthub.utils.distributed import require_single_process
 from .prompt_bank import load_prompt, load_prompt_bank
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from projects.prompthub.registry import MODELS
+from projects.hgprompt.registry import MODELS
 
 H_ESTIMATORS = ('shrinkage', 'ridge', 'trace_ratio', 'pinv')
 

@@ -17,7 +17,7 @@ Steps (all with this repository's configs and tools):
 
 Usage::
 
-    python tools/hgprompt_demo.py [--work-dir work_dirs/hgprompt_demo]
+    python projects/hgprompt/tools/demo.py [--work-dir work_dirs/hgprompt_demo]
         [--seeds 0 1 2 3 4] [--threads N] [--methods ...]
 """
 import argparse
@@ -30,7 +30,8 @@ import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The repository root: projects/hgprompt/tools/ is three levels down.
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
@@ -38,10 +39,10 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-import projects.prompthub.hgprompt  # noqa: E402,F401
-from projects.prompthub.hgprompt.datasets import make_vtab_suite  # noqa
-from projects.prompthub.hgprompt.models import h_score  # noqa: E402
-from projects.prompthub.registry import DATASETS, MODELS  # noqa: E402
+import projects.hgprompt  # noqa: E402,F401
+from projects.hgprompt.datasets import make_vtab_suite  # noqa
+from projects.hgprompt.models import h_score  # noqa: E402
+from projects.hgprompt.registry import DATASETS, MODELS  # noqa: E402
 
 CFG = osp.join(ROOT, 'configs', 'hgprompt')
 SOURCES = ('count4', 'count4_randlabel', 'stripe_ori', 'loc_x', 'bar_ori',
