@@ -90,7 +90,8 @@ def test_prompthub_does_not_import_hgprompt():
                          text=True,
                          check=True).stdout.strip()
     assert out == '[]'
-    code = 'import projects.hgprompt as h; print(h.HGPromptClassifier.__module__)'
+    code = ('import projects.hgprompt as h; '
+            'print(h.HGPromptClassifier.__module__)')
     out = subprocess.run([sys.executable, '-c', code],
                          capture_output=True,
                          text=True,

@@ -61,7 +61,8 @@ class VTAB1kDataset(BaseDataset):
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(
                 f'VTAB-1k list not found: {self.ann_file} (expected the '
-                'NOAH layout, see projects/hgprompt/tools/make_vtab_suite.py).')
+                'NOAH layout, see '
+                'projects/hgprompt/tools/make_vtab_suite.py).')
         data_list = []
         with open(self.ann_file) as f:
             for line in f:

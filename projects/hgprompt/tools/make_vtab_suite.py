@@ -2,8 +2,9 @@
 
 Usage::
 
-    python projects/hgprompt/tools/make_vtab_suite.py OUT_DIR [--tasks count4 ...]
-        [--num-train 800] [--num-val 200] [--num-test 1000] [--size 32]
+    python projects/hgprompt/tools/make_vtab_suite.py OUT_DIR
+        [--tasks count4 ...] [--num-train 800] [--num-val 200]
+        [--num-test 1000] [--size 32]
         [--seed 0]
 """
 import argparse
