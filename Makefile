@@ -26,7 +26,7 @@ test: lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	bash tools/run_demo.sh
+	bash demo/run_demo.sh
 
 clean:
 	rm -rf work_dirs .pytest_cache

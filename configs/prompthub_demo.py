@@ -1,6 +1,6 @@
-# The CPU demo (README main command, `python tools/demo.py`): PromptHub's
+# The CPU demo (README main command, `python demo/cpu_demo.py`): PromptHub's
 # locality fusion neck trained on top of the tiny pixel backbone that
-# tools/pretrain_tiny_backbone.py pretrained (committed under
+# tools/misc/pretrain_tiny_backbone.py pretrained (committed under
 # projects/prompthub/weights/), on look-alike synthetic data, evaluated on
 # held-out classes. Deviations from the paper recipe, for a few CPU
 # minutes: AdamW at 1e-3 instead of SGD at 0.03, a few hundred iterations.

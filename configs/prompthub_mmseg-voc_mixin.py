@@ -24,8 +24,8 @@
 # Scores are not the paper's Pascal-5i numbers (VOC SegmentationClass masks
 # instead of SBD's, other episodes).
 #
-#   python tools/build_retrieval_index.py configs/prompthub_mmseg-voc_mixin.py
-#   python tools/build_retrieval_index.py \
+#   python tools/misc/build_retrieval_index.py configs/prompthub_mmseg-voc_mixin.py
+#   python tools/misc/build_retrieval_index.py \
 #       configs/prompthub_mmseg-voc_mixin.py --key test_retrieval
 #   python tools/test.py configs/prompthub_mmseg-voc_mixin.py CHECKPOINT
 _base_ = [
@@ -100,7 +100,7 @@ model = dict(
 default_hooks = dict(
     checkpoint=dict(save_best='vicl/mIoU', rule='greater', max_keep_ckpts=1))
 
-# Prompt retrieval (tools/build_retrieval_index.py): train -> train for
+# Prompt retrieval (tools/misc/build_retrieval_index.py): train -> train for
 # training, val -> train (`--key test_retrieval`) for validation and test.
 # Pixel-level CLIP ViT-L/14 laion2b features, as for Pascal-5i.
 retrieval = dict(

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--index',
         help='instead of --prompt: a retrieval index (.npz of '
-        'tools/build_retrieval_index.py, or a reference {query: [names]} '
+        'tools/misc/build_retrieval_index.py, or a reference {query: [names]} '
         '.json) giving each query, by file stem, its prompt names')
     parser.add_argument(
         '--candidates',

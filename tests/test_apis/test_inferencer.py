@@ -17,7 +17,7 @@ from PIL import Image
 
 from projects.prompthub.apis import PromptHubInferencer
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
-from projects.prompthub.datasets.testing import write_reference_json
+from projects.prompthub.testing import write_reference_json
 
 SMALL_BACKBONE = dict(
     type='TinyVICLBackbone', embed_dim=32, depth=1, num_heads=2, head_dim=8)

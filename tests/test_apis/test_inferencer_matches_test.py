@@ -25,9 +25,8 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 from projects.prompthub.apis import PromptHubInferencer
-from projects.prompthub.datasets.testing import (make_tiny_voc,
-                                                 write_reference_json)
 from projects.prompthub.registry import MODELS
+from projects.prompthub.testing import make_tiny_voc, write_reference_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Fold-0 val queries -> trn candidate names (the prompt rule 'last' then

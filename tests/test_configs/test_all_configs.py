@@ -2,7 +2,7 @@
 
 Each config is loaded as a user would load it, then shrunk: a tiny
 random-weight backbone and neck, one prompt per query, dataset roots
-pointed at tiny folders in the real layouts (``datasets/testing.py``) and
+pointed at tiny folders in the real layouts (``testing/tiny_datasets.py``) and
 every retrieval index the config names written by the test; what
 ``tools/test.py --out``/``--show-dir`` write from that step is read back.
 The recipe of the PromptHub configs (spec sections 2.6 and 5) is checked
@@ -30,15 +30,13 @@ import projects.prompthub  # noqa: F401
 import projects.prompthub.datasets.holdout  # noqa: F401
 from projects.prompthub.datasets.coco20i import (COCO_ID_TO_CONTIGUOUS,
                                                  coco_fold_category_ids)
-from projects.prompthub.datasets.testing import (make_tiny_coco,
-                                                 make_tiny_imagenet,
-                                                 make_tiny_voc,
-                                                 make_tiny_voc_stock,
-                                                 write_reference_json)
 from projects.prompthub.evaluation.prediction_io import sample_stem
 from projects.prompthub.models.backbones import TINY_MAE_VQGAN_CFG
 from projects.prompthub.registry import DATASETS, HOOKS, MODELS, VISUALIZERS
 from projects.prompthub.retrieval import RetrievalIndex
+from projects.prompthub.testing import (make_tiny_coco, make_tiny_imagenet,
+                                        make_tiny_voc, make_tiny_voc_stock,
+                                        write_reference_json)
 from projects.prompthub.utils import (enable_visualization,
                                       set_prediction_output)
 

@@ -1,9 +1,8 @@
 """Tiny on-disk datasets in the real layouts (generated once per session)."""
 import pytest
 
-from projects.prompthub.datasets.testing import (make_tiny_coco,
-                                                 make_tiny_imagenet,
-                                                 make_tiny_voc)
+from projects.prompthub.testing import (make_tiny_coco, make_tiny_imagenet,
+                                        make_tiny_voc)
 
 
 @pytest.fixture(scope='session')

@@ -7,7 +7,7 @@ from PIL import Image, ImageFile
 
 from projects.prompthub.datasets import (Coco20iDataset, LoadVICLPair,
                                          Pascal5iDataset)
-from projects.prompthub.datasets.testing import make_tiny_coco, make_tiny_voc
+from projects.prompthub.testing import make_tiny_coco, make_tiny_voc
 from tests.log_capture import logged_messages
 
 

@@ -1,4 +1,4 @@
-"""Pair cache: tools/build_pair_cache.py + LoadVICLPair(cache_dir)."""
+"""Pair cache: tools/misc/build_pair_cache.py + LoadVICLPair(cache_dir)."""
 import io
 import os
 import os.path as osp
@@ -19,7 +19,7 @@ from projects.prompthub.datasets.transforms import loading
 from projects.prompthub.datasets.transforms.loading import LoadVICLPair
 from projects.prompthub.datasets.transforms.pair_cache import PairCache
 from projects.prompthub.registry import DATASETS
-from tools.build_pair_cache import main as build_cache
+from tools.misc.build_pair_cache import main as build_cache
 
 FIELDS = ('img', 'label_img', 'gt_seg_map', 'ori_shape', 'img_shape')
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

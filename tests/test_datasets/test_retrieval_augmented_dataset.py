@@ -11,11 +11,10 @@ from mmseg.structures import SegDataSample
 
 from projects.prompthub.datasets import (Pascal5iDataset,
                                          RetrievalAugmentedDataset)
-from projects.prompthub.datasets.testing import (make_tiny_voc,
-                                                 write_reference_json)
 from projects.prompthub.registry import DATASETS
 from projects.prompthub.retrieval import (RetrievalIndex, collect_samples,
                                           make_fingerprint)
+from projects.prompthub.testing import make_tiny_voc, write_reference_json
 from tests.log_capture import logged_messages
 
 N32, N39, N63, N68, N121, N129 = ('2007_000032', '2007_000039', '2007_000063',
@@ -294,7 +293,7 @@ def _recorded_index(path, queries, cands, lists):
     fp = make_fingerprint(
         queries, cands, datasets=make_fingerprint(queries, cands))
     index = RetrievalIndex(queries, cands, indices, None, fp)
-    index.build_command = f'python tools/build_retrieval_index.py c.py ' \
+    index.build_command = f'python tools/misc/build_retrieval_index.py c.py ' \
                           f'--out {path}'
     index.save(path)
     return path
@@ -319,7 +318,8 @@ def test_stale_index_added_samples_are_refused(tiny_voc, tmp_path):
     assert f"prompt dataset (Pascal5iDataset): 1 sample(s) added since it " \
            f"was built (e.g. '{N129}') and 0 removed" in msg
     assert 'query dataset' not in msg
-    assert f'`python tools/build_retrieval_index.py c.py --out {path}`' in msg
+    assert ('`python tools/misc/build_retrieval_index.py c.py '
+            f'--out {path}`') in msg
     assert "on_stale='skip'" in msg
     with logged_messages(logging.WARNING) as logged:
         ds = RetrievalAugmentedDataset(
@@ -378,7 +378,7 @@ def test_index_without_datasets_warns_once(tiny_voc, trn_json):
     hits = [m for m in logged if 'does not record the datasets' in m]
     assert len(hits) == 1
     assert trn_json in hits[0]
-    assert 'tools/build_retrieval_index.py CONFIG --from-json' in hits[0]
+    assert 'tools/misc/build_retrieval_index.py CONFIG --from-json' in hits[0]
 
 
 def test_imported_index_records_datasets_and_detects_edits(tmp_path):
@@ -393,7 +393,7 @@ def test_imported_index_records_datasets_and_detects_edits(tmp_path):
     spec = importlib.util.spec_from_file_location(
         'build_retrieval_index',
         osp.join(
-            osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
+            osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools', 'misc',
             'build_retrieval_index.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -414,5 +414,5 @@ def test_imported_index_records_datasets_and_detects_edits(tmp_path):
             _pascal(root, 'trn'), index=out, num_prompts=2)
     msg = str(err.value)
     assert out in msg and '6 then, 5 now' in msg
-    assert (f'`python tools/build_retrieval_index.py {cfg} --from-json '
+    assert (f'`python tools/misc/build_retrieval_index.py {cfg} --from-json '
             f'{trn_json} --out {out}`') in msg

@@ -21,11 +21,10 @@ from projects.prompthub.datasets import (LoadVICLPair, MissingRecordKeyError,
                                          StockSegToVICL, check_data_paths)
 from projects.prompthub.datasets.stock_seg_to_vicl import (mmseg_raw_values,
                                                            sample_name_of)
-from projects.prompthub.datasets.testing import (TINY_VOC_SEG,
-                                                 make_tiny_voc_stock,
-                                                 write_reference_json)
 from projects.prompthub.registry import DATASETS
 from projects.prompthub.retrieval import RetrievalIndex, collect_samples
+from projects.prompthub.testing import (TINY_VOC_SEG, make_tiny_voc_stock,
+                                        write_reference_json)
 from tests.log_capture import logged_messages
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -299,7 +298,7 @@ def test_mixed_into_stock_mmseg_config_end_to_end(voc, tmp_path):
     retrieval_dir = str(tmp_path / 'retrieval')
     spec = importlib.util.spec_from_file_location(
         'build_retrieval_index',
-        osp.join(REPO, 'tools', 'build_retrieval_index.py'))
+        osp.join(REPO, 'tools', 'misc', 'build_retrieval_index.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     # val queries (fold-0 classes present: 033 aeroplane+bicycle, 042

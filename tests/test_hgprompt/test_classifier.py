@@ -4,8 +4,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.structures import BaseDataElement
 
 from projects.hgprompt.engine import HGPCGradOptimWrapper
-from projects.hgprompt.models import (HGPromptClassifier,
-                                                load_prompt_bank, save_prompt)
+from projects.hgprompt.models import (HGPromptClassifier, load_prompt_bank,
+                                      save_prompt)
 
 BACKBONE = dict(
     type='VPTPromptedViT',

@@ -3,9 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.hgprompt.models import (HGGradAlignLoss, HGHScoreLoss,
-                                                gar_cos, gar_var, h_score,
-                                                per_sample_head_grads)
+from projects.hgprompt.models import (HGGradAlignLoss, HGHScoreLoss, gar_cos,
+                                      gar_var, h_score, per_sample_head_grads)
 
 
 def _bao_numpy(f, y):

@@ -169,7 +169,7 @@ def test_corrupt_feature_store_is_named_and_recomputed(tiny, tmp_path, damage):
     with pytest.raises(ValueError) as err:
         FeatureStore(out)
     assert out in str(err.value)
-    assert 'tools/build_retrieval_index.py' in str(err.value)
+    assert 'tools/misc/build_retrieval_index.py' in str(err.value)
     # The extractor treats it as a cache: warns and recomputes.
     store = extractor.extract(paths, out, progress=False)
     assert extractor.last_stats['images'] == 3

@@ -104,7 +104,7 @@ def test_load_errors(tmp_path):
 def test_corrupt_index_names_file_and_rebuild(tmp_path, damage):
     path = str(tmp_path / 'index.npz')
     index = _index()
-    index.build_command = 'python tools/build_retrieval_index.py cfg.py'
+    index.build_command = 'python tools/misc/build_retrieval_index.py cfg.py'
     index.save(path)
     with open(path, 'r+b') as f:
         f.truncate(osp.getsize(path) // 2 if damage == 'truncated' else 0)
@@ -112,7 +112,8 @@ def test_corrupt_index_names_file_and_rebuild(tmp_path, damage):
         RetrievalIndex.load(path)
     msg = str(err.value)
     assert path in msg and 'truncated' in msg
-    assert '`python tools/build_retrieval_index.py CONFIG --out ' + path in msg
+    assert ('`python tools/misc/build_retrieval_index.py CONFIG --out ' +
+            path) in msg
 
 
 def test_truncated_reference_json_is_named(tmp_path):
@@ -127,7 +128,7 @@ def test_truncated_reference_json_is_named(tmp_path):
 def test_build_command_is_kept_out_of_the_fingerprint(tmp_path):
     path = str(tmp_path / 'index.npz')
     index = _index()
-    index.build_command = 'python tools/build_retrieval_index.py cfg.py'
+    index.build_command = 'python tools/misc/build_retrieval_index.py cfg.py'
     index.save(path)
     loaded = RetrievalIndex.load(path)
     assert loaded.build_command == index.build_command

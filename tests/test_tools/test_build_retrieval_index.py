@@ -15,7 +15,7 @@ from ..test_retrieval._helpers import (TINY_KWARGS, TINY_MODEL,
                                        save_tiny_model)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'build_retrieval_index.py')
+TOOL = osp.join(REPO, 'tools', 'misc', 'build_retrieval_index.py')
 
 
 def _tool():
@@ -95,7 +95,8 @@ def test_train_to_train_matches_brute_force(setup, capsys):
     # The datasets it was built for, and the command that rebuilds it.
     assert fp['datasets'] == make_fingerprint(names, names)
     assert index.build_command == (
-        f'python tools/build_retrieval_index.py {setup["cfg"]} --device cpu '
+        'python tools/misc/build_retrieval_index.py '
+        f'{setup["cfg"]} --device cpu '
         f'--out {setup["out"]}')
 
     # Another chunking gives the same lists.

@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from projects.prompthub.datasets import check_data_paths
-from projects.prompthub.datasets.testing import make_tiny_voc
+from projects.prompthub.testing import make_tiny_voc
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_CONFIG = osp.join(REPO, 'configs', 'prompthub_seg_fold0_n16.py')

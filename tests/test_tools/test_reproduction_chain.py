@@ -22,10 +22,9 @@ import sys
 import torch
 from mmengine.config import Config
 
-from projects.prompthub.datasets.testing import (make_tiny_voc,
-                                                 write_reference_json)
 from projects.prompthub.models.backbones import MAEVQGAN, TINY_MAE_VQGAN_CFG
 from projects.prompthub.models.necks import LocalityFusionNeck
+from projects.prompthub.testing import make_tiny_voc, write_reference_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'prompthub_seg_fold0_n16.py')
@@ -137,7 +136,7 @@ def test_public_files_to_tools_test(tmp_path):
         lists)
     spec = importlib.util.spec_from_file_location(
         'build_retrieval_index',
-        osp.join(REPO, 'tools', 'build_retrieval_index.py'))
+        osp.join(REPO, 'tools', 'misc', 'build_retrieval_index.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     index_path = osp.join(work, 'data', 'retrieval',
@@ -187,8 +186,8 @@ def test_public_files_to_tools_test(tmp_path):
     # 4b. The same evaluation reading the pairs from a pair cache: the
     # options the tool prints switch the real config, the score is equal.
     out_cache = _run([
-        osp.join(REPO, 'tools', 'build_pair_cache.py'), CONFIG, '--out',
-        'data/pair_cache', '--splits', 'test', '--cfg-options',
+        osp.join(REPO, 'tools', 'misc', 'build_pair_cache.py'), CONFIG,
+        '--out', 'data/pair_cache', '--splits', 'test', '--cfg-options',
         'test_dataloader.dataset.num_prompts=2'
     ], work)
     options = re.search(r'read it with --cfg-options (.+)',

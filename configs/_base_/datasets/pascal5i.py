@@ -10,7 +10,7 @@
 #       the held-out validation queries)
 #   data/retrieval/pascal_fold0_val_top50.npz  val -> trn (test queries)
 # Both come from the `retrieval` dict below (see its comment) or from the
-# reference's top-50 JSONs (`tools/build_retrieval_index.py --from-json`).
+# reference's top-50 JSONs (`tools/misc/build_retrieval_index.py --from-json`).
 #
 # Model selection: training queries and prompts are the `train` part of the
 # trn list; `val_dataloader` validates on a disjoint held-out 10% of the
@@ -95,7 +95,7 @@ test_dataloader = dict(
 val_evaluator = dict(type='VICLIoUMetric', task='segmentation')
 test_evaluator = val_evaluator
 
-# `python tools/build_retrieval_index.py CONFIG` builds the trn -> trn
+# `python tools/misc/build_retrieval_index.py CONFIG` builds the trn -> trn
 # index; the val -> trn index of the test queries is the same recipe with
 #   --cfg-options retrieval.query_dataset.split=val \
 #       retrieval.exclude_self=False retrieval.out=<test_index>

@@ -7,10 +7,10 @@ import numpy as np
 import torch
 
 from projects.hgprompt.registry import HOOKS
+from projects.prompthub.engine.hooks.drawing_hook import DrawingHook
 from projects.prompthub.evaluation.prediction_io import encode_png
 from projects.prompthub.utils.atomic_io import atomic_write
 from projects.prompthub.utils.validation import check_count
-from projects.prompthub.visualization.drawing_hook import DrawingHook
 
 
 def _class_name(label: int, classes) -> str:

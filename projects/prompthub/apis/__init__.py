@@ -1,5 +1,4 @@
-"""High-level APIs: the inferencer and the CPU demo."""
-from .demo import run_demo, score_rows, summarise
+"""High-level APIs: the inferencer."""
 from .inferencer import PromptHubInferencer
 
-__all__ = ['PromptHubInferencer', 'run_demo', 'score_rows', 'summarise']
+__all__ = ['PromptHubInferencer']

@@ -444,7 +444,7 @@ class PromptHubInferencer(BaseInferencer):
             raise KeyError(
                 f'{e.args[0] if e.args else query_name!r}; queries are '
                 'looked up by file stem: build the index for these query '
-                'images (tools/build_retrieval_index.py) or give prompts '
+                'images (tools/misc/build_retrieval_index.py) or give prompts '
                 'with --prompt.') from None
         missing = [n for n in names if n not in candidates]
         if missing:

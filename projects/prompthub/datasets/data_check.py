@@ -32,7 +32,7 @@ _WRAPPER_FILES = (('RetrievalAugmentedDataset', 'index', 'retrieval index'), )
 #: How to make a missing path, by what it is.
 _FIXES = {
     'retrieval index':
-    'build it with tools/build_retrieval_index.py, or import the '
+    'build it with tools/misc/build_retrieval_index.py, or import the '
     "reference's lists with its --from-json",
 }
 DOCS_HINT = ('Where to get the PromptHub data sets and where to put them: '

@@ -110,7 +110,8 @@ class RetrievalAugmentedDataset:
         on_stale (str): What to do when the datasets no longer match the
             ones the index was built for (samples added or removed since;
             checked for indexes that record their datasets, see
-            ``tools/build_retrieval_index.py``). ``'error'`` raises, naming
+            ``tools/misc/build_retrieval_index.py``). ``'error'`` raises,
+            naming
             the index file and the command that rebuilds it; ``'skip'``
             uses the index anyway, logging a warning with the counts:
             candidates that are gone are skipped, added samples are never
@@ -223,7 +224,7 @@ class RetrievalAugmentedDataset:
         if not osp.isfile(index):
             raise FileNotFoundError(
                 f'Retrieval index not found: {index!r}. Build it with '
-                'tools/build_retrieval_index.py or pass the reference '
+                'tools/misc/build_retrieval_index.py or pass the reference '
                 'top-50 JSON.')
         # Imported here: the retrieval package pulls in timm and torch
         # feature code that plain dataset users do not need.
@@ -238,7 +239,7 @@ class RetrievalAugmentedDataset:
         command = getattr(index, 'build_command', None)
         if not (isinstance(self.index, str) or command):
             return ('Rebuild it for these datasets with '
-                    'tools/build_retrieval_index.py.')
+                    'tools/misc/build_retrieval_index.py.')
         from projects.prompthub.retrieval.index import rebuild_command
         return rebuild_command(self.index_file, command)
 

@@ -1,7 +1,7 @@
 """Runtime components: hooks, the runner and the choice of the resume
 checkpoint."""
 from .hooks import (CacheStatsHook, MainProcessLoggerHook, RNGStateHook,
-                    SafeCheckpointHook)
+                    SafeCheckpointHook, VICLVisualizationHook)
 from .resume_point import (check_resume_checkpoint, checkpoint_problem,
                            find_resume_checkpoint)
 from .runners import StrictLoadRunner
@@ -9,5 +9,5 @@ from .runners import StrictLoadRunner
 __all__ = [
     'CacheStatsHook', 'MainProcessLoggerHook', 'RNGStateHook',
     'SafeCheckpointHook', 'StrictLoadRunner', 'check_resume_checkpoint',
-    'checkpoint_problem', 'find_resume_checkpoint'
+    'checkpoint_problem', 'find_resume_checkpoint', 'VICLVisualizationHook'
 ]

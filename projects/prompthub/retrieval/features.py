@@ -142,8 +142,9 @@ class _ImageFiles(torch.utils.data.Dataset):
 
 def store_help(path: str) -> str:
     """How to recover from an unusable feature store at ``path``."""
-    return (f'Delete {path!r} and {path + ".json"!r}; the next '
-            '`python tools/build_retrieval_index.py CONFIG` recomputes them.')
+    return (
+        f'Delete {path!r} and {path + ".json"!r}; the next '
+        '`python tools/misc/build_retrieval_index.py CONFIG` recomputes them.')
 
 
 def image_keys(paths: Sequence[str]) -> List[list]:

@@ -1,6 +1,6 @@
 """Does a retrieval index still describe the datasets it is used with?
 
-An index built by ``tools/build_retrieval_index.py`` records, in its
+An index built by ``tools/misc/build_retrieval_index.py`` records, in its
 fingerprint's ``datasets`` entry, the hash and count of the ordered
 distinct sample names of its query and candidate datasets. When samples
 are added to a dataset afterwards, the index never retrieves them; when

@@ -1,7 +1,8 @@
 """The retrieval index: which candidates serve as prompts for which query.
 
 A :class:`RetrievalIndex` is the product of offline retrieval (see
-``tools/build_retrieval_index.py``). It maps every query sample name to its
+``tools/misc/build_retrieval_index.py``). It maps every query sample name to
+its
 ``K`` best candidate sample names, best first, and carries a *fingerprint*
 describing how it was built so that a stale file (other splits, another
 model or top-k) is refused when loaded instead of silently used.
@@ -53,11 +54,12 @@ def rebuild_command(path: str, build_command: Optional[str] = None) -> str:
     """
     if build_command:
         return f'Rebuild it with `{build_command}`.'
-    return (f'Rebuild it with `python tools/build_retrieval_index.py CONFIG '
-            f'--out {path}` (CONFIG: the config whose `retrieval` dict '
-            'describes its datasets), or re-import the reference lists with '
-            f'`python tools/build_retrieval_index.py CONFIG --from-json JSON '
-            f'--out {path}`.')
+    return (
+        f'Rebuild it with `python tools/misc/build_retrieval_index.py CONFIG '
+        f'--out {path}` (CONFIG: the config whose `retrieval` dict '
+        'describes its datasets), or re-import the reference lists with '
+        f'`python tools/misc/build_retrieval_index.py CONFIG --from-json JSON '
+        f'--out {path}`.')
 
 
 def _jsonable(obj):
@@ -123,7 +125,8 @@ class RetrievalIndex:
             ``indices``; NaN where unknown. Defaults to all NaN.
         fingerprint (dict, optional): JSON-serialisable description of how
             the index was built. Its ``datasets`` entry (set by
-            ``tools/build_retrieval_index.py``) holds the name hashes of the
+            ``tools/misc/build_retrieval_index.py``) holds the name hashes of
+            the
             query and candidate *datasets*, which
             ``RetrievalAugmentedDataset`` compares with the datasets it is
             used with. Defaults to the name hashes only.

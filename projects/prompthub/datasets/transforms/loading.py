@@ -156,7 +156,7 @@ class LoadVICLPair(BaseTransform):
         legacy_size (int): Intermediate PIL size of the legacy feature
             pipeline. Defaults to 224.
         cache_dir (str, optional): A :class:`PairCache` folder written by
-            ``tools/build_pair_cache.py``: pairs found there are read from
+            ``tools/misc/build_pair_cache.py``: pairs found there are read from
             it instead of decoded and resized (the same arrays); pairs not
             found (new or changed files) are read from disk with a
             warning. Defaults to None.
@@ -355,7 +355,8 @@ class LoadVICLPair(BaseTransform):
             raise ValueError(
                 f'LoadVICLPair(cache_verify={self.cache_verify}): the pair '
                 f'cache {self.cache.directory!r} identifies source files '
-                f'{how}; rebuild it with `python tools/build_pair_cache.py '
+                f'{how}; rebuild it with '
+                '`python tools/misc/build_pair_cache.py '
                 f'CONFIG --out {self.cache.directory}'
                 f"{' --verify' if self.cache_verify else ''}` or set "
                 'cache_verify=None.')
@@ -374,7 +375,7 @@ class LoadVICLPair(BaseTransform):
                     f"{results.get('img_path')!r} is not in the pair cache "
                     f'{self.cache.directory!r} (new or changed since it was '
                     'built); pairs that miss are read from disk. Rebuild '
-                    'it with tools/build_pair_cache.py to read them all '
+                    'it with tools/misc/build_pair_cache.py to read them all '
                     'from the cache.',
                     logger='current',
                     level=logging.WARNING)

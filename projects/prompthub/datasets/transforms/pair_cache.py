@@ -3,11 +3,11 @@
 A pair's resized image and label never change (PromptHub has no pixel
 augmentation), yet a prompt is decoded and resized again every time it is
 retrieved, for every query and every epoch: 17 pairs per sample at N=16.
-``tools/build_pair_cache.py`` loads every pair of a config's datasets once
+``tools/misc/build_pair_cache.py`` loads every pair of a config's datasets once
 and writes them here; ``LoadVICLPair(cache_dir=...)`` then reads a pair
 back from a memory-mapped file instead of decoding it.
 
-Layout of a cache folder (``tools/build_pair_cache.py --out``):
+Layout of a cache folder (``tools/misc/build_pair_cache.py --out``):
 
 * ``current``: a symlink to the published version folder ``v-*``;
 * ``v-*/meta.json``: the loader settings the pairs were made with, the
@@ -81,7 +81,8 @@ class PairCache:
         if not osp.isfile(meta_path):
             raise FileNotFoundError(
                 f'No pair cache at {self.directory!r} ({meta_path} is '
-                'missing); build it with `python tools/build_pair_cache.py '
+                'missing); build it with '
+                '`python tools/misc/build_pair_cache.py '
                 f'CONFIG --out {self.directory}`.')
         with open(meta_path) as f:
             meta = json.load(f)

@@ -177,7 +177,7 @@ class TinyVICLBackbone(BaseModule):
             path = resolve_project_path(path, 'TinyVICLBackbone checkpoint')
         except FileNotFoundError as e:
             raise FileNotFoundError(
-                f'{e} Create it with tools/pretrain_tiny_backbone.py '
+                f'{e} Create it with tools/misc/pretrain_tiny_backbone.py '
                 f'--out {path}') from None
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
         state = ckpt.get('state_dict', ckpt)

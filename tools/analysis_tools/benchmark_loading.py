@@ -8,7 +8,7 @@ pairs. Times are the median over ``--repeat`` passes.
 
 Example::
 
-    python tools/benchmark_loading.py --pairs 64 --repeat 5
+    python tools/analysis_tools/benchmark_loading.py --pairs 64 --repeat 5
 """
 import argparse
 import os.path as osp
@@ -21,13 +21,16 @@ from typing import List, Optional
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from projects.prompthub.datasets.transforms.loading import \
     LoadVICLPair  # noqa: E402
 from projects.prompthub.datasets.transforms.pair_cache import \
     PairCache  # noqa: E402
-from tools.benchmark import markdown_table, write_json  # noqa: E402
+from tools.analysis_tools.benchmark import (
+    markdown_table,  # noqa: E402
+    write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -89,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             raise RuntimeError(f'{cached.cache_misses} cache misses')
     per_pair = {k: statistics.median(v) for k, v in times.items()}
     result = dict(
-        command='python tools/benchmark_loading.py ' +
+        command='python tools/analysis_tools/benchmark_loading.py ' +
         ' '.join(sys.argv[1:] if argv is None else argv),
         pairs=args.pairs,
         image_size=[args.width, args.height],

@@ -1,7 +1,8 @@
-"""tools/benchmark_flops.py: counts that add up and match hand counts."""
+"""tools/analysis_tools/benchmark_flops.py: counts that add up and match
+hand counts."""
 import json
 
-from tools.benchmark_flops import main
+from tools.analysis_tools.benchmark_flops import main
 
 TINY = 'configs/prompthub_tiny_synthetic.py'
 EMBED, PATCH_PIXELS, HALF_TOKENS = 64, 3 * 16 * 16, 98

@@ -16,10 +16,11 @@ import projects.prompthub  # noqa: F401
 from projects.prompthub.models.utils.target_cache import (TargetCache,
                                                           content_keys)
 from projects.prompthub.registry import MODELS
-from tests.test_perf.target_writer import fake_targets, small_queries
+from tests.test_models.test_utils.target_writer import (fake_targets,
+                                                        small_queries)
 
 TINY = 'configs/prompthub_tiny_synthetic.py'
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 
 
 def build(**overrides):
@@ -214,7 +215,8 @@ def test_two_processes_writing_one_store_keep_every_row_right(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO)
     procs = [
         subprocess.Popen([
-            sys.executable, '-m', 'tests.test_perf.target_writer', cache_dir,
+            sys.executable, '-m', 'tests.test_models.test_utils.target_writer',
+            cache_dir,
             str(seed), flags[i], flags[1 - i]
         ],
                          cwd=REPO,

@@ -1,6 +1,7 @@
 """A process that writes samples into a shared ``TargetCache`` folder.
 
-``python -m tests.test_perf.target_writer DIR SEED ME OTHER`` caches the
+``python -m tests.test_models.test_utils.target_writer DIR SEED ME OTHER``
+caches the
 targets of 64 samples in batches of 8; after its first batch it creates
 the file ``ME`` and waits for ``OTHER``, so that two such writers both
 have the store open while they write.

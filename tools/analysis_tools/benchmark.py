@@ -34,7 +34,8 @@ COCO-train (82,783 x 82,783) on one GPU.
 
 Example::
 
-    python tools/benchmark.py configs/prompthub_tiny_synthetic.py \\
+    python tools/analysis_tools/benchmark.py \\
+        configs/prompthub_tiny_synthetic.py \\
         --device cpu --batch-sizes 1 --num-prompts 1 4 16 64 \\
         --out work_dirs/benchmark.json
 
@@ -58,7 +59,8 @@ import numpy as np
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 #: COCO-train 2014 images and the width of pixel-level CLIP features.
 COCO_TRAIN_IMAGES = 82783
@@ -686,7 +688,7 @@ def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> dict:
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     result = dict(
-        command='python tools/benchmark.py ' +
+        command='python tools/analysis_tools/benchmark.py ' +
         ' '.join(sys.argv[1:] if argv is None else argv),
         config=args.config,
         tiny=args.tiny,

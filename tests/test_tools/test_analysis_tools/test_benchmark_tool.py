@@ -1,11 +1,13 @@
-"""tools/benchmark.py end to end on the tiny model (no timing asserts)."""
+"""tools/analysis_tools/benchmark.py end to end on the tiny model (no timing
+asserts)."""
 import json
 import math
 
 import pytest
 import torch
 
-from tools.benchmark import COCO_TRAIN_IMAGES, format_tables, main
+from tools.analysis_tools.benchmark import (COCO_TRAIN_IMAGES, format_tables,
+                                            main)
 
 TINY = 'configs/prompthub_tiny_synthetic.py'
 

@@ -13,7 +13,7 @@ minus IoU with a wrong-class prompt (must be >= 0.10).
 
 Example::
 
-    python tools/pretrain_tiny_backbone.py \
+    python tools/misc/pretrain_tiny_backbone.py \
         --out projects/prompthub/weights/tiny_vicl_fold0.pth
 """
 import argparse
@@ -25,14 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from projects.prompthub.apis.demo_utils import (backbone_probs,
-                                                iou_per_episode,
-                                                stack_episodes)
 from projects.prompthub.datasets.synthetic_vicl import (NUM_LOOKALIKE_CLASSES,
                                                         LookalikeVICLDataset,
                                                         lookalike_fold_classes,
                                                         render_lookalike_pair)
 from projects.prompthub.datasets.transforms import PackVICLInputs
+from projects.prompthub.demo.scoring import (backbone_probs, iou_per_episode,
+                                             stack_episodes)
 from projects.prompthub.models.backbones import TinyVICLBackbone
 from projects.prompthub.models.utils.canvas import build_canvas
 

@@ -3,13 +3,13 @@
 Examples::
 
     # features + cosine top-k as configured in ``retrieval = dict(...)``
-    python tools/build_retrieval_index.py CONFIG --device cuda \\
+    python tools/misc/build_retrieval_index.py CONFIG --device cuda \\
         --cfg-options retrieval.fp16=True
 
     # convert the reference's lists into an index file; with a CONFIG,
     # the index records its `retrieval` datasets, so that a later change
     # of them is detected (RetrievalAugmentedDataset `on_stale`)
-    python tools/build_retrieval_index.py CONFIG --from-json \\
+    python tools/misc/build_retrieval_index.py CONFIG --from-json \\
         data/.../folder0_top_50-similarity.json --out folder0.npz
 
 The index records the command that wrote it; errors that ask for a
@@ -21,7 +21,8 @@ import shlex
 import sys
 
 # Make ``projects`` importable when run as ``python tools/...``.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
@@ -67,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _command(argv: list, out: str) -> str:
     """The shell command that rewrites ``out`` (recorded in the index)."""
-    words = ['python', 'tools/build_retrieval_index.py', *argv]
+    words = ['python', 'tools/misc/build_retrieval_index.py', *argv]
     if '--out' not in argv:
         words += ['--out', out]
     return shlex.join(words)

@@ -8,9 +8,9 @@ land under ``{work_dir}/vis``; the table under ``{work_dir}/demo.json``.
 
 Example::
 
-    python tools/demo.py            # about 6 minutes on 2 CPU cores
+    python demo/cpu_demo.py            # about 6 minutes on 2 CPU cores
     # a variant of the neck, scored the same way
-    python tools/demo.py --work-dir work_dirs/demo_no_align \
+    python demo/cpu_demo.py --work-dir work_dirs/demo_no_align \
         --cfg-options model.neck.align_prompts=False
 """
 import argparse
@@ -19,7 +19,7 @@ import os.path as osp
 import sys
 
 # ``projects.prompthub`` lives at the repository root, which ``python
-# tools/demo.py`` does not put on sys.path.
+# demo/cpu_demo.py`` does not put on sys.path.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmengine  # noqa: E402
@@ -68,7 +68,7 @@ def main():
         ckpt and resolve_project_path(ckpt)
     except FileNotFoundError as e:
         raise SystemExit(
-            f'{e} Run tools/pretrain_tiny_backbone.py --out {ckpt} (see '
+            f'{e} Run tools/misc/pretrain_tiny_backbone.py --out {ckpt} (see '
             'its docstring for the recipe)')
     result = run_demo(cfg, args.iters, args.episodes, args.max_prompts)
     mmengine.mkdir_or_exist(args.work_dir)

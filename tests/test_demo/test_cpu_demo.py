@@ -6,7 +6,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from projects.prompthub.apis.demo import score_rows, set_iters
+from projects.prompthub.demo.cpu_demo import score_rows, set_iters
 
 CONFIG = 'configs/prompthub_demo.py'
 #: Held-out IoU gain of the trained over the untrained fusion (N=4) that

@@ -1,9 +1,10 @@
-"""tools/benchmark_loading.py on a few small pairs (no timing asserts)."""
+"""tools/analysis_tools/benchmark_loading.py on a few small pairs (no timing
+asserts)."""
 import json
 
 import pytest
 
-from tools.benchmark_loading import main
+from tools.analysis_tools.benchmark_loading import main
 
 
 def test_decoded_and_cached_pairs_are_timed(tmp_path, capsys):

@@ -18,8 +18,8 @@ from mmengine.config import Config
 from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 
-from .demo_utils import (backbone_probs, format_table, iou_per_episode,
-                         paired_interval, prompthub_probs, stack_episodes)
+from .scoring import (backbone_probs, format_table, iou_per_episode,
+                      paired_interval, prompthub_probs, stack_episodes)
 
 
 def set_iters(cfg: Config, iters: int) -> None:

@@ -4,10 +4,11 @@ from typing import Optional, Sequence
 
 from projects.prompthub.evaluation.prediction_io import sample_stem
 from projects.prompthub.registry import HOOKS
+from projects.prompthub.visualization.vicl_local_visualizer import (
+    VICLLocalVisualizer, query_image, set_episode_views)
+from projects.prompthub.visualization.vicl_visualization import \
+    fused_prompt_cells
 from .drawing_hook import DrawingHook
-from .vicl_local_visualizer import (VICLLocalVisualizer, query_image,
-                                    set_episode_views)
-from .vicl_visualization import fused_prompt_cells
 
 
 def _head(inputs, n: int):

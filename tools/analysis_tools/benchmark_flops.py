@@ -1,6 +1,7 @@
 """Count the FLOPs of PromptHub's steps against their floors (no timing).
 
-The hardware-independent half of ``tools/benchmark.py``: what the
+The hardware-independent half of ``tools/analysis_tools/benchmark.py``: what
+the
 arithmetic of a configuration allows, whatever the machine. On the meta
 device (no memory, no compute), ``torch.utils.flop_counter`` counts, per
 batch of B queries and for every N of a grid:
@@ -22,7 +23,7 @@ knows); elementwise work is not.
 
 Example::
 
-    python tools/benchmark_flops.py \\
+    python tools/analysis_tools/benchmark_flops.py \\
         configs/_base_/models/prompthub_mae-vqgan-l16.py \\
         --num-prompts 1 4 16 64 \\
         --cfg-options model.neck.reassociate=False
@@ -35,10 +36,11 @@ from typing import Callable, List, Optional
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from tools.benchmark import (add_model_args, build_model, markdown_table,
-                             write_json)
+from tools.analysis_tools.benchmark import (add_model_args, build_model,
+                                            markdown_table, write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -141,7 +143,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                         args.cfg_options).to('meta')
     rows = count_model(model, args.batch_size, args.num_prompts)
     result = dict(
-        command='python tools/benchmark_flops.py ' +
+        command='python tools/analysis_tools/benchmark_flops.py ' +
         ' '.join(sys.argv[1:] if argv is None else argv),
         neck=type(model.neck).__name__,
         reassociate=getattr(model.neck, 'reassociate', None),

@@ -7,7 +7,7 @@ datasets can produce is decoded and resized once by the datasets' own
 loader at it to read pairs from the cache instead of decoding them every
 time a prompt is retrieved::
 
-    python tools/build_pair_cache.py configs/prompthub_seg.py \\
+    python tools/misc/build_pair_cache.py configs/prompthub_seg.py \\
         --out data/pair_cache/pascal_111
 
 It ends by printing the ``--cfg-options`` that set ``cache_dir`` on every
@@ -33,7 +33,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import projects.prompthub  # noqa: E402,F401
 from projects.prompthub.datasets.transforms.loading import \
