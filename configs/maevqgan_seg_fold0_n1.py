@@ -21,7 +21,7 @@ model = dict(
     # One image per VQGAN decode, as the reference (bit-equal pastes).
     backbone=dict(type='MAEVQGAN', decode_per_image=True),
     prompt_slot=1,
-    binarize='legacy')
+    binarize='reference')
 
 test_dataloader = dict(dataset=dict(num_prompts=1))
 # Nothing is trained or validated.

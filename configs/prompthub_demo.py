@@ -40,8 +40,11 @@ model = dict(
         label_keys=True),
     losses=[
         dict(type='PredictionLoss', loss_weight=1.0),
-        dict(type='SemanticAlignmentLoss', loss_weight=0.5, legacy=True),
-        dict(type='UtilizationLoss', loss_weight=0.2, legacy=True),
+        dict(
+            type='SemanticAlignmentLoss',
+            loss_weight=0.5,
+            match_reference=True),
+        dict(type='UtilizationLoss', loss_weight=0.2, match_reference=True),
     ],
     binarize='threshold')
 
@@ -51,10 +54,13 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=1.0))
 max_iters = 200
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-         end=30),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=30,
-         end=max_iters, T_max=max_iters - 30),
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=False,
+        begin=30,
+        end=max_iters,
+        T_max=max_iters - 30),
 ]
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
@@ -63,12 +69,9 @@ test_cfg = dict(type='TestLoop')
 log_processor = dict(by_epoch=False)
 default_hooks = dict(
     logger=dict(
-        type='MainProcessLoggerHook',
-        interval=25,
-        log_metric_by_epoch=False),
+        type='MainProcessLoggerHook', interval=25, log_metric_by_epoch=False),
     checkpoint=dict(
         type='SafeCheckpointHook', by_epoch=False, interval=max_iters),
     # Grids of the first 4 queries of every validation under
     # {work_dir}/vis/val_iter_N/ (interval above the 12 val batches).
-    visualization=dict(
-        draw=True, interval=1000, num_samples=4, out_dir='vis'))
+    visualization=dict(draw=True, interval=1000, num_samples=4, out_dir='vis'))

@@ -24,7 +24,8 @@
 # Scores are not the paper's Pascal-5i numbers (VOC SegmentationClass masks
 # instead of SBD's, other episodes).
 #
-#   python tools/misc/build_retrieval_index.py configs/prompthub_mmseg-voc_mixin.py
+#   python tools/misc/build_retrieval_index.py \
+#       configs/prompthub_mmseg-voc_mixin.py
 #   python tools/misc/build_retrieval_index.py \
 #       configs/prompthub_mmseg-voc_mixin.py --key test_retrieval
 #   python tools/test.py configs/prompthub_mmseg-voc_mixin.py CHECKPOINT

@@ -5,5 +5,5 @@ _base_ = './prompthub_seg.py'
 
 model = dict(losses=[
     dict(type='PredictionLoss', loss_weight=1.0),
-    dict(type='UtilizationLoss', loss_weight=0.2, legacy=True),
+    dict(type='UtilizationLoss', loss_weight=0.2, match_reference=True),
 ])

@@ -5,5 +5,5 @@ _base_ = './prompthub_seg.py'
 
 model = dict(losses=[
     dict(type='PredictionLoss', loss_weight=1.0),
-    dict(type='SemanticAlignmentLoss', loss_weight=0.5, legacy=True),
+    dict(type='SemanticAlignmentLoss', loss_weight=0.5, match_reference=True),
 ])

@@ -36,8 +36,7 @@ default_hooks = dict(
     checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Off until tools/test.py --show/--show-dir (mmseg's interface).
-    visualization=dict(type='VICLVisualizationHook', draw=False,
-                       interval=50))
+    visualization=dict(type='VICLVisualizationHook', draw=False, interval=50))
 # Exact resume: the random streams are saved with every checkpoint; the
 # caches' hits and misses are logged after every epoch.
 custom_hooks = [dict(type='RNGStateHook'), dict(type='CacheStatsHook')]

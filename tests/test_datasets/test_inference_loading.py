@@ -10,17 +10,17 @@ from projects.prompthub.datasets import (LoadVICLInferencePair, LoadVICLPair,
                                          Pascal5iDataset)
 
 
-@pytest.mark.parametrize('legacy', [False, True])
-def test_dataset_record_loads_identically(tiny_voc, legacy):
+@pytest.mark.parametrize('reference', [False, True])
+def test_dataset_record_loads_identically(tiny_voc, reference):
     """A Pascal-5i record (label-id mask with a 255 band and
     ``seg_fg_value``) gives the very arrays of the dataset loader; the
     same mask as 0/255 file and as an array too."""
     root, _ = tiny_voc
     record = Pascal5iDataset(
         data_root=root, fold=0, split='trn', pipeline=[]).get_data_info(0)
-    # The legacy feature label is the image's first class (spec 2.1).
+    # The reference feature label is the image's first class (spec 2.1).
     assert record['feature_fg_value'] == record['seg_fg_value']
-    kwargs = dict(size=111, legacy_features=legacy)
+    kwargs = dict(size=111, reference_features=reference)
     expected = LoadVICLPair(**kwargs)(dict(record))
     user = dict(
         img_path=record['img_path'],
@@ -34,7 +34,7 @@ def test_dataset_record_loads_identically(tiny_voc, legacy):
     for rec in (user, binary):
         got = LoadVICLInferencePair(**kwargs)(dict(rec, input_name='p'))
         keys = ['img', 'label_img', 'gt_seg_map', 'ori_shape']
-        keys += ['feat_img', 'feat_label_img'] if legacy else []
+        keys += ['feat_img', 'feat_label_img'] if reference else []
         for key in keys:
             np.testing.assert_array_equal(got[key], expected[key], key)
 

@@ -133,8 +133,8 @@ def test_bad_caches_are_refused(cache, tmp_path):
     record = _records(cache[0])[0]
     with pytest.raises(ValueError, match='rebuild it for this config'):
         LoadVICLPair(size=64, cache_dir=out).transform(dict(record))
-    with pytest.raises(ValueError, match='legacy_features'):
-        LoadVICLPair(legacy_features=True, cache_dir=out)
+    with pytest.raises(ValueError, match='reference_features'):
+        LoadVICLPair(reference_features=True, cache_dir=out)
     missing = str(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError, match='build_pair_cache.py'):
         LoadVICLPair(cache_dir=missing).transform(dict(record))

@@ -69,12 +69,12 @@ def closed_form_white(rgb) -> bool:
 class TestBinarizeLegacy:
 
     def test_closed_form_all_gray_levels(self):
-        white = binarize(gray_levels(), 'legacy')[0]
+        white = binarize(gray_levels(), 'reference')[0]
         expected = [closed_form_white((v, v, v)) for v in range(256)]
         np.testing.assert_array_equal(white, expected)
 
     def test_spec_values(self):
-        white = binarize(gray_levels(), 'legacy')[0]
+        white = binarize(gray_levels(), 'reference')[0]
         assert white.sum() == 128
         for v in [*range(241, 256), 15, 22, 27, 31, *range(113, 128)]:
             assert white[v], v
@@ -84,7 +84,7 @@ class TestBinarizeLegacy:
     def test_equals_literal_reference_gray(self):
         img = gray_levels()
         ref = reference_round_white(img.transpose(1, 2, 0))
-        np.testing.assert_array_equal(binarize(img, 'legacy'), ref)
+        np.testing.assert_array_equal(binarize(img, 'reference'), ref)
 
     def test_equals_literal_reference_colours(self):
         rng = np.random.default_rng(0)
@@ -93,7 +93,7 @@ class TestBinarizeLegacy:
         img[:, :8] = rng.integers(230, 256, size=(3, 8, 64), dtype=np.uint8)
         img[:, 8:16] = rng.integers(0, 26, size=(3, 8, 64), dtype=np.uint8)
         ref = reference_round_white(img.transpose(1, 2, 0))
-        ours = binarize(img, 'legacy')
+        ours = binarize(img, 'reference')
         np.testing.assert_array_equal(ours, ref)
         # Not a trivial map: both classes occur.
         assert 0 < ours.sum() < ours.size
@@ -107,7 +107,7 @@ class TestBinarizeLegacy:
         img = np.array([[20, 20, 20], [1, 2, 3], [0, 15, 15]],
                        dtype=np.uint8).T[:, None, :]
         np.testing.assert_array_equal(
-            binarize(img, 'legacy')[0], [False, False, True])
+            binarize(img, 'reference')[0], [False, False, True])
 
 
 class TestBinarizeThreshold:
@@ -188,15 +188,15 @@ class TestFillLargestComponentBox:
         expected[0, 4:6] = True
         np.testing.assert_array_equal(fill_largest_component_box(m), expected)
 
-    def test_tie_break_legacy_keeps_later_one(self):
+    def test_tie_break_reference_keeps_later_one(self):
         m = np.zeros((6, 6), dtype=bool)
-        m[4, 0:2] = True  # 2 px, met second in the scan -> legacy keeps it
+        m[4, 0:2] = True  # 2 px, met second in the scan -> reference keeps it
         m[0, 4:6] = True  # 2 px, met first -> 'raster' keeps it
         later, first = np.zeros_like(m), np.zeros_like(m)
         later[4, 0:2] = True
         first[0, 4:6] = True
         np.testing.assert_array_equal(
-            fill_largest_component_box(m, tie_break='legacy'), later)
+            fill_largest_component_box(m, tie_break='reference'), later)
         np.testing.assert_array_equal(
             fill_largest_component_box(m, tie_break='raster'), first)
         np.testing.assert_array_equal(fill_largest_component_box(m), first)
@@ -214,7 +214,7 @@ class TestFillLargestComponentBox:
             expected[name] = np.zeros_like(m)
             expected[name][r, c] = True
         np.testing.assert_array_equal(
-            fill_largest_component_box(m, tie_break='legacy'),
+            fill_largest_component_box(m, tie_break='reference'),
             expected['last'])
         np.testing.assert_array_equal(
             fill_largest_component_box(m, tie_break='raster'),
@@ -229,9 +229,9 @@ class TestFillLargestComponentBox:
         m[1, 0] = m[0, 5] = True
         labels = cv2.connectedComponents(m.astype(np.uint8) * 255)[1]
         assert labels[1, 0] == 1 and labels[0, 5] == 2
-        legacy = fill_largest_component_box(m, tie_break='legacy')
-        np.testing.assert_array_equal(legacy, reference_to_rectangle(m))
-        assert legacy.sum() == 1 and legacy[0, 5]
+        reference = fill_largest_component_box(m, tie_break='reference')
+        np.testing.assert_array_equal(reference, reference_to_rectangle(m))
+        assert reference.sum() == 1 and reference[0, 5]
         raster = fill_largest_component_box(m)
         assert raster.sum() == 1 and raster[0, 5]
 
@@ -241,7 +241,7 @@ class TestFillLargestComponentBox:
         m[0, 4:6] = True
         expected = np.zeros_like(m)
         expected[4, 0:3] = True
-        for tie_break in ('raster', 'legacy'):
+        for tie_break in ('raster', 'reference'):
             np.testing.assert_array_equal(
                 fill_largest_component_box(m, tie_break=tie_break), expected)
 
@@ -254,10 +254,10 @@ class TestFillLargestComponentBox:
         masks = rng.random((40, 30, 30)) < 0.08
         masks[:5] = rng.random((5, 30, 30)) < 0.5
         ours = fill_largest_component_box(torch.from_numpy(masks))
-        legacy = fill_largest_component_box(masks, tie_break='legacy')
+        reference = fill_largest_component_box(masks, tie_break='reference')
         assert isinstance(ours, torch.Tensor) and ours.shape == masks.shape
         checked = ties = 0
-        for m, o, q in zip(masks, ours.numpy(), legacy):
+        for m, o, q in zip(masks, ours.numpy(), reference):
             ref = reference_to_rectangle(m)
             # The reference's own rule, ties included.
             np.testing.assert_array_equal(q, ref)

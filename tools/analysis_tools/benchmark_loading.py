@@ -28,9 +28,8 @@ from projects.prompthub.datasets.transforms.loading import \
     LoadVICLPair  # noqa: E402
 from projects.prompthub.datasets.transforms.pair_cache import \
     PairCache  # noqa: E402
-from tools.analysis_tools.benchmark import (
-    markdown_table,  # noqa: E402
-    write_json)
+from tools.analysis_tools.benchmark import markdown_table  # noqa: E402
+from tools.analysis_tools.benchmark import write_json
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -103,8 +103,7 @@ retrieval = dict(
         data_root=coco_root,
         fold=fold,
         split='trn',
-        data_prefix=dict(
-            img_path='trn2014', seg_map_path='Coco_Trainlabel')),
+        data_prefix=dict(img_path='trn2014', seg_map_path='Coco_Trainlabel')),
     candidate_dataset=dict(
         type=coco_type, data_root=coco_root, fold=fold, split='trn'),
     exclude_self=True,

@@ -30,7 +30,7 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-# 'threshold' binarisation, like the demo model's: the reference's legacy
+# 'threshold' binarisation, like the demo model's: the reference's reference
 # uint8 wrap-around only matters for matching published MAE-VQGAN numbers.
 val_evaluator = [
     dict(type='VICLIoUMetric', mode='threshold'),

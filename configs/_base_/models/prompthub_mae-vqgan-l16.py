@@ -22,10 +22,13 @@ model = dict(
         reassociate=True),
     losses=[
         dict(type='PredictionLoss', loss_weight=1.0),
-        dict(type='SemanticAlignmentLoss', loss_weight=0.5, legacy=True),
-        dict(type='UtilizationLoss', loss_weight=0.2, legacy=True),
+        dict(
+            type='SemanticAlignmentLoss',
+            loss_weight=0.5,
+            match_reference=True),
+        dict(type='UtilizationLoss', loss_weight=0.2, match_reference=True),
     ],
-    binarize='legacy',
+    binarize='reference',
     # Inference computes what the neck derives from a prompt alone once per
     # distinct prompt (docs/benchmarks.md); results equal the uncached path
     # up to float rounding. None turns it off.

@@ -475,7 +475,7 @@ class PromptHubInferencer(BaseInferencer):
     def forward(self, inputs: dict, **kwargs) -> List[SegDataSample]:
         """``model.test_step`` (as in ``tools/test.py``); each sample also
         keeps the pairs the model saw as ``pair_inputs`` (and
-        ``feature_pair_inputs`` with the legacy feature inputs)."""
+        ``feature_pair_inputs`` with the reference feature inputs)."""
         with self._any_prompt_count():
             preds = self.model.test_step(inputs)
         batch = inputs['inputs']

@@ -117,7 +117,7 @@ def add_feature_fg_values(data_list: List[dict]) -> None:
 
     The reference's precomputed fusion features hold, per image, the mask
     of the class listed first for it (spec 2.1); kept for
-    ``LoadVICLPair(legacy_features=True)``.
+    ``LoadVICLPair(reference_features=True)``.
     """
     first_fg = {}
     for info in data_list:

@@ -1,7 +1,8 @@
 """Episode batching and IoU helpers shared by the CPU demo tools.
 
 They score a backbone or a PromptHub model on the query-label cell with
-the same geometry as the models' ``predict`` (render, BR cell, mean of the
+the same geometry as the models' ``predict`` (logits_to_image, BR cell,
+mean of the
 three channels above 0.5, the ``'threshold'`` binarisation).
 """
 from typing import List, Sequence, Tuple
@@ -48,7 +49,7 @@ def backbone_probs(backbone, inputs: Tensor, slot: int) -> Tensor:
     prompt, query = inputs[:, slot], inputs[:, 0]
     canvas = build_canvas(prompt[:, 0], prompt[:, 1], query[:, 0], query[:, 1])
     logits = backbone.forward_tokens(backbone.embed(canvas))
-    return br_cell(backbone.render(logits)).mean(dim=1)
+    return br_cell(backbone.logits_to_image(logits)).mean(dim=1)
 
 
 @torch.no_grad()
@@ -63,7 +64,7 @@ def prompthub_probs(model, inputs: Tensor) -> Tensor:
         Tensor: [B, S, S] in [0, 1].
     """
     logits = model.encode_decode(inputs)
-    return br_cell(model.backbone.render(logits)).mean(dim=1)
+    return br_cell(model.backbone.logits_to_image(logits)).mean(dim=1)
 
 
 def iou_per_episode(pred: Tensor, gt: Tensor) -> np.ndarray:

@@ -16,9 +16,9 @@ ArrayLike = Union[torch.Tensor, np.ndarray]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BINARIZE_MODES = ('legacy', 'threshold')
+BINARIZE_MODES = ('reference', 'threshold')
 #: Tie rules of :func:`fill_largest_component_box`.
-TIE_BREAKS = ('raster', 'legacy')
+TIE_BREAKS = ('raster', 'reference')
 
 
 def _as_tensor(x: ArrayLike) -> Tuple[torch.Tensor, bool]:
@@ -100,14 +100,14 @@ def query_label_cell(canvas: ArrayLike, padding: int = 1) -> ArrayLike:
     return canvas[..., start:start + cell, start:start + cell]
 
 
-def binarize(img: ArrayLike, mode: str = 'legacy') -> ArrayLike:
+def binarize(img: ArrayLike, mode: str = 'reference') -> ArrayLike:
     """Decide per pixel whether an RGB uint8 image is white or black.
 
     Both modes pick the nearer of WHITE (255, 255, 255) and BLACK (0, 0, 0)
     by squared distance summed over channels, white on ties (the
     reference's ``argmin`` over ``[WHITE, BLACK]`` returns the first).
 
-    - ``'legacy'``: the reference's ``round_image`` on uint8 input, where
+    - ``'reference'``: the reference's ``round_image`` on uint8 input, where
       the difference and its square wrap modulo 256 before the channel
       sum. Closed form with x in 0..255:
       ``d_W = sum_c ((x_c + 1) % 256) ** 2 % 256``,
@@ -118,8 +118,8 @@ def binarize(img: ArrayLike, mode: str = 'legacy') -> ArrayLike:
 
     Args:
         img (Tensor | ndarray): uint8 image(s) of shape (..., 3, H, W).
-        mode (str): ``'legacy'`` or ``'threshold'``. Defaults to
-            ``'legacy'``.
+        mode (str): ``'reference'`` or ``'threshold'``. Defaults to
+            ``'reference'``.
 
     Returns:
         Tensor | ndarray: bool of shape (..., H, W), True where white
@@ -134,7 +134,7 @@ def binarize(img: ArrayLike, mode: str = 'legacy') -> ArrayLike:
         raise ValueError('expected images of shape (..., 3, H, W), got '
                          f'{tuple(x.shape)}')
     x = x.to(torch.int32)
-    if mode == 'legacy':
+    if mode == 'reference':
         # (x - 255) mod 256 == (x + 1) mod 256; squares wrap too, the
         # channel sum does not (the reference sums in float).
         d_white = (((x + 1) & 255)**2 & 255).sum(dim=-3)
@@ -155,7 +155,7 @@ def _largest_box_2d(mask: np.ndarray, tie_break: str) -> np.ndarray:
     # Label 0 is the background (False pixels); only True components count.
     areas = stats[1:, cv2.CC_STAT_AREA]
     cands = np.flatnonzero(areas == areas.max()) + 1
-    if tie_break == 'legacy':
+    if tie_break == 'reference':
         # The reference reverses a stable argsort of the areas by label,
         # so of equal areas the highest cv2 label wins. cv2 scans in 2x2
         # blocks, so this is not always the last first pixel in raster
@@ -186,7 +186,7 @@ def fill_largest_component_box(mask: ArrayLike,
 
     - ``'raster'``: the component whose first pixel comes first in raster
       order, a rule independent of how cv2 numbers its components;
-    - ``'legacy'``: what the reference keeps. It sorts the component sizes
+    - ``'reference'``: what the reference keeps. It sorts the component sizes
       with ``np.argsort`` (stable in effect, as the comparison with the
       official code found) and walks them in reverse, so of equal areas it
       keeps the component with the highest ``cv2.connectedComponents``
@@ -194,7 +194,7 @@ def fill_largest_component_box(mask: ArrayLike,
 
     Args:
         mask (Tensor | ndarray): bool mask(s) of shape (..., H, W).
-        tie_break (str): ``'raster'`` or ``'legacy'``, see above.
+        tie_break (str): ``'raster'`` or ``'reference'``, see above.
             Defaults to ``'raster'``.
 
     Returns:

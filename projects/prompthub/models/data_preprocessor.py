@@ -38,7 +38,7 @@ class VICLDataPreprocessor(BaseDataPreprocessor):
         Args:
             data (dict): ``inputs`` (list of uint8 tensors or a stacked
                 tensor; or a dict with such ``pairs`` and float
-                ``feature_pairs``, the legacy fusion inputs) and
+                ``feature_pairs``, the reference fusion inputs) and
                 ``data_samples``.
             training (bool): Unused; kept for the interface.
 

@@ -104,21 +104,21 @@ def fused_prompt_cells(model,
     Returns:
         Tensor | None: float [B, 2, 3, S, S] in [0, 1]: the fused prompt
         tokens themselves when the backbone can show them
-        (``render_tokens``, e.g. the pixel-carrying tiny backbone), else
+        (``tokens_to_image``, e.g. the pixel-carrying tiny backbone), else
         what the frozen backbone reconstructs from them (MAE-VQGAN).
     """
     if getattr(model, 'neck', None) is None:
         return None
-    render_tokens = getattr(model.backbone, 'render_tokens', None)
-    if render_tokens is not None:
-        rendered = render_tokens(model.extract_feat(inputs))
+    tokens_to_image = getattr(model.backbone, 'tokens_to_image', None)
+    if tokens_to_image is not None:
+        decoded = tokens_to_image(model.extract_feat(inputs))
     else:
         if logits is None:
             logits = model.encode_decode(inputs)
-        rendered = model.backbone.render(logits)
-    size = rendered.shape[-1]
+        decoded = model.backbone.logits_to_image(logits)
+    size = decoded.shape[-1]
     cell = cell_size(size)
     far = size - cell
     return torch.stack(
-        [rendered[..., :cell, :cell], rendered[..., :cell, far:far + cell]],
+        [decoded[..., :cell, :cell], decoded[..., :cell, far:far + cell]],
         dim=1)

@@ -82,12 +82,12 @@ class TestVICLIoUMetric:
         assert out['seg/mIoU'] == 0.0 and out['seg/fgIoU'] == 0.0
 
     def test_modes_differ_on_scrambled_gray(self):
-        # Gray 15 is white under 'legacy' and black under 'threshold'.
+        # Gray 15 is white under 'reference' and black under 'threshold'.
         pa, ga = masks_abc()[0]
         sample = make_sample(pa, ga, pred_value=15).to_dict()
-        legacy = VICLIoUMetric(mode='legacy')
-        legacy.process({}, [sample])
-        assert legacy.results == [(3, 9, 6, 6)]
+        reference = VICLIoUMetric(mode='reference')
+        reference.process({}, [sample])
+        assert reference.results == [(3, 9, 6, 6)]
         threshold = VICLIoUMetric(mode='threshold')
         threshold.process({}, [sample])
         assert threshold.results == [(0, 6, 0, 6)]
@@ -122,10 +122,10 @@ class TestVICLIoUMetric:
         gt = np.zeros((S, S), dtype=bool)
         gt[4, 0:3] = True  # 3 px
         samples = [make_sample(pred, gt).to_dict()]
-        legacy = VICLIoUMetric(mode='legacy', task='detection')
-        legacy.process({}, samples)
-        assert legacy.results == [(2, 3, 2, 3)]
-        assert legacy.evaluate(1)['vicl/mIoU'] == pytest.approx(200 / 3)
+        reference = VICLIoUMetric(mode='reference', task='detection')
+        reference.process({}, samples)
+        assert reference.results == [(2, 3, 2, 3)]
+        assert reference.evaluate(1)['vicl/mIoU'] == pytest.approx(200 / 3)
         threshold = VICLIoUMetric(mode='threshold', task='detection')
         threshold.process({}, samples)
         assert threshold.results == [(0, 5, 2, 3)]
@@ -183,7 +183,7 @@ class TestWithMMSegIoUMetric:
         init_default_scope('mmseg')
         evaluator = Evaluator([
             dict(type='IoUMetric', iou_metrics=['mIoU']),
-            dict(type='VICLIoUMetric', mode='legacy'),
+            dict(type='VICLIoUMetric', mode='reference'),
         ])
         evaluator.dataset_meta = dict(classes=CLASSES)
         # Evaluator.process turns the data elements into dicts.

@@ -440,11 +440,11 @@ def test_decode_per_image(per_image):
     assert out.shape == (3, 3, 224, 224)
     if per_image:
         assert torch.equal(out, alone)
-    # render goes through the same path.
+    # logits_to_image goes through the same path.
     logits = torch.randn(2, model.grid_size**2, model.num_codes)
     sizes, handle = _decoder_batch_sizes(model)
     try:
-        model.render(logits)
+        model.logits_to_image(logits)
     finally:
         handle.remove()
     assert sizes == ([1, 1] if per_image else [2])

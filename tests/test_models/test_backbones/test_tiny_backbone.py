@@ -29,7 +29,7 @@ def test_api_shapes_and_frozen():
     logits = model.forward_tokens(tokens)
     assert logits.shape == (2, 196, 192)
     assert model.forward_tokens(tokens, br_token_ids(14)).shape == (2, 49, 192)
-    assert model.render(logits).shape == (2, 3, 224, 224)
+    assert model.logits_to_image(logits).shape == (2, 3, 224, 224)
     with pytest.raises(ValueError):
         model.embed(torch.zeros(1, 3, 112, 112))
     assert torch.equal(model.embed(canvas, 'top'), tokens[:, :98])
@@ -54,15 +54,15 @@ def test_br_never_read_and_targets_round_trip():
     target = model.prediction_targets(canvas)
     assert target.shape == (2, 196, 192)
     assert 0 <= target.min() and target.max() <= 1
-    img = model.render(torch.logit(target.clamp(1e-4, 1 - 1e-4)))
+    img = model.logits_to_image(torch.logit(target.clamp(1e-4, 1 - 1e-4)))
     raw = canvas.new_tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1) * \
         canvas + canvas.new_tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
     pooled = torch.nn.functional.avg_pool2d(raw.clamp(0, 1), 2)
     up = torch.nn.functional.interpolate(pooled, scale_factor=2)
     assert torch.allclose(img, up, atol=1e-3)
-    # The tokens carry the same pooled pixels: render_tokens shows them.
+    # The tokens carry the same pooled pixels: tokens_to_image shows them.
     assert torch.allclose(
-        model.render_tokens(model.embed(canvas)), up, atol=1e-5)
+        model.tokens_to_image(model.embed(canvas)), up, atol=1e-5)
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -40,13 +40,13 @@ def test_pixel_loss_ignores_other_tokens_and_is_zero_at_optimum():
     assert br.numel() == 49
 
 
-def test_semantic_alignment_loss_pixel_targets_top_half_legacy():
+def test_semantic_alignment_loss_pixel_targets_top_half_reference():
     logits, target = _pixel_case(batch=4)
     top = torch.arange(98)
     bce = F.binary_cross_entropy_with_logits(logits[:, top], target[:, top])
-    loss = SemanticAlignmentLoss(loss_weight=1.0, legacy=True)
+    loss = SemanticAlignmentLoss(loss_weight=1.0, match_reference=True)
     assert torch.allclose(loss(logits, target), bce / 4, atol=1e-6)
-    plain = SemanticAlignmentLoss(loss_weight=0.5, legacy=False)
+    plain = SemanticAlignmentLoss(loss_weight=0.5, match_reference=False)
     assert torch.allclose(plain(logits, target), 0.5 * bce, atol=1e-6)
 
 

@@ -74,15 +74,16 @@ def test_semantic_alignment_loss_hand_values():
     # sample 1: TL [0, ln3] t0 -> ln4; TR [ln3, 0] t0 -> ln(4/3)
     ln2, ln4, ln43 = math.log(2), math.log(4), math.log(4 / 3)
     plain_mean = (ln43 + ln2 + ln4 + ln43) / 4
-    legacy = SemanticAlignmentLoss(grid=1, loss_weight=1.)
-    plain = SemanticAlignmentLoss(grid=1, loss_weight=1., legacy=False)
+    reference = SemanticAlignmentLoss(grid=1, loss_weight=1.)
+    plain = SemanticAlignmentLoss(
+        grid=1, loss_weight=1., match_reference=False)
     assert plain(logits, target).item() == pytest.approx(plain_mean)
     # reference: sum(CE * mask) / sum(mask) / B, with B = 2
-    assert legacy(logits, target).item() == pytest.approx(plain_mean / 2)
-    assert legacy(logits[:1], target[:1]).item() == pytest.approx(
+    assert reference(logits, target).item() == pytest.approx(plain_mean / 2)
+    assert reference(logits[:1], target[:1]).item() == pytest.approx(
         (ln43 + ln2) / 2)
     default = SemanticAlignmentLoss(grid=1)
-    assert default.loss_weight == 0.5 and default.legacy
+    assert default.loss_weight == 0.5 and default.match_reference
     assert default(logits,
                    target).item() == pytest.approx(0.5 * plain_mean / 2)
     assert default.loss_name == 'loss_s'
@@ -95,18 +96,18 @@ def test_utilization_loss_hand_values():
         [[1., 0.], [1., 0.], [1., 0.], [0., 1.]],  # 0 + 1
         [[1., 1.], [3., 4.], [1., -1.], [3., 4.]],  # 1 + 0
     ])
-    legacy = UtilizationLoss(grid=1, loss_weight=1.)
-    averaged = UtilizationLoss(grid=1, loss_weight=1., legacy=False)
-    # legacy: mean(BL vs TL) + mean(BR vs TR) = 1/2 + 1/2
-    assert legacy(logits).item() == pytest.approx(1.0)
+    reference = UtilizationLoss(grid=1, loss_weight=1.)
+    averaged = UtilizationLoss(grid=1, loss_weight=1., match_reference=False)
+    # reference: mean(BL vs TL) + mean(BR vs TR) = 1/2 + 1/2
+    assert reference(logits).item() == pytest.approx(1.0)
     assert averaged(logits).item() == pytest.approx(0.5)
-    assert legacy(logits, reduction_override='none').flatten().tolist() == \
+    assert reference(logits, reduction_override='none').flatten().tolist() == \
         pytest.approx([1., 1.])
     # cos(a, -a) = -1 -> 2 per term
     opposite = torch.tensor([[[1., 2.], [0., 1.], [-1., -2.], [0., -1.]]])
-    assert legacy(opposite).item() == pytest.approx(4.)
+    assert reference(opposite).item() == pytest.approx(4.)
     # eps keeps zero vectors finite: 1 - 0 / sqrt(eps^2) = 1 per term
-    assert legacy(torch.zeros(1, 4, 2)).item() == pytest.approx(2.)
+    assert reference(torch.zeros(1, 4, 2)).item() == pytest.approx(2.)
     default = UtilizationLoss()
     assert default.loss_weight == 0.2 and default.loss_name == 'loss_u'
 
@@ -123,7 +124,8 @@ def test_utilization_loss_matches_cosine_embedding_loss():
     loss = UtilizationLoss(loss_weight=1.)
     torch.testing.assert_close(loss(logits), img + lab)
     torch.testing.assert_close(
-        UtilizationLoss(loss_weight=1., legacy=False)(logits), (img + lab) / 2)
+        UtilizationLoss(loss_weight=1., match_reference=False)(logits),
+        (img + lab) / 2)
 
 
 def test_fp16_logits_are_cast():

@@ -95,9 +95,9 @@ def test_predict_fills_the_documented_fields(model):
         assert pred.dtype == torch.uint8 and pred.shape == (3, 111, 111)
         assert gt.dtype == torch.uint8 and gt.shape == (3, 111, 111)
         assert torch.equal(sample.pred_sem_seg.data[0].bool(),
-                           binarize(pred, 'legacy'))
+                           binarize(pred, 'reference'))
         assert torch.equal(sample.gt_sem_seg.data[0].bool(),
-                           binarize(gt, 'legacy'))
+                           binarize(gt, 'reference'))
 
 
 def test_ground_truth_is_read_back_from_the_canvas(model):

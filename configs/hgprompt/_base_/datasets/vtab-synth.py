@@ -1,5 +1,5 @@
-# The generated VTAB-like suite (projects/hgprompt/tools/make_vtab_suite.py): 32x32
-# images in the NOAH layout. Override ``data_root`` per task.
+# The generated VTAB-like suite (projects/hgprompt/tools/make_vtab_suite.py):
+# 32x32 images in the NOAH layout. Override ``data_root`` per task.
 data_root = 'work_dirs/hgprompt_demo/vtab_suite/count6'
 train_pipeline = [
     dict(type='HGLoadImage', size=32),

@@ -74,7 +74,7 @@ class PackVICLInputs(BaseTransform):
 
         Returns:
             dict: ``inputs`` (uint8 tensor [K+1, 2, 3, S, S], or a dict of
-            it as ``pairs`` and the float legacy ``feature_pairs`` when the
+            it as ``pairs`` and the float reference ``feature_pairs`` when the
             loader produced them) and ``data_samples`` (``SegDataSample``).
         """
         query_shape = results['img'].shape
@@ -122,9 +122,9 @@ class PackVICLInputs(BaseTransform):
 
     @staticmethod
     def _feature_pairs(results: dict, prompts: list):
-        """float32 [K+1, 2, 3, S, S] of the legacy feature inputs, if any.
+        """float32 [K+1, 2, 3, S, S] of the reference feature inputs, if any.
 
-        ``LoadVICLPair(legacy_features=True)`` adds ``feat_img`` and
+        ``LoadVICLPair(reference_features=True)`` adds ``feat_img`` and
         ``feat_label_img``; they must then exist for every pair.
         """
         items = [results] + list(prompts)
@@ -133,9 +133,10 @@ class PackVICLInputs(BaseTransform):
             return None
         if not all(have):
             raise ValueError(
-                'legacy feature inputs (feat_img) exist for some pairs only; '
+                'reference feature inputs (feat_img) exist for some pairs '
+                'only; '
                 'load the query and every prompt with the same '
-                'LoadVICLPair(legacy_features=...) setting.')
+                'LoadVICLPair(reference_features=...) setting.')
         feats = np.stack([
             np.stack([item['feat_img'], item['feat_label_img']])
             for item in items

@@ -15,7 +15,7 @@ class LoadVICLInferencePair(LoadVICLPair):
     What mmseg's ``InferencerLoader`` is to ``LoadImageFromFile``:
     :class:`PromptHubInferencer` puts it in place of the test pipeline's
     ``LoadVICLPair``, with the same settings (task, size, interpolation,
-    label threshold, legacy features), so a user's pair is decoded,
+    label threshold, reference features), so a user's pair is decoded,
     resized and binarised exactly as ``tools/test.py`` treats a dataset
     pair. Images go through the datasets' strict reader.
 
@@ -33,7 +33,7 @@ class LoadVICLInferencePair(LoadVICLPair):
     - ``input_name`` (e.g. ``'query'``, ``'prompt 2'``): how errors and
       warnings name the pair.
 
-    With ``legacy_features`` the feature label is the prompt's own mask
+    With ``reference_features`` the feature label is the prompt's own mask
     (a Pascal-5i record draws its image's first-listed class there, spec
     2.1, which a user's pair does not have).
 

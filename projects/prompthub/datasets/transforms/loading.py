@@ -117,17 +117,18 @@ class LoadVICLPair(BaseTransform):
       channels; otherwise ``img_path`` is read (a prepared gray image) and
       converted to RGB. No ``gt_seg_map``.
 
-    With ``legacy_features=True`` the pair is also prepared the way the
-    reference prepared the inputs of its precomputed fusion features
-    (spec 2.1), as float32 HxWx3 arrays in [0, 1] under ``feat_img`` and
+    With ``reference_features=True`` the pair is also prepared the way the
+    reference prepared the inputs of its precomputed fusion features (spec
+    2.1), as float32 HxWx3 arrays in [0, 1] under ``feat_img`` and
     ``feat_label_img``: segmentation resizes with PIL bicubic to
-    ``legacy_size`` (224), then bilinearly as a tensor to ``size`` without
-    antialiasing, and draws the label of ``feature_fg_value`` (the image's
-    first-listed class) when the record has it; colourisation resizes with
-    PIL bilinear to 224, then bilinearly as a tensor; detection's features
-    use the canvas pair itself. ``PackVICLInputs`` then packs them as
-    ``feature_pairs`` and the model embeds those instead of the canvas
-    pairs, which reproduces the reference's fusion inputs numerically.
+    ``reference_feature_size`` (224), then bilinearly as a tensor to
+    ``size`` without antialiasing, and draws the label of
+    ``feature_fg_value`` (the image's first-listed class) when the record
+    has it; colourisation resizes with PIL bilinear to 224, then bilinearly
+    as a tensor; detection's features use the canvas pair itself.
+    ``PackVICLInputs`` then packs them as ``feature_pairs`` and the model
+    embeds those instead of the canvas pairs, which reproduces the
+    reference's fusion inputs numerically.
 
     ``gt_seg_map`` is computed from the *resized* label image as
     ``label_img[..., 0] >= label_threshold`` (the resize blurs the 0/255
@@ -151,10 +152,10 @@ class LoadVICLPair(BaseTransform):
             None means True for segmentation and detection.
         backend_args (dict, optional): mmengine file backend arguments.
             Defaults to None.
-        legacy_features (bool): Also add the reference's feature inputs
+        reference_features (bool): Also add the reference's feature inputs
             (see above). Defaults to False.
-        legacy_size (int): Intermediate PIL size of the legacy feature
-            pipeline. Defaults to 224.
+        reference_feature_size (int): Intermediate PIL size of the
+            reference feature pipeline. Defaults to 224.
         cache_dir (str, optional): A :class:`PairCache` folder written by
             ``tools/misc/build_pair_cache.py``: pairs found there are read from
             it instead of decoded and resized (the same arrays); pairs not
@@ -177,8 +178,8 @@ class LoadVICLPair(BaseTransform):
                  label_threshold: int = 128,
                  with_gt_seg_map: Optional[bool] = None,
                  backend_args: Optional[dict] = None,
-                 legacy_features: bool = False,
-                 legacy_size: int = 224,
+                 reference_features: bool = False,
+                 reference_feature_size: int = 224,
                  cache_dir: Optional[str] = None,
                  cache_verify: Optional[bool] = None) -> None:
         if task not in _TASK_ALIASES:
@@ -199,21 +200,22 @@ class LoadVICLPair(BaseTransform):
             with_gt_seg_map = self.task != 'colorization'
         self.with_gt_seg_map = with_gt_seg_map
         self.backend_args = backend_args
-        self.legacy_features = legacy_features
-        self.legacy_size = legacy_size
-        if cache_dir is not None and legacy_features:
+        self.reference_features = reference_features
+        self.reference_feature_size = reference_feature_size
+        if cache_dir is not None and reference_features:
             raise ValueError(
                 'LoadVICLPair: cache_dir holds resized pairs only; it cannot '
-                'serve legacy_features=True (set cache_dir=None).')
+                'serve reference_features=True (set cache_dir=None).')
         self.cache = None if cache_dir is None else PairCache(
             cache_dir, self.cache_settings())
         self.cache_verify = cache_verify
         self.cache_misses = 0
 
-    def _legacy_feature_input(self, img: Image.Image) -> np.ndarray:
-        """PIL resize to ``legacy_size``, then a tensor bilinear resize to
-        ``size`` without antialiasing (reference feature pipeline)."""
-        size = self.legacy_size
+    def _reference_feature_input(self, img: Image.Image) -> np.ndarray:
+        """PIL resize to ``reference_feature_size``, then a tensor bilinear
+        resize to ``size`` without antialiasing (reference feature
+        pipeline)."""
+        size = self.reference_feature_size
         img = img.convert('RGB').resize(
             (size, size), _INTERPOLATIONS[self._LEGACY_PIL[self.task]])
         x = torch.from_numpy(np.asarray(img, np.float32) / 255.0)
@@ -246,7 +248,7 @@ class LoadVICLPair(BaseTransform):
                                         results.get('sample_idx'), None,
                                         "LoadVICLPair(task='segmentation')")
             fg_value = results['class_id'] + 1
-        if self.legacy_features:
+        if self.reference_features:
             feature_fg = results.get('feature_fg_value', fg_value)
             self._feature_label = Image.fromarray(
                 np.where(mask == feature_fg, 255, 0).astype(np.uint8))
@@ -281,7 +283,7 @@ class LoadVICLPair(BaseTransform):
             results: dict) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:
         """Decode and resize one pair (no cache).
 
-        Adds the legacy feature inputs to ``results`` when they are on.
+        Adds the reference feature inputs to ``results`` when they are on.
 
         Returns:
             tuple: image and label, uint8 [H, W, 3] at ``size``, and the
@@ -290,9 +292,9 @@ class LoadVICLPair(BaseTransform):
         load = getattr(self, f'_load_{self.task}')
         self._feature_label = None
         img, label = load(results)
-        if self.legacy_features and self.task != 'detection':
-            results['feat_img'] = self._legacy_feature_input(img)
-            results['feat_label_img'] = self._legacy_feature_input(
+        if self.reference_features and self.task != 'detection':
+            results['feat_img'] = self._reference_feature_input(img)
+            results['feat_label_img'] = self._reference_feature_input(
                 self._feature_label or label)
         ori_shape = (img.height, img.width)
         img = self._resize(img)
@@ -399,7 +401,7 @@ class LoadVICLPair(BaseTransform):
         if self.with_gt_seg_map:
             results['gt_seg_map'] = (label[..., 0]
                                      >= self.label_threshold).astype(np.uint8)
-        if self.legacy_features and self.task == 'detection':
+        if self.reference_features and self.task == 'detection':
             results['feat_img'] = img.astype(np.float32) / 255.0
             results['feat_label_img'] = label.astype(np.float32) / 255.0
         return results
@@ -410,6 +412,6 @@ class LoadVICLPair(BaseTransform):
                 f'label_threshold={self.label_threshold}, '
                 f'with_gt_seg_map={self.with_gt_seg_map}, '
                 f'backend_args={self.backend_args}, '
-                f'legacy_features={self.legacy_features}, '
+                f'reference_features={self.reference_features}, '
                 f"cache_dir={getattr(self.cache, 'directory', None)!r}, "
                 f'cache_verify={self.cache_verify})')

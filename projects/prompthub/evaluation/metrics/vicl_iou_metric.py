@@ -24,7 +24,7 @@ class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
     binarised prediction is replaced by its filled bounding box before the
     IoU (reference ``to_rectangle``; all background if there is none). The
     ground truth is binarised but not box-filled. Of components tied for
-    the largest area, ``mode='legacy'`` keeps the one the reference keeps
+    the largest area, ``mode='reference'`` keeps the one the reference keeps
     (the highest cv2 label) and ``'threshold'`` the first in raster order
     (see :func:`..functional.fill_largest_component_box`).
 
@@ -56,11 +56,11 @@ class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
     on ``output_dir``.
 
     Args:
-        mode (str): Binarisation, ``'legacy'`` (the reference's uint8
+        mode (str): Binarisation, ``'reference'`` (the reference's uint8
             wrap-around rounding, needed to match published numbers) or
             ``'threshold'`` (the intended nearest-colour rule). See
             :func:`~projects.prompthub.evaluation.functional.binarize`.
-            Defaults to ``'legacy'``.
+            Defaults to ``'reference'``.
         task (str): ``'segmentation'`` or ``'detection'``. Defaults to
             ``'segmentation'``.
         empty_score (float): IoU given to an image whose prediction and
@@ -85,7 +85,7 @@ class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
     TASKS = ('segmentation', 'detection')
 
     def __init__(self,
-                 mode: str = 'legacy',
+                 mode: str = 'reference',
                  task: str = 'segmentation',
                  empty_score: float = 1.0,
                  pred_key: str = 'pred_label_img',
@@ -129,10 +129,11 @@ class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
             stack_pixel_data(data_samples, self.pred_key), self.mode)
         gt = binarize(stack_pixel_data(data_samples, self.gt_key), self.mode)
         if self.task == 'detection':
-            # The reference's tie rule belongs to its quirks ('legacy').
+            # The reference's tie rule belongs to its quirks ('reference').
             pred = fill_largest_component_box(
                 pred,
-                tie_break='legacy' if self.mode == 'legacy' else 'raster')
+                tie_break='reference'
+                if self.mode == 'reference' else 'raster')
         stats = fg_iou_stats(pred, gt)
         if self.writer is None:
             self.results.extend(tuple(row) for row in stats.tolist())

@@ -228,7 +228,7 @@ class MAEVQGAN(InpaintingMAEViT):
         """
         return self.encode_to_codes(canvas)
 
-    def render(self, logits: torch.Tensor) -> torch.Tensor:
+    def logits_to_image(self, logits: torch.Tensor) -> torch.Tensor:
         """Image of a prediction: hard argmax, then full-grid decode.
 
         Args:

@@ -1,7 +1,7 @@
 """A tiny pixel-predicting VICL backbone that trains on a CPU.
 
 It implements the backbone API of ``docs/design.md`` (``embed``,
-``forward_tokens``, ``prediction_targets``, ``render``; attributes
+``forward_tokens``, ``prediction_targets``, ``logits_to_image``; attributes
 ``num_codes``, ``embed_dim``, ``grid_size``), so :class:`PromptHub` and
 :class:`VICLInpainter` use it in place of the MAE-VQGAN. Instead of VQGAN
 codes it predicts pixels: every token's "logits" are the
@@ -349,7 +349,7 @@ class TinyVICLBackbone(BaseModule):
         self._check(canvas)
         return self._raw_pixels(_to_unit_range(canvas))
 
-    def render_tokens(self, tokens: Tensor) -> Tensor:
+    def tokens_to_image(self, tokens: Tensor) -> Tensor:
         """Image of the raw pixels that tokens carry (optional API).
 
         Every token ends with its patch's pooled, normalised pixels, so
@@ -366,7 +366,7 @@ class TinyVICLBackbone(BaseModule):
         raw = tokens.detach().float()[..., self.model_dim:]
         return _to_unit_range(self._unpatchify(raw))
 
-    def render(self, logits: Tensor) -> Tensor:
+    def logits_to_image(self, logits: Tensor) -> Tensor:
         """Image of the predictions: sigmoid, un-patchify, upsample.
 
         Args:

@@ -24,8 +24,9 @@ class SemanticAlignmentLoss(CanvasTokenLoss):
             ``'sum'``. Defaults to ``'mean'``.
         loss_weight (float): multiplier (lambda). Defaults to 0.5, the
             reference value.
-        legacy (bool): divide every term by the batch size B once more, as
-            the reference does (its effective weight is lambda / B). B is
+        match_reference (bool): divide every term by the batch size B once
+            more, as the reference does (its effective weight is lambda / B).
+            B is
             the global batch: under DDP the sum of the processes' batches,
             so N processes optimise what one process does with the whole
             batch. Set False for the plain mean. Defaults to True.
@@ -36,21 +37,22 @@ class SemanticAlignmentLoss(CanvasTokenLoss):
     def __init__(self,
                  reduction: str = 'mean',
                  loss_weight: float = 0.5,
-                 legacy: bool = True,
+                 match_reference: bool = True,
                  grid: int = 7,
                  loss_name: str = 'loss_s') -> None:
         super().__init__(reduction, loss_weight, grid, loss_name)
-        self.legacy = legacy
+        self.match_reference = match_reference
 
     def elementwise(self, logits: Tensor, target: Optional[Tensor],
                     batch_size: int) -> Tensor:
         ids = token_block_ids('TOP', self.grid, logits.device)
         loss = token_prediction_loss(logits[:, ids], target[:, ids])
-        if self.legacy:
+        if self.match_reference:
             # The global batch: under DDP the per-process batch would
             # multiply the reference's term by the number of processes.
             loss = loss / batch_size
         return loss
 
     def extra_repr(self) -> str:
-        return f'{super().extra_repr()}, legacy={self.legacy}'
+        return (f'{super().extra_repr()}, '
+                f'match_reference={self.match_reference}')

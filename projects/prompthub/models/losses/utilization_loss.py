@@ -26,7 +26,7 @@ class UtilizationLoss(CanvasTokenLoss):
             Defaults to ``'mean'``.
         loss_weight (float): multiplier (gamma). Defaults to 0.2, the
             reference value.
-        legacy (bool): sum the image and label terms, as the reference
+        match_reference (bool): sum the image and label terms, as the reference
             does; False averages them. Defaults to True.
         eps (float): added to the squared norms. Defaults to 1e-12.
         grid (int): canvas block side. Defaults to 7.
@@ -38,12 +38,12 @@ class UtilizationLoss(CanvasTokenLoss):
     def __init__(self,
                  reduction: str = 'mean',
                  loss_weight: float = 0.2,
-                 legacy: bool = True,
+                 match_reference: bool = True,
                  eps: float = 1e-12,
                  grid: int = 7,
                  loss_name: str = 'loss_u') -> None:
         super().__init__(reduction, loss_weight, grid, loss_name)
-        self.legacy = legacy
+        self.match_reference = match_reference
         self.eps = eps
 
     def _one_minus_cos(self, logits: Tensor, block_a: str,
@@ -60,8 +60,9 @@ class UtilizationLoss(CanvasTokenLoss):
         loss = (
             self._one_minus_cos(logits, 'BL', 'TL') +
             self._one_minus_cos(logits, 'BR', 'TR'))
-        return loss if self.legacy else loss / 2
+        return loss if self.match_reference else loss / 2
 
     def extra_repr(self) -> str:
-        return (f'{super().extra_repr()}, legacy={self.legacy}, '
-                f'eps={self.eps}')
+        return (
+            f'{super().extra_repr()}, match_reference={self.match_reference}, '
+            f'eps={self.eps}')

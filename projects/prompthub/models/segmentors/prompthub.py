@@ -54,7 +54,7 @@ class PromptHub(VICLInpainter):
                  backbone: dict,
                  neck: dict,
                  losses: Union[dict, Sequence[dict]],
-                 binarize: str = 'legacy',
+                 binarize: str = 'reference',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  target_cache: Optional[dict] = None,
@@ -95,7 +95,7 @@ class PromptHub(VICLInpainter):
     def pair_tokens(self, inputs: Tensor) -> tuple:
         """Embed every pair's duplicated canvas with the frozen backbone.
 
-        The legacy ``feature_pairs`` (the reference's feature resize
+        The reference ``feature_pairs`` (the reference's feature resize
         pipeline) are embedded instead of the canvas pairs when present.
 
         Args:
@@ -115,7 +115,7 @@ class PromptHub(VICLInpainter):
         return support.view(batch, num_prompts, *support.shape[1:]), query
 
     def _embedded_pairs(self, inputs) -> Tensor:
-        """The pairs the backbone embeds: the legacy ``feature_pairs``
+        """The pairs the backbone embeds: the reference ``feature_pairs``
         (the reference's feature resize pipeline) when present."""
         pairs, features = self.split_inputs(inputs)
         return pairs if features is None else features

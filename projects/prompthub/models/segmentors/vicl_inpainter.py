@@ -33,9 +33,9 @@ class VICLInpainter(BaseSegmentor):
     Args:
         backbone (dict): Config of the frozen MAE-VQGAN (``MAEVQGAN``).
         binarize (str): How predicted and ground-truth label cells become
-            masks for ``pred_sem_seg``/``gt_sem_seg``: ``'legacy'`` (the
+            masks for ``pred_sem_seg``/``gt_sem_seg``: ``'reference'`` (the
             reference's uint8 rounding) or ``'threshold'``. Defaults to
-            ``'legacy'``.
+            ``'reference'``.
         prompt_slot (int): Which prompt pair (1-based) fills the canvas.
             Defaults to 1.
         data_preprocessor (dict, optional): Defaults to
@@ -45,7 +45,7 @@ class VICLInpainter(BaseSegmentor):
 
     def __init__(self,
                  backbone: dict,
-                 binarize: str = 'legacy',
+                 binarize: str = 'reference',
                  prompt_slot: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -62,8 +62,8 @@ class VICLInpainter(BaseSegmentor):
     def split_inputs(inputs) -> tuple:
         """``(pairs, feature_pairs)`` of the preprocessed inputs.
 
-        ``feature_pairs`` is None unless the pipeline produced the legacy
-        fusion inputs (``LoadVICLPair(legacy_features=True)``).
+        ``feature_pairs`` is None unless the pipeline produced the reference
+        fusion inputs (``LoadVICLPair(reference_features=True)``).
         """
         if isinstance(inputs, dict):
             return inputs['pairs'], inputs.get('feature_pairs')
@@ -152,7 +152,7 @@ class VICLInpainter(BaseSegmentor):
             ``pred_sem_seg`` and ``gt_sem_seg`` (see ``docs/design.md``).
         """
         with torch.no_grad():
-            decoded = self.backbone.render(logits)
+            decoded = self.backbone.logits_to_image(logits)
             pasted = paste_prediction(decoded, canvas)
             pred_cells = br_cell(pasted)
             gt_cells = br_cell(denormalize_to_uint8(canvas))

@@ -10,7 +10,7 @@ it once per distinct prompt and serves it from a device-resident slab.
 Keys are the exact content hashes of the prompt pairs that the target-code
 cache uses (:func:`content_keys`): no metadata has to be threaded through
 the pipeline and a changed prompt simply misses. Pairs that are not
-uint8-valued (e.g. the reference's legacy float feature inputs) are
+uint8-valued (e.g. the reference's reference float feature inputs) are
 computed every time. The cache empties itself when the weights change
 (in-place updates such as an optimizer step or ``load_state_dict`` bump the
 tensors' version counters), when the autocast setting changes, and when

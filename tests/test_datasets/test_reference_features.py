@@ -37,7 +37,7 @@ def _multi_class_record(root: str) -> tuple:
 def test_feature_inputs_follow_the_reference_pipeline(tiny_voc):
     root, _ = tiny_voc
     info = _multi_class_record(root)
-    results = LoadVICLPair(legacy_features=True).transform(dict(info))
+    results = LoadVICLPair(reference_features=True).transform(dict(info))
     img = Image.open(info['img_path'])
     np.testing.assert_allclose(
         results['feat_img'], reference_feature_input(img), atol=1e-6)
@@ -62,7 +62,7 @@ def test_packed_feature_pairs_reach_the_model(tiny_voc):
     from projects.prompthub.registry import MODELS
     root, _ = tiny_voc
     ds = Pascal5iDataset(data_root=root, fold=0, split='trn')
-    load = LoadVICLPair(legacy_features=True)
+    load = LoadVICLPair(reference_features=True)
     query = load.transform(ds.get_data_info(0))
     query['prompt_results'] = [load.transform(ds.get_data_info(1))]
     packed = PackVICLInputs().transform(query)
@@ -83,7 +83,7 @@ def test_packed_feature_pairs_reach_the_model(tiny_voc):
                     features[:, :, 1].flatten(0, 1)))
     torch.testing.assert_close(support[0, 0], expected[1, :98])
     torch.testing.assert_close(q[0], expected[0, 98:])
-    # Without the legacy inputs the canvas pairs are embedded instead.
+    # Without the reference inputs the canvas pairs are embedded instead.
     plain, _ = model.pair_tokens(data['inputs']['pairs'])
     assert not torch.allclose(plain, support)
     with torch.no_grad():
