@@ -2,8 +2,7 @@
 
 They score a backbone or a PromptHub model on the query-label cell with
 the same geometry as the models' ``predict`` (logits_to_image, BR cell,
-mean of the
-three channels above 0.5, the ``'threshold'`` binarisation).
+mean of the three channels above 0.5, the ``'threshold'`` binarisation).
 """
 from typing import List, Sequence, Tuple
 
