@@ -16,10 +16,10 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.prompthub.apis import enable_visualization  # noqa: E402
+from projects.prompthub.apis import set_prediction_output  # noqa: E402
 from projects.prompthub.datasets import check_data_paths  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
-from projects.prompthub.utils import enable_visualization  # noqa: E402
-from projects.prompthub.utils import set_prediction_output  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 
 

@@ -127,7 +127,7 @@ def test_32bit_and_float_images_are_refused(tmp_path):
 
 
 def test_8bit_inputs_decode_exactly_like_pil(tmp_path):
-    from projects.prompthub.datasets.transforms.image_io import read_image
+    from projects.prompthub.utils.image_io import read_image
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
     files = {
@@ -148,7 +148,7 @@ def test_8bit_inputs_decode_exactly_like_pil(tmp_path):
 
 
 def test_uint16_arrays_are_scaled_and_other_dtypes_refused():
-    from projects.prompthub.datasets.transforms import image_io
+    from projects.prompthub.utils import image_io
     BadImageError, to_uint8_image = (image_io.BadImageError,
                                      image_io.to_uint8_image)
     values = np.arange(256, dtype=np.uint8)

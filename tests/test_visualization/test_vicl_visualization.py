@@ -208,7 +208,7 @@ def test_mmseg_visualizer_draws_our_samples_at_their_size():
     given: with the query's canvas cell (the size of our maps) it works;
     what pairs our maps with the original image (mmseg's
     SegVisualizationHook) is refused by tools/test.py
-    (tests/test_utils/test_test_outputs.py)."""
+    (tests/test_apis/test_test_outputs.py)."""
     from mmseg.visualization import SegLocalVisualizer
     _, _, inputs, outputs = _episode(1, ori_shape=(40, 70))
     vis = SegLocalVisualizer(name='vicl_test_seg_draw')

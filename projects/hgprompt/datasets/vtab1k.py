@@ -9,7 +9,7 @@ from mmengine.structures import BaseDataElement
 from PIL import Image
 
 from projects.hgprompt.registry import DATASETS, TRANSFORMS
-from projects.prompthub.datasets.transforms.image_io import read_image
+from projects.prompthub.utils.image_io import read_image
 
 VTAB_SPLITS = ('train800', 'val200', 'train800val200', 'test')
 

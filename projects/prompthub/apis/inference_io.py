@@ -3,7 +3,7 @@
 Every function here either returns exactly what the file or array holds or
 raises an error that names the file (or prompt index) and the fix. Files
 are read by the datasets' strict reader
-(:mod:`projects.prompthub.datasets.transforms.image_io`): a truncated image
+(:mod:`projects.prompthub.utils.image_io`): a truncated image
 is never returned as a half image; a prompt mask is read with one rule
 whether it comes as a file or an array
 (:mod:`~projects.prompthub.datasets.transforms.user_inputs`); an output
@@ -18,9 +18,9 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from projects.prompthub.datasets.transforms.image_io import read_image
 from projects.prompthub.datasets.transforms.user_inputs import (  # noqa: F401
     IGNORE_VALUE, ImageLike, mask_foreground, rgb_array, warn_if_empty)
+from projects.prompthub.utils.image_io import read_image
 
 
 def read_rgb(img: ImageLike, what: str = 'image') -> np.ndarray:

@@ -1,10 +1,10 @@
 """Datasets, the retrieval wrapper and data transforms of PromptHub."""
+from projects.prompthub.structures.record_contract import MissingRecordKeyError
 from .coco20i import Coco20iDataset
 from .data_check import check_data_paths
 from .holdout import HoldoutSubset, holdout_names
 from .imagenet_colorization import ImageNetColorizationDataset
 from .pascal5i import Pascal5iDataset
-from .record_contract import MissingRecordKeyError
 from .retrieval_augmented_dataset import RetrievalAugmentedDataset
 from .stock_seg_to_vicl import StockSegToVICL
 from .synthetic_vicl import LookalikeVICLDataset, SyntheticVICLDataset

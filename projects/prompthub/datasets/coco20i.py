@@ -6,9 +6,10 @@ from mmseg.datasets import BaseSegDataset
 
 from projects.prompthub.registry import DATASETS
 from .mask_check import warn_if_masks_lack_foreground
-from .pascal5i import (add_feature_fg_values, check_dir,
-                       check_image_and_mask_files, fold_class_ids,
-                       read_split_lines, split_line)
+from .pascal5i import fold_class_ids
+from .split_files import (add_feature_fg_values, check_dir,
+                          check_image_and_mask_files, read_split_lines,
+                          split_line)
 
 # The 80 COCO category names, in the order of the official category list.
 COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',

@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 from mmengine.dataset import BaseDataset
 
 from projects.prompthub.registry import DATASETS
-from .pascal5i import check_dir, check_files_exist, read_split_lines
+from .split_files import check_dir, check_files_exist, read_split_lines
 
 IMAGENET_COLOR_HINT = (
     "ImageNet colourisation needs either an ImageNet-style folder of colour "

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
-from .transforms.image_io import read_mask
+from projects.prompthub.utils.image_io import read_mask
 from .transforms.loading import record_context
 
 #: Masks read at start (evenly spaced over the records).

@@ -10,8 +10,8 @@ from mmengine.dataset import BaseDataset, Compose, force_full_init
 from mmengine.logging import print_log
 
 from projects.prompthub.registry import DATASETS
+from projects.prompthub.structures.record_contract import record_value
 from projects.prompthub.utils.validation import check_count
-from .record_contract import record_value
 
 PROMPT_RULES = ('query_class', 'last')
 ON_STALE = ('error', 'skip')

@@ -10,8 +10,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from projects.prompthub.registry import DATASETS
-from .record_contract import record_value
-from .transforms.image_io import read_mask
+from projects.prompthub.structures.record_contract import record_value
+from projects.prompthub.utils.image_io import read_mask
 
 MISSING_CLASS = ('error', 'skip')
 #: mmseg's ``LoadAnnotations`` reads every mask as uint8.

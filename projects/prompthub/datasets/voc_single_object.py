@@ -6,8 +6,8 @@ from typing import List
 from mmengine.dataset import BaseDataset
 
 from projects.prompthub.registry import DATASETS
-from .pascal5i import (VOC_CLASSES, check_dir, check_files_exist,
-                       read_split_lines)
+from .pascal5i import VOC_CLASSES
+from .split_files import check_dir, check_files_exist, read_split_lines
 
 VOC_DET_HINT = (
     'VOC single-object detection needs the VOC 2012 trainval release '

@@ -1,10 +1,11 @@
 """Offline prompt retrieval: features, top-k search and the index file."""
+from .builder import build_retrieval_index
 from .features import (CLIP_MEAN, CLIP_STD, DEFAULT_MODEL, DEFAULT_PREPROCESS,
                        FeatureExtractor, FeatureStore, FeatureWriter,
                        build_preprocess, load_timm_model)
-from .index import (RetrievalIndex, build_retrieval_index, collect_samples,
-                    datasets_fingerprint, fingerprint_diff, make_fingerprint,
-                    names_hash, rebuild_command)
+from .fingerprint import (collect_samples, datasets_fingerprint,
+                          fingerprint_diff, make_fingerprint, names_hash)
+from .index import RetrievalIndex, rebuild_command
 from .topk import cosine_topk
 
 __all__ = [

@@ -23,7 +23,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torchvision import transforms
 
-from projects.prompthub.datasets.transforms.image_io import read_image
+from projects.prompthub.utils.image_io import read_image
 from ..utils.atomic_io import AtomicWriter, atomic_write
 
 DEFAULT_MODEL = 'vit_large_patch14_clip_224.laion2b'

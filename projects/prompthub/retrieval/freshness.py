@@ -16,7 +16,7 @@ only selects among its samples. A wrapped dataset without
 """
 from typing import Iterator, List, Optional, Sequence
 
-from .index import collect_samples, names_hash
+from .fingerprint import collect_samples, names_hash
 
 #: Longest ``.dataset`` chain followed.
 MAX_WRAP_DEPTH = 8

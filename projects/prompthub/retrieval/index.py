@@ -2,43 +2,22 @@
 
 A :class:`RetrievalIndex` is the product of offline retrieval (see
 ``tools/misc/build_retrieval_index.py``). It maps every query sample name to
-its
-``K`` best candidate sample names, best first, and carries a *fingerprint*
+its ``K`` best candidate sample names, best first, and carries a *fingerprint*
 describing how it was built so that a stale file (other splits, another
 model or top-k) is refused when loaded instead of silently used.
 """
 import hashlib
 import json
 import os.path as osp
-import tempfile
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..utils.atomic_io import AtomicWriter, atomic_write
+from .fingerprint import fingerprint_diff, jsonable, make_fingerprint
 
 #: Bumped when the on-disk layout of the ``.npz`` file changes.
 INDEX_FORMAT_VERSION = 1
-
-
-def names_hash(names: Iterable[str]) -> str:
-    """SHA-1 of an ordered list of sample names.
-
-    The order matters: ``indices`` refer to positions in the list.
-
-    Args:
-        names (Iterable[str]): Sample names.
-
-    Returns:
-        str: Hex digest.
-    """
-    sha = hashlib.sha1()
-    for name in names:
-        # A separator that cannot occur in a file stem keeps
-        # ['ab', 'c'] and ['a', 'bc'] apart.
-        sha.update(str(name).encode('utf-8'))
-        sha.update(b'\0')
-    return sha.hexdigest()
 
 
 def rebuild_command(path: str, build_command: Optional[str] = None) -> str:
@@ -60,56 +39,6 @@ def rebuild_command(path: str, build_command: Optional[str] = None) -> str:
         'describes its datasets), or re-import the reference lists with '
         f'`python tools/misc/build_retrieval_index.py CONFIG --from-json JSON '
         f'--out {path}`.')
-
-
-def _jsonable(obj):
-    """Round-trip through JSON so tuples compare equal to stored lists."""
-    return json.loads(json.dumps(obj, sort_keys=True))
-
-
-def make_fingerprint(query_names: Sequence[str],
-                     candidate_names: Sequence[str], **fields) -> dict:
-    """Build the fingerprint of an index.
-
-    Args:
-        query_names (Sequence[str]): Query sample names, in index order.
-        candidate_names (Sequence[str]): Candidate sample names, in index
-            order.
-        **fields: Everything else that determines the neighbours, e.g.
-            ``model``, ``weights`` (file name only), ``preprocess``,
-            ``feature``, ``topk``, ``exclude_self``. Values must be
-            JSON-serialisable.
-
-    Returns:
-        dict: A JSON-serialisable fingerprint.
-    """
-    fingerprint = dict(
-        query_names_sha1=names_hash(query_names),
-        num_queries=len(query_names),
-        candidate_names_sha1=names_hash(candidate_names),
-        num_candidates=len(candidate_names))
-    fingerprint.update(fields)
-    return _jsonable(fingerprint)
-
-
-def fingerprint_diff(stored: dict, expected: dict) -> List[str]:
-    """Keys of ``expected`` whose value differs from (or is missing in)
-    ``stored``.
-
-    Keys only present in ``stored`` are ignored, so a caller may check a
-    partial fingerprint (e.g. only the name hashes).
-
-    Args:
-        stored (dict): The fingerprint read from a file.
-        expected (dict): The fingerprint the caller requires.
-
-    Returns:
-        list[str]: Sorted differing keys (empty when consistent).
-    """
-    expected = _jsonable(expected)
-    missing = object()
-    return sorted(k for k, v in expected.items()
-                  if stored.get(k, missing) != v)
 
 
 class RetrievalIndex:
@@ -167,7 +96,7 @@ class RetrievalIndex:
         if fingerprint is None:
             fingerprint = make_fingerprint(self.query_names,
                                            self.candidate_names)
-        self.fingerprint = _jsonable(fingerprint)
+        self.fingerprint = jsonable(fingerprint)
         self.build_command = build_command
         self._query_pos: Optional[Dict[str, int]] = None
 
@@ -312,7 +241,7 @@ class RetrievalIndex:
         if expected_fingerprint is not None:
             diff = fingerprint_diff(index.fingerprint, expected_fingerprint)
             if diff:
-                expected = _jsonable(expected_fingerprint)
+                expected = jsonable(expected_fingerprint)
                 details = '; '.join(
                     f'{k}: stored={index.fingerprint.get(k)!r} '
                     f'expected={expected[k]!r}' for k in diff)
@@ -403,219 +332,3 @@ class RetrievalIndex:
         return (f'{self.__class__.__name__}(num_queries={len(self)}, '
                 f'num_candidates={len(self.candidate_names)}, '
                 f'topk={self.topk})')
-
-
-def collect_samples(dataset) -> Tuple[List[str], List[str]]:
-    """Distinct sample names of a dataset and their image paths.
-
-    Records sharing a ``sample_name`` (one image listed once per class)
-    give one entry, at the first record's position; the retrieval index's
-    name lists are made this way.
-
-    Args:
-        dataset: Anything with ``len()`` and ``get_data_info(i)`` returning
-            ``img_path`` and ``sample_name`` (docs/design.md).
-
-    Returns:
-        tuple[list[str], list[str]]: Names and image paths.
-
-    Raises:
-        MissingRecordKeyError: A record lacks one of the two keys (a
-            stock mmseg dataset: wrap it in ``StockSegToVICL``).
-        ValueError: If one name is given two different image paths.
-    """
-    from ..datasets.record_contract import record_value
-    if hasattr(dataset, 'full_init'):
-        dataset.full_init()
-    path_of: Dict[str, str] = {}
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        name = str(
-            record_value(info, 'sample_name', i, dataset,
-                         'the retrieval index'))
-        path = str(
-            record_value(info, 'img_path', i, dataset, 'the retrieval index'))
-        first = path_of.setdefault(name, path)
-        if first != path:
-            raise ValueError(
-                f'sample_name {name!r} names two images, {first!r} and '
-                f'{path!r}; the retrieval key must identify one image')
-    return list(path_of), list(path_of.values())
-
-
-def _build_dataset(dataset):
-    """A dataset from a config (``projects.prompthub.registry.DATASETS``)
-    or as given."""
-    if isinstance(dataset, dict):
-        from ..registry import DATASETS
-        return DATASETS.build(dataset)
-    return dataset
-
-
-def datasets_fingerprint(query_dataset, candidate_dataset=None) -> dict:
-    """The ``datasets`` entry of the fingerprint of an index made for these
-    datasets: hashes and counts of their ordered distinct sample names
-    (:func:`collect_samples`).
-
-    Args:
-        query_dataset (dict | Dataset): The queries, or their config.
-        candidate_dataset (dict | Dataset, optional): The prompt pool.
-            Defaults to None: the query set itself.
-
-    Returns:
-        dict: ``query_names_sha1``, ``num_queries``,
-        ``candidate_names_sha1`` and ``num_candidates``.
-    """
-    query_names, _ = collect_samples(_build_dataset(query_dataset))
-    cand_names = query_names
-    if candidate_dataset is not None:
-        cand_names, _ = collect_samples(_build_dataset(candidate_dataset))
-    return make_fingerprint(query_names, cand_names)
-
-
-def build_retrieval_index(
-        query_dataset,
-        candidate_dataset=None,
-        model: str = 'vit_large_patch14_clip_224.laion2b',
-        weights: Optional[str] = None,
-        model_kwargs: Optional[dict] = None,
-        feature: str = 'pixel',
-        preprocess: Optional[dict] = None,
-        topk: int = 50,
-        exclude_self: Optional[bool] = None,
-        batch_size: int = 16,
-        num_workers: int = 0,
-        chunk_size: int = 4096,
-        query_chunk_size: Optional[int] = None,
-        fp16: bool = False,
-        device: str = 'cpu',
-        feature_dir: Optional[str] = None,
-        progress: bool = True) -> Tuple[RetrievalIndex, dict]:
-    """Extract features of two datasets and retrieve top-k neighbours.
-
-    Args:
-        query_dataset (dict | Dataset): The queries; a config is built
-            through ``projects.prompthub.registry.DATASETS``.
-        candidate_dataset (dict | Dataset, optional): The prompt pool.
-            Defaults to None: the query set itself (train -> train).
-        model (str): timm model name.
-        weights (str): Local weight file of ``model``.
-        model_kwargs (dict, optional): Extra ``timm.create_model`` kwargs.
-        feature (str): ``'pixel'`` or ``'pooled'``. Defaults to 'pixel'.
-        preprocess (dict, optional): Overrides of the CLIP preprocessing.
-        topk (int): Neighbours per query. Defaults to 50.
-        exclude_self (bool, optional): Exclude a candidate named like the
-            query. Defaults to None: True iff the candidates are the
-            queries.
-        batch_size (int): Images per forward. Defaults to 16.
-        num_workers (int): Image-loading workers. Defaults to 0.
-        chunk_size (int): Candidate rows per matrix product.
-            Defaults to 4096.
-        query_chunk_size (int, optional): Query rows per block.
-            Defaults to ``chunk_size``.
-        fp16 (bool): Store features in float16. Defaults to False.
-        device (str): 'cpu' or 'cuda'. Defaults to 'cpu'.
-        feature_dir (str, optional): Where the ``.npy`` feature stores are
-            written, kept and reused when still valid. Defaults to None: a
-            temporary directory (under ``$TMPDIR``) removed afterwards.
-        progress (bool): Show progress bars. Defaults to True.
-
-    Returns:
-        tuple[RetrievalIndex, dict]: The index and run statistics
-        (``images`` computed, of which ``changed`` since they were stored
-        in ``feature_dir``, ``reused`` feature rows, ``extract_seconds``,
-        ``images_per_second``, ``search_seconds``, ``peak_rss_mib``,
-        ``peak_gpu_mib``). The index's fingerprint records the datasets
-        (``datasets``, see :func:`datasets_fingerprint`).
-    """
-    import resource
-    import time
-
-    import torch
-
-    from .features import FeatureExtractor
-    from .topk import cosine_topk
-
-    same = candidate_dataset is None
-    query_names, query_paths = collect_samples(_build_dataset(query_dataset))
-    if same:
-        cand_names, cand_paths = query_names, query_paths
-    else:
-        cand_names, cand_paths = collect_samples(
-            _build_dataset(candidate_dataset))
-    if exclude_self is None:
-        exclude_self = same
-    overlap = exclude_self and not set(query_names).isdisjoint(cand_names)
-    available = len(cand_names) - int(overlap)
-    if topk > available:
-        raise ValueError(f'topk={topk} but only {available} candidates are '
-                         'available per query')
-
-    extractor = FeatureExtractor(
-        model=model,
-        weights=weights,
-        feature=feature,
-        preprocess=preprocess,
-        model_kwargs=model_kwargs,
-        device=device,
-        fp16=fp16,
-        batch_size=batch_size,
-        num_workers=num_workers)
-    if device != 'cpu' and torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-
-    tmp = None
-    if feature_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix='prompthub_features_')
-        feature_dir = tmp.name
-    try:
-        images, changed, reused, seconds = 0, 0, 0, 0.0
-        stores = []
-        for paths in ((query_paths, ) if same else (query_paths, cand_paths)):
-            out_file = osp.join(feature_dir,
-                                f'{feature}_{names_hash(paths)[:16]}.npy')
-            stores.append(extractor.extract(paths, out_file, progress))
-            images += extractor.last_stats['images']
-            changed += extractor.last_stats['changed']
-            reused += extractor.last_stats['reused']
-            seconds += extractor.last_stats['seconds']
-        query_feats, cand_feats = stores[0], stores[-1]
-        start = time.perf_counter()
-        indices, scores = cosine_topk(
-            query_feats,
-            cand_feats,
-            topk,
-            query_names=query_names,
-            candidate_names=cand_names,
-            exclude_self=exclude_self,
-            chunk_size=chunk_size,
-            query_chunk_size=query_chunk_size,
-            device=device,
-            normalize=False,
-            progress=progress)
-        search_seconds = time.perf_counter() - start
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-
-    fingerprint = make_fingerprint(
-        query_names,
-        cand_names,
-        **extractor.describe(),
-        topk=topk,
-        exclude_self=bool(exclude_self),
-        datasets=make_fingerprint(query_names, cand_names))
-    index = RetrievalIndex(query_names, cand_names, indices, scores,
-                           fingerprint)
-    stats = dict(
-        images=images,
-        changed=changed,
-        reused=reused,
-        extract_seconds=seconds,
-        images_per_second=images / seconds if seconds > 0 else float('nan'),
-        search_seconds=search_seconds,
-        # ru_maxrss is in KiB on Linux.
-        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        peak_gpu_mib=(torch.cuda.max_memory_allocated() / 2**20 if
-                      device != 'cpu' and torch.cuda.is_available() else 0.0))
-    return index, stats

@@ -5,13 +5,11 @@ from .config_checks import (CfgOptionError, apply_cfg_options,
                             check_cfg_options, check_optimizer_values)
 from .distributed import global_batch_size, setup_cpu_distributed
 from .global_batch import split_global_batch
-from .test_outputs import enable_visualization, set_prediction_output
 from .validation import check_count, check_probability
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write', 'CfgOptionError',
     'apply_cfg_options', 'check_cfg_options', 'check_optimizer_values',
     'check_count', 'check_probability', 'setup_cpu_distributed',
-    'global_batch_size', 'split_global_batch', 'enable_visualization',
-    'set_prediction_output'
+    'global_batch_size', 'split_global_batch'
 ]

@@ -3,7 +3,7 @@ import numpy as np
 from PIL import Image
 
 from projects.prompthub.registry import TRANSFORMS
-from .image_io import read_image
+from projects.prompthub.utils.image_io import read_image
 from .loading import LoadVICLPair, check_mask_size
 from .user_inputs import mask_foreground, rgb_array, warn_if_empty
 

@@ -14,8 +14,8 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from projects.prompthub.registry import TRANSFORMS
-from ..record_contract import missing_key_error
-from .image_io import read_image, read_mask
+from projects.prompthub.structures.record_contract import missing_key_error
+from projects.prompthub.utils.image_io import read_image, read_mask
 from .pair_cache import PairCache
 
 #: Record fields that select a pair (see ``LoadVICLPair.cache_key``).

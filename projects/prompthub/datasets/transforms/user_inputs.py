@@ -5,14 +5,14 @@ a user's prompt mask can be 0/1, 0/255, a label id, a palette PNG or a
 soft mask. :func:`mask_foreground` reads all of them with one rule, for
 files and arrays alike, and refuses what it cannot read unambiguously,
 naming the mask and the fix. Files are read by the strict reader of
-:mod:`.image_io`, like every dataset image.
+:mod:`projects.prompthub.utils.image_io`, like every dataset image.
 """
 import warnings
 from typing import Optional, Union
 
 import numpy as np
 
-from .image_io import open_image
+from projects.prompthub.utils.image_io import open_image
 
 ImageLike = Union[str, np.ndarray]
 

@@ -45,7 +45,7 @@ class ColorizationMSE(WritesPredictionsMixin, BaseMetric):
     default_prefix: Optional[str] = 'vicl'
 
     #: ``tools/test.py --out`` sets ``output_dir`` (see
-    #: :func:`~projects.prompthub.utils.test_outputs.set_prediction_output`).
+    #: :func:`~projects.prompthub.apis.test_outputs.set_prediction_output`).
 
     def __init__(self,
                  mean: Sequence[float] = IMAGENET_MEAN,

@@ -81,7 +81,7 @@ class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
 
     default_prefix: Optional[str] = 'vicl'
     #: ``tools/test.py --out`` sets ``output_dir`` (see
-    #: :func:`~projects.prompthub.utils.test_outputs.set_prediction_output`).
+    #: :func:`~projects.prompthub.apis.test_outputs.set_prediction_output`).
     TASKS = ('segmentation', 'detection')
 
     def __init__(self,

@@ -6,8 +6,7 @@ import pytest
 from mmengine.config import Config
 
 import projects.prompthub  # noqa: F401
-from projects.prompthub.utils import (enable_visualization,
-                                      set_prediction_output)
+from projects.prompthub.apis import enable_visualization, set_prediction_output
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from .config_checks import _scope, resolve_type
+from projects.prompthub.utils.config_checks import _scope, resolve_type
 
 #: The hook to use instead of mmseg's on PromptHub models.
 _HOOK_FIX = ("default_hooks.visualization = dict(type='VICLVisualizationHook'"
@@ -92,7 +92,7 @@ def enable_visualization(cfg: Config,
         hook['show'] = True
         hook['wait_time'] = wait_time
     if show_dir:
-        from .config_checks import accepted_parameters
+        from projects.prompthub.utils.config_checks import accepted_parameters
         if any('test_out_dir' in accepted_parameters(c)[0] for c in classes):
             hook['test_out_dir'] = show_dir
         else:
