@@ -78,22 +78,22 @@ def test_unknown_name_still_fails_clearly():
         ROOT_MODELS.build(dict(type='NoSuchNeck'))
 
 
+def _run_python(code: str) -> str:
+    """stdout of ``python -c code`` in a fresh interpreter."""
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          check=True).stdout.strip()
+
+
 def test_prompthub_does_not_import_hgprompt():
     """The two methods are separate projects: importing PromptHub (in a
     fresh interpreter) loads no HGPrompt module; HGPrompt imports alone."""
-    import subprocess
-    import sys
-    code = ('import sys, projects.prompthub; '
-            'print(sorted(m for m in sys.modules if "hgprompt" in m))')
-    out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True,
-                         text=True,
-                         check=True).stdout.strip()
-    assert out == '[]'
-    code = ('import projects.hgprompt as h; '
-            'print(h.HGPromptClassifier.__module__)')
-    out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True,
-                         text=True,
-                         check=True).stdout.strip()
-    assert out == 'projects.hgprompt.models.classifier'
+    assert _run_python(
+        'import sys, projects.prompthub; '
+        'print(sorted(m for m in sys.modules if "hgprompt" in m))') == '[]'
+    assert _run_python('import projects.hgprompt as h; '
+                       'print(h.HGPromptClassifier.__module__)'
+                       ) == 'projects.hgprompt.models.classifier'

@@ -24,12 +24,8 @@ from PIL import Image
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from projects.prompthub.datasets.transforms.loading import \
-    LoadVICLPair  # noqa: E402
-from projects.prompthub.datasets.transforms.pair_cache import \
-    PairCache  # noqa: E402
-from tools.analysis_tools.benchmark import markdown_table  # noqa: E402
-from tools.analysis_tools.benchmark import write_json
+from projects.prompthub.datasets.transforms import LoadVICLPair, PairCache
+from tools.analysis_tools.benchmark import markdown_table, write_json
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

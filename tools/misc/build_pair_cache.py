@@ -37,10 +37,7 @@ sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import projects.prompthub  # noqa: E402,F401
-from projects.prompthub.datasets.transforms.loading import \
-    LoadVICLPair  # noqa: E402
-from projects.prompthub.datasets.transforms.pair_cache import \
-    PairCache  # noqa: E402
+from projects.prompthub.datasets.transforms import LoadVICLPair, PairCache
 from projects.prompthub.registry import DATASETS  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
 
