@@ -1,15 +1,16 @@
 # The MAE-VQGAN single-prompt baseline (Bar et al., NeurIPS 2022) on
 # Pascal-5i val fold 0: the frozen inpainter with the top-1 retrieved
 # prompt, nothing trained. Test-only:
-#   python tools/test.py configs/maevqgan_seg_fold0_n1.py \
+#   python tools/test.py \
+#       configs/maevqgan/maevqgan-n1_mae-vqgan-l16_pascal5i-fold0.py \
 #       checkpoints/mae_vqgan_mmengine.pth
 # (the backbone converted by tools/model_converters/mae_vqgan2mmengine.py).
 # Published number: none in the PromptHub README; with the same top-1
 # retrieval this is the "MAE-VQGAN + retrieved prompt" baseline of the
 # VICL papers (see vicl-landscape.md section 2).
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/datasets/pascal5i.py',
+    '../_base_/default_runtime.py',
+    '../_base_/datasets/pascal5i.py',
 ]
 custom_imports = dict(
     imports=['projects.prompthub', 'projects.prompthub.datasets.holdout'],

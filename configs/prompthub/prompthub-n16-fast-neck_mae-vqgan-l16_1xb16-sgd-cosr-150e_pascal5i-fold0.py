@@ -8,6 +8,6 @@
 # reference neck (N=4 0.505 vs 0.509; 0.482 vs 0.498 with training seed 1);
 # on Pascal-5i it is not measured. The released PromptHub checkpoints do
 # not load into it (no prompt_align.* weights).
-_base_ = './prompthub_seg.py'
+_base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py'  # noqa: E501
 
 model = dict(neck=dict(align_prompts=False, label_keys=True))

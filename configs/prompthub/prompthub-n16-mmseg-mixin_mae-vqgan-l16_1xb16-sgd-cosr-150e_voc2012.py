@@ -24,16 +24,15 @@
 # Scores are not the paper's Pascal-5i numbers (VOC SegmentationClass masks
 # instead of SBD's, other episodes).
 #
-#   python tools/misc/build_retrieval_index.py \
-#       configs/prompthub_mmseg-voc_mixin.py
-#   python tools/misc/build_retrieval_index.py \
-#       configs/prompthub_mmseg-voc_mixin.py --key test_retrieval
-#   python tools/test.py configs/prompthub_mmseg-voc_mixin.py CHECKPOINT
+#   CONFIG=configs/prompthub/prompthub-n16-mmseg-mixin_mae-vqgan-l16_1xb16-sgd-cosr-150e_voc2012.py
+#   python tools/misc/build_retrieval_index.py $CONFIG
+#   python tools/misc/build_retrieval_index.py $CONFIG --key test_retrieval
+#   python tools/test.py $CONFIG CHECKPOINT
 _base_ = [
     'mmseg::_base_/datasets/pascal_voc12.py',
-    './_base_/default_runtime.py',
-    './_base_/models/prompthub_mae-vqgan-l16.py',
-    './_base_/schedules/sgd_cosrestart_150e.py',
+    '../_base_/default_runtime.py',
+    '../_base_/models/prompthub_mae-vqgan-l16.py',
+    '../_base_/schedules/sgd_cosrestart_150e.py',
 ]
 # Registers PromptHub's components (StockSegToVICL, LoadVICLPair, ...).
 custom_imports = dict(

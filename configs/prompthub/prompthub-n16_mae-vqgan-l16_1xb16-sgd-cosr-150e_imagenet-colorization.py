@@ -1,12 +1,12 @@
 # PromptHub for colourisation on ImageNet (gray -> colour), N = 16 prompts,
-# sigma 2.5; recipe as prompthub_seg.py. Lower MSE is better, so the best
+# sigma 2.5; otherwise the Pascal-5i recipe. Lower MSE is better, so the best
 # checkpoint is the lowest `vicl/mse`.
 # Published number: none (the README ships Col_K_16.pth without an MSE).
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/prompthub_mae-vqgan-l16.py',
-    './_base_/schedules/sgd_cosrestart_150e.py',
-    './_base_/datasets/imagenet_colorization.py',
+    '../_base_/default_runtime.py',
+    '../_base_/models/prompthub_mae-vqgan-l16.py',
+    '../_base_/schedules/sgd_cosrestart_150e.py',
+    '../_base_/datasets/imagenet_colorization.py',
 ]
 custom_imports = dict(
     imports=['projects.prompthub', 'projects.prompthub.datasets.holdout'],

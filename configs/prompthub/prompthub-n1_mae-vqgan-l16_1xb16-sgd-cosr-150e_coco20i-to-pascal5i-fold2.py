@@ -1,32 +1,10 @@
-# PromptHub COCO-20i -> Pascal-5i, fold 2, N = 1 prompt(s); otherwise
-# as prompthub_coco2pascal_fold0_n16.py.
+# PromptHub COCO-20i -> Pascal-5i, fold 2, N = 1 prompt; otherwise as its
+# `_base_`.
 # Reproduces: 40.43 mIoU (README, Coco_K_1_Fold_2).
-_base_ = './prompthub_coco2pascal_fold0_n16.py'
+_base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_coco20i-to-pascal5i-fold2.py'  # noqa: E501
 
-fold = 2
 num_prompts = 1
-train_index = 'data/retrieval/coco_fold2_trn_top50.npz'
-test_index = 'data/retrieval/coco2pascal_fold2_val_top50.npz'
-
 model = dict(data_preprocessor=dict(num_prompts=num_prompts))
-train_dataloader = dict(
-    dataset=dict(
-        index=train_index,
-        num_prompts=num_prompts,
-        dataset=dict(dataset=dict(fold=fold))))
-val_dataloader = dict(
-    dataset=dict(
-        index=train_index,
-        num_prompts=num_prompts,
-        dataset=dict(dataset=dict(fold=fold)),
-        prompt_dataset=dict(dataset=dict(fold=fold))))
-test_dataloader = dict(
-    dataset=dict(
-        index=test_index,
-        num_prompts=num_prompts,
-        dataset=dict(fold=fold),
-        prompt_dataset=dict(fold=fold)))
-retrieval = dict(
-    query_dataset=dict(fold=fold),
-    candidate_dataset=dict(fold=fold),
-    out=train_index)
+train_dataloader = dict(dataset=dict(num_prompts=num_prompts))
+val_dataloader = dict(dataset=dict(num_prompts=num_prompts))
+test_dataloader = dict(dataset=dict(num_prompts=num_prompts))

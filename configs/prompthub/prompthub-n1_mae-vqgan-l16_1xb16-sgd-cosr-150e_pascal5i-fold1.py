@@ -1,31 +1,10 @@
-# PromptHub on Pascal-5i fold 1 with N = 1 prompt(s); otherwise as
-# prompthub_seg.py. Reproduces: 50.75 mIoU (README, Seg_K_1_Fold_1).
-_base_ = './prompthub_seg.py'
+# PromptHub on Pascal-5i, fold 1, N = 1 prompt; otherwise as its
+# `_base_`.
+# Reproduces: 50.75 mIoU (README, Seg_K_1_Fold_1).
+_base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold1.py'  # noqa: E501
 
-fold = 1
 num_prompts = 1
-train_index = 'data/retrieval/pascal_fold1_trn_top50.npz'
-test_index = 'data/retrieval/pascal_fold1_val_top50.npz'
-
 model = dict(data_preprocessor=dict(num_prompts=num_prompts))
-train_dataloader = dict(
-    dataset=dict(
-        index=train_index,
-        num_prompts=num_prompts,
-        dataset=dict(dataset=dict(fold=fold))))
-val_dataloader = dict(
-    dataset=dict(
-        index=train_index,
-        num_prompts=num_prompts,
-        dataset=dict(dataset=dict(fold=fold)),
-        prompt_dataset=dict(dataset=dict(fold=fold))))
-test_dataloader = dict(
-    dataset=dict(
-        index=test_index,
-        num_prompts=num_prompts,
-        dataset=dict(fold=fold),
-        prompt_dataset=dict(fold=fold)))
-retrieval = dict(
-    query_dataset=dict(fold=fold),
-    candidate_dataset=dict(fold=fold),
-    out=train_index)
+train_dataloader = dict(dataset=dict(num_prompts=num_prompts))
+val_dataloader = dict(dataset=dict(num_prompts=num_prompts))
+test_dataloader = dict(dataset=dict(num_prompts=num_prompts))

@@ -2,7 +2,8 @@
 # embedded synthetic data: the CPU smoke run behind `make demo` until the
 # real demo lands, and the config of the tools' end-to-end tests.
 _base_ = [
-    './_base_/default_runtime.py', './_base_/models/prompthub_mae-vqgan-l16.py'
+    '../_base_/default_runtime.py',
+    '../_base_/models/prompthub_mae-vqgan-l16.py'
 ]
 
 num_prompts = 2

@@ -4,7 +4,9 @@
 # projects/prompthub/weights/), on look-alike synthetic data, evaluated on
 # held-out classes. Deviations from the paper recipe, for a few CPU
 # minutes: AdamW at 1e-3 instead of SGD at 0.03, a few hundred iterations.
-_base_ = ['./_base_/default_runtime.py', './_base_/datasets/lookalike_vicl.py']
+_base_ = [
+    '../_base_/default_runtime.py', '../_base_/datasets/lookalike_vicl.py'
+]
 
 custom_imports = dict(
     imports=['projects.prompthub', 'projects.prompthub.visualization'],
