@@ -33,7 +33,8 @@ setup(
     long_description=(ROOT / 'README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=PACKAGES,
-    # The committed demo backbone (configs/prompthub_demo.py loads it).
+    # The committed demo backbone, which the demo config loads:
+    # configs/prompthub/prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py
     package_data={'projects.prompthub': ['weights/*.pth']},
     python_requires='>=3.10',
     install_requires=parse_requirements('runtime.txt'),

@@ -1,6 +1,6 @@
 """The CPU demo: train PromptHub's fusion neck and print the table.
 
-Trains the fusion neck of ``configs/prompthub_demo.py`` on top of the
+Trains the fusion neck of the demo config (``DEMO_CONFIG``) on top of the
 committed tiny backbone (``projects/prompthub/weights/``), evaluates every
 baseline on held-out classes and prints the table with paired 95 %
 intervals and the prompt-reading gate. PNG grids of validation queries
@@ -26,10 +26,14 @@ import mmengine  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
+DEMO_CONFIG = osp.join(
+    'configs', 'prompthub',
+    'prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py')
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', default='configs/prompthub_demo.py')
+    parser.add_argument('--config', default=DEMO_CONFIG)
     parser.add_argument('--work-dir', default='work_dirs/prompthub_demo')
     parser.add_argument(
         '--iters',

@@ -5,7 +5,8 @@ tools/train.py or a config with converted official weights works the
 same)::
 
     # prompt pairs given as files, shared by every query
-    python tools/infer.py configs/prompthub_demo.py query.png \\
+    CONFIG=configs/prompthub/prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py
+    python tools/infer.py $CONFIG query.png \\
         --prompt p1.png p1_mask.png --prompt p2.png p2_mask.png \\
         --out-dir work_dirs/infer
 

@@ -174,9 +174,11 @@ def test_infer_tool_runs_from_a_fresh_clone(tmp_path):
     out_dir = str(tmp_path / 'out')
     proc = _fresh_clone_run([
         INFER,
-        osp.join(REPO, 'configs',
-                 'prompthub_demo.py'), pairs[0][0], '--prompt', pairs[1][0],
-        pairs[1][1], '--out-dir', out_dir, '--device', 'cpu'
+        osp.join(
+            REPO, 'configs', 'prompthub',
+            'prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py'),
+        pairs[0][0], '--prompt', pairs[1][0], pairs[1][1], '--out-dir',
+        out_dir, '--device', 'cpu'
     ], str(tmp_path))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert 'foreground pixels' in proc.stdout

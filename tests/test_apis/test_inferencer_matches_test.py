@@ -202,7 +202,11 @@ def test_demo_checkpoint_loads_from_any_directory(tmp_path):
     os.chdir(tmp_path)
     try:
         inferencer = PromptHubInferencer(
-            osp.join(REPO, 'configs', 'prompthub_demo.py'), device='cpu')
+            osp.join(
+                REPO, 'configs', 'prompthub',
+                'prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py'
+            ),
+            device='cpu')
     finally:
         os.chdir(cwd)
     source = inferencer.model.backbone.pretrained_from[0]

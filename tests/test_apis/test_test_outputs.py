@@ -9,8 +9,13 @@ import projects.prompthub  # noqa: F401
 from projects.prompthub.apis import enable_visualization, set_prediction_output
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
-VICL_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')))
+TINY = osp.join(REPO, 'configs', 'prompthub',
+                'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
+# The VICL configs: the entry point configs/prompthub_seg.py and the
+# PromptHub and MAE-VQGAN folders.
+VICL_CONFIGS = sorted(
+    p for folder in ('', 'prompthub', 'maevqgan')
+    for p in glob.glob(osp.join(REPO, 'configs', folder, '*.py')))
 HG_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'hgprompt', '*.py')))
 
 

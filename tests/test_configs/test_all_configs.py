@@ -11,6 +11,7 @@ on the unmodified config.
 import ast
 import copy
 import glob
+import inspect
 import json
 import math
 import os.path as osp
@@ -31,7 +32,7 @@ import projects.prompthub.datasets.holdout  # noqa: F401
 from projects.prompthub.datasets.coco20i import (COCO_ID_TO_CONTIGUOUS,
                                                  coco_fold_category_ids)
 from projects.prompthub.evaluation.prediction_io import sample_stem
-from projects.prompthub.models.backbones import TINY_MAE_VQGAN_CFG
+from projects.prompthub.models.backbones import MAEVQGAN, TINY_MAE_VQGAN_CFG
 from projects.prompthub.registry import DATASETS, HOOKS, MODELS, VISUALIZERS
 from projects.prompthub.retrieval import RetrievalIndex
 from projects.prompthub.testing import (make_tiny_coco, make_tiny_imagenet,
@@ -41,12 +42,44 @@ from projects.prompthub.utils import (enable_visualization,
                                       set_prediction_output)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# The entry point configs/prompthub_seg.py and the PromptHub and MAE-VQGAN
+# folders (HGPrompt's configs are tested in tests/test_hgprompt).
 CONFIGS = sorted(
-    osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
-# The configs of this task (their recipe is checked in detail).
-RECIPE = re.compile(r'configs/(prompthub_(seg|det|color|coco2pascal)|'
-                    r'maevqgan_)')
+    osp.relpath(p, REPO) for folder in ('', 'prompthub', 'maevqgan')
+    for p in glob.glob(osp.join(REPO, 'configs', folder, '*.py')))
+# OpenMMLab's name: {algorithm}[-variant]_{backbone}_{gpus}xb{batch}-
+# {schedule}_{dataset}.py, N in the algorithm, the fold in the dataset.
+NAME = re.compile(
+    r'(?P<algorithm>[a-z]+)-n(?P<n>\d+)(-(?P<variant>[a-z0-9-]+))?'
+    r'_(?P<backbone>[a-z0-9-]+)'
+    r'(_(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<schedule>[a-z0-9-]+))?'
+    r'_(?P<dataset>[a-z0-9-]+?)(-fold(?P<fold>\d))?\.py')
+#: The published-task datasets of the recipe configs -> their task.
+TASKS = {
+    'pascal5i': 'seg',
+    'coco20i-to-pascal5i': 'coco2pascal',
+    'voc2012-single-object': 'det',
+    'imagenet-colorization': 'color',
+}
 SIGMA = dict(seg=0.65, coco2pascal=0.65, det=0.5, color=2.5)
+
+
+def parse_name(path: str) -> dict:
+    """The fields of a config's name; the entry point
+    ``configs/prompthub_seg.py`` is the Pascal-5i fold-0 N = 16 config."""
+    if path == 'configs/prompthub_seg.py':
+        path = ('configs/prompthub/prompthub-n16_mae-vqgan-l16_1xb16-sgd-'
+                'cosr-150e_pascal5i-fold0.py')
+    match = NAME.fullmatch(osp.basename(path))
+    assert match, f'{path} does not follow the naming convention'
+    return match.groupdict()
+
+
+# The configs of the published tasks (their recipe is checked in detail).
+RECIPE = [
+    p for p in CONFIGS if osp.basename(osp.dirname(p)) != 'prompthub'
+    or parse_name(p)['dataset'] in TASKS
+]
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _STEPPED = set()
 
@@ -317,17 +350,62 @@ def _fold_values(obj) -> set:
     return set()
 
 
-@pytest.mark.parametrize('path', [p for p in CONFIGS if RECIPE.match(p)])
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_name_states_n_batch_schedule_and_fold(path):
+    """What the name says is what the config does: N, the training batch
+    and GPUs, the optimizer and length, the backbone and the fold."""
+    fields = parse_name(path)
+    cfg = Config.fromfile(osp.join(REPO, path))
+    assert fields['algorithm'] == osp.basename(
+        osp.dirname(path)) or path == 'configs/prompthub_seg.py'
+    assert _prompt_counts(cfg) == {int(fields['n'])}
+    backbone = cfg.model.backbone
+    if 'mae-vqgan' in fields['backbone']:
+        assert backbone.type == 'MAEVQGAN'
+        defaults = inspect.signature(MAEVQGAN).parameters
+        size = [
+            backbone.get(k, defaults[k].default)
+            for k in ('embed_dim', 'patch_size')
+        ]
+        # ViT-L/16 or a tiny one.
+        assert (size == [1024, 16]) == (fields['backbone'] == 'mae-vqgan-l16')
+        assert fields['backbone'] in ('mae-vqgan-l16', 'tiny-mae-vqgan')
+    else:
+        assert fields['backbone'] == 'tiny-vicl', fields
+        assert backbone.type == 'TinyVICLBackbone'
+    if fields['schedule'] is None:  # test only
+        assert cfg.get('train_dataloader') is None
+        assert cfg.get('optim_wrapper') is None
+    else:
+        assert fields['gpus'] == '1'
+        assert int(fields['batch']) == cfg.train_dataloader.batch_size
+        optimizer, *rest = fields['schedule'].split('-')
+        assert optimizer == cfg.optim_wrapper.optimizer.type.lower()
+        length = re.fullmatch(r'(\d+)(e|iter)', rest[-1])
+        assert length, fields['schedule']
+        if length.group(2) == 'e':
+            assert cfg.train_cfg.max_epochs == int(length.group(1))
+        else:
+            assert cfg.train_cfg.max_iters == int(length.group(1))
+        if rest[:-1] == ['cosr']:
+            assert cfg.param_scheduler[0].type == 'CosineRestartLR'
+    if fields['fold'] is not None:
+        folds = _fold_values(
+            {k: cfg[k]
+             for k in (*LOADERS, 'retrieval') if cfg.get(k)})
+        assert folds == {int(fields['fold'])}
+
+
+@pytest.mark.parametrize('path', RECIPE)
 def test_config_recipe(path):
     assert _base_depth(osp.join(REPO, path)) <= 3
     cfg = Config.fromfile(osp.join(REPO, path))
-    name = osp.basename(path)
-    num = re.search(r'_n(\d+)', name)
-    expected_n = int(num.group(1)) if num else 16
-    assert _prompt_counts(cfg) == {expected_n}
-    fold = re.search(r'_fold(\d)', name)
-    if fold or 'seg' in name or 'coco2pascal' in name:
-        expected_fold = int(fold.group(1)) if fold else 0
+    fields = parse_name(path)
+    name = fields['variant'] or ''
+    assert _prompt_counts(cfg) == {int(fields['n'])}
+    task = TASKS[fields['dataset']]
+    if task in ('seg', 'coco2pascal'):
+        expected_fold = int(fields['fold'])
         assert _fold_values(
             {k: cfg[k]
              for k in (*LOADERS, 'retrieval')
@@ -341,12 +419,11 @@ def test_config_recipe(path):
     # VQGAN decode, as it does).
     assert cfg.model.backbone.decode_per_image is True
 
-    if name.startswith('maevqgan_'):
+    if fields['algorithm'] == 'maevqgan':
         assert cfg.model.type == 'VICLInpainter'
         assert cfg.train_dataloader is None and cfg.val_dataloader is None
         return
 
-    task = re.match(r'prompthub_(seg|det|color|coco2pascal)', name).group(1)
     assert cfg.model.type == 'PromptHub'
     if cfg.model.neck.type != 'PatchwiseFusionNeck':
         assert cfg.model.neck.sigma == SIGMA[task]
@@ -375,7 +452,7 @@ def test_config_recipe(path):
     # the test split itself for the reference's behaviour.
     train_query = cfg.train_dataloader.dataset.dataset
     val_set = cfg.val_dataloader.dataset
-    if name.endswith('_refselect.py'):
+    if name == 'refselect':
         assert cfg.model_selection == 'reference'
         assert val_set == test_set
     else:
@@ -393,22 +470,25 @@ def test_config_recipe(path):
         assert test_set.prompt_dataset.type == 'Coco20iDataset'
 
     pipeline = str(cfg.train_dataloader.dataset.pipeline)
-    assert ('PromptReplacement' in pipeline) == ('no-aug' not in name)
+    assert ('PromptReplacement' in pipeline) == (name != 'no-aug')
     losses = {loss.type for loss in cfg.model.losses}
-    assert ('UtilizationLoss' in losses) == ('no-lu' not in name)
-    assert ('SemanticAlignmentLoss' in losses) == ('no-ls' not in name)
+    assert ('UtilizationLoss' in losses) == (name != 'no-utilization-loss')
+    assert ('SemanticAlignmentLoss' in losses) == (name != 'no-alignment-loss')
 
 
 def test_every_published_number_has_a_config():
     names = {osp.basename(p) for p in CONFIGS}
-    for fold in range(4):
-        for n in (1, 16):
-            assert f'prompthub_seg_fold{fold}_n{n}.py' in names
-            assert f'prompthub_coco2pascal_fold{fold}_n{n}.py' in names
+    recipe = 'mae-vqgan-l16_1xb16-sgd-cosr-150e'
     for n in (1, 16):
-        assert f'prompthub_det_n{n}.py' in names
-        assert f'prompthub_color_n{n}.py' in names
+        for fold in range(4):
+            for dataset in ('pascal5i', 'coco20i-to-pascal5i'):
+                assert (f'prompthub-n{n}_{recipe}_{dataset}-fold{fold}.py'
+                        in names)
+        for dataset in ('voc2012-single-object', 'imagenet-colorization'):
+            assert f'prompthub-n{n}_{recipe}_{dataset}.py' in names
     with open(osp.join(REPO, 'configs', 'README.md')) as f:
         readme = f.read()
-    for name in names:
-        assert name in readme, f'{name} is missing from configs/README.md'
+    for path in CONFIGS:
+        name = osp.relpath(path, 'configs')
+        assert f'`{name}`' in readme, (
+            f'{name} is missing from configs/README.md')

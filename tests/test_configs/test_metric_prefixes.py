@@ -13,8 +13,8 @@ import projects.prompthub  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    glob.glob(osp.join(REPO, 'configs', '*.py')) +
-    glob.glob(osp.join(REPO, 'configs', 'hgprompt', '*.py')))
+    p for folder in ('', 'prompthub', 'maevqgan', 'hgprompt')
+    for p in glob.glob(osp.join(REPO, 'configs', folder, '*.py')))
 
 
 def _metrics(evaluator) -> list:

@@ -70,9 +70,10 @@ def test_published_numbers_and_checkpoints_match_the_spec():
         assert PUBLISHED[weights] == value, (model['Name'], weights)
         reproduced.setdefault(weights, []).append(model['Name'])
     assert set(reproduced) == set(PUBLISHED)
+    recipe = 'mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0'
     assert reproduced['Seg_K_16_Fold_0.pth'] == [
-        'prompthub_seg', 'prompthub_seg_fold0_n16',
-        'prompthub_seg_fold0_n16_refselect'
+        'prompthub_seg', f'prompthub-n16_{recipe}',
+        f'prompthub-n16-refselect_{recipe}'
     ]
 
 

@@ -1,4 +1,6 @@
 """The reference's fusion-feature inputs (spec 2.1), end to end."""
+import os.path as osp
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -72,7 +74,9 @@ def test_packed_feature_pairs_reach_the_model(tiny_voc):
 
     init_default_scope('mmseg')
     from mmengine.config import Config
-    cfg = Config.fromfile('configs/prompthub_tiny_synthetic.py').model
+    cfg = Config.fromfile(
+        osp.join('configs', 'prompthub',
+                 'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')).model
     cfg.data_preprocessor = dict(type='VICLDataPreprocessor')
     model = MODELS.build(cfg).eval()
     data = model.data_preprocessor(pseudo_collate([packed]))

@@ -28,7 +28,9 @@ from projects.prompthub.testing import (TINY_VOC_SEG, make_tiny_voc_stock,
 from tests.log_capture import logged_messages
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MIXIN = osp.join(REPO, 'configs', 'prompthub_mmseg-voc_mixin.py')
+MIXIN = osp.join(
+    REPO, 'configs', 'prompthub',
+    'prompthub-n16-mmseg-mixin_mae-vqgan-l16_1xb16-sgd-cosr-150e_voc2012.py')
 STOCK_ROOT = 'data/VOCdevkit/VOC2012'  # mmseg's default, in the config
 REGIONS = {name: dict(regions) for name, _, regions, _ in TINY_VOC_SEG}
 SIZES = {name: hw for name, hw, _, _ in TINY_VOC_SEG}

@@ -8,7 +8,9 @@ from mmengine.runner import Runner
 
 from projects.prompthub.demo.cpu_demo import score_rows, set_iters
 
-CONFIG = 'configs/prompthub_demo.py'
+CONFIG = osp.join(
+    'configs', 'prompthub',
+    'prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py')
 #: Held-out IoU gain of the trained over the untrained fusion (N=4) that
 #: the shortened run must show.
 MARGIN = 0.05

@@ -16,7 +16,8 @@ import projects.prompthub  # noqa: F401  (safe-load allow-list)
 from projects.prompthub.engine import find_resume_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
+TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub',
+                       'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
 KILLER = osp.join(REPO, 'tests', 'test_tools', 'kill_mid_write.py')
 KILL_CODE = 17  # kill_mid_write.KILL_CODE
 # One training and one validation iteration per epoch.

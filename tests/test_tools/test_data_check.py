@@ -11,7 +11,9 @@ from projects.prompthub.datasets import check_data_paths
 from projects.prompthub.testing import make_tiny_voc
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SEG_CONFIG = osp.join(REPO, 'configs', 'prompthub_seg_fold0_n16.py')
+SEG_CONFIG = osp.join(
+    REPO, 'configs', 'prompthub',
+    'prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py')
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ reference layouts (``checkpoint-1000.pth`` without ``vae.*``, taming's
 JSON) next to a tiny Pascal-5i folder, in the directory layout the docs
 use (``data/``, ``checkpoints/``). The two converters run as
 subprocesses, the JSON is imported with ``build_retrieval_index.py
---from-json`` and ``tools/test.py configs/prompthub_seg_fold0_n16.py``
-evaluates the merged checkpoint, with only the model size and the number
-of prompts overridden; the fusion weights converted alone evaluate the
-same with ``load_from_allow.missing=backbone.`` (backbone from init_cfg).
+--from-json`` and ``tools/test.py`` with the Pascal-5i fold-0 N = 16
+config evaluates the merged checkpoint, with only the model size and the
+number of prompts overridden; the fusion weights converted alone evaluate
+the same with ``load_from_allow.missing=backbone.`` (backbone from init_cfg).
 """
 import copy
 import importlib.util
@@ -27,7 +27,11 @@ from projects.prompthub.models.necks import LocalityFusionNeck
 from projects.prompthub.testing import make_tiny_voc, write_reference_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs', 'prompthub_seg_fold0_n16.py')
+STEM = 'prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0'
+CONFIG = osp.join(REPO, 'configs', 'prompthub', STEM + '.py')
+# The converted checkpoints, named after their config.
+MERGED = f'checkpoints/{STEM}.pth'
+NECK_ONLY = f'checkpoints/{STEM}_neck.pth'
 # LocalityFusionNeck module -> reference PromptGeneratorCut module.
 TO_REFERENCE = {
     'cross_attn.': 'CrossAttention_S1.',
@@ -107,12 +111,10 @@ def test_public_files_to_tools_test(tmp_path):
     _run([
         osp.join(REPO, 'tools', 'model_converters',
                  'prompthub2mmengine.py'), 'checkpoints/Seg_K_16_Fold_0.pth',
-        'checkpoints/prompthub_seg_fold0_n16.pth', '--merge',
-        'checkpoints/mae_vqgan_mmengine.pth'
+        MERGED, '--merge', 'checkpoints/mae_vqgan_mmengine.pth'
     ], work)
     merged = torch.load(
-        osp.join(work, 'checkpoints', 'prompthub_seg_fold0_n16.pth'),
-        map_location='cpu')['state_dict']
+        osp.join(work, MERGED), map_location='cpu')['state_dict']
     assert {k
             for k in merged
             if k.startswith('neck.')} == {'neck.' + k
@@ -164,9 +166,8 @@ def test_public_files_to_tools_test(tmp_path):
         'env_cfg.dist_cfg.backend=gloo',
     ]
     out = _run([
-        osp.join(REPO, 'tools',
-                 'test.py'), CONFIG, 'checkpoints/prompthub_seg_fold0_n16.pth',
-        '--work-dir', 'work_dirs/test', '--cfg-options', *overrides
+        osp.join(REPO, 'tools', 'test.py'), CONFIG, MERGED, '--work-dir',
+        'work_dirs/test', '--cfg-options', *overrides
     ], work)
     assert 'missing keys' not in out and 'unexpected key' not in out, out
     match = re.search(r'vicl/mIoU: ([0-9.]+)', out)
@@ -200,8 +201,7 @@ def test_public_files_to_tools_test(tmp_path):
     assert loaders and all(t['cache_dir'] == 'data/pair_cache'
                            for t in loaders), loaders
     out = _run([
-        osp.join(REPO, 'tools', 'test.py'), CONFIG,
-        'checkpoints/prompthub_seg_fold0_n16.pth', '--work-dir',
+        osp.join(REPO, 'tools', 'test.py'), CONFIG, MERGED, '--work-dir',
         'work_dirs/test_cached', '--cfg-options', *overrides, *options
     ], work)
     assert 'not in the pair cache' not in out
@@ -212,10 +212,9 @@ def test_public_files_to_tools_test(tmp_path):
     # their prompts) changes no score: the same evaluation without it.
     assert cfg.model.prompt_state_cache is not None
     out = _run([
-        osp.join(REPO, 'tools',
-                 'test.py'), CONFIG, 'checkpoints/prompthub_seg_fold0_n16.pth',
-        '--work-dir', 'work_dirs/test_no_state_cache', '--cfg-options',
-        *overrides, 'model.prompt_state_cache=None'
+        osp.join(REPO, 'tools', 'test.py'), CONFIG, MERGED, '--work-dir',
+        'work_dirs/test_no_state_cache', '--cfg-options', *overrides,
+        'model.prompt_state_cache=None'
     ], work)
     uncached = re.search(r'vicl/mIoU: ([0-9.]+)', out)
     assert uncached and uncached.group(1) == match.group(1), out[-4000:]
@@ -226,13 +225,11 @@ def test_public_files_to_tools_test(tmp_path):
     # missing, and then reads it from the config's init_cfg
     # (backbone_checkpoint) and scores as the merged file.
     _run([
-        osp.join(REPO, 'tools', 'model_converters',
-                 'prompthub2mmengine.py'), 'checkpoints/Seg_K_16_Fold_0.pth',
-        'checkpoints/prompthub_seg_fold0_n16_neck.pth'
+        osp.join(REPO, 'tools', 'model_converters', 'prompthub2mmengine.py'),
+        'checkpoints/Seg_K_16_Fold_0.pth', NECK_ONLY
     ], work)
     out = _run([
-        osp.join(REPO, 'tools', 'test.py'), CONFIG,
-        'checkpoints/prompthub_seg_fold0_n16_neck.pth', '--work-dir',
+        osp.join(REPO, 'tools', 'test.py'), CONFIG, NECK_ONLY, '--work-dir',
         'work_dirs/test_neck_only', '--cfg-options', *overrides,
         'load_from_allow.missing=backbone.'
     ], work)
@@ -249,7 +246,8 @@ def test_public_files_to_tools_test(tmp_path):
     ]
     out = _run([
         osp.join(REPO, 'tools', 'test.py'),
-        osp.join(REPO, 'configs', 'maevqgan_seg_fold0_n1.py'),
+        osp.join(REPO, 'configs', 'maevqgan',
+                 'maevqgan-n1_mae-vqgan-l16_pascal5i-fold0.py'),
         'checkpoints/mae_vqgan_mmengine.pth', '--work-dir',
         'work_dirs/baseline', '--cfg-options', *baseline_overrides
     ], work)

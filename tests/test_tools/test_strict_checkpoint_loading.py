@@ -27,8 +27,11 @@ from projects.prompthub.apis import PromptHubInferencer
 from projects.prompthub.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
-DEMO_CONFIG = osp.join(REPO, 'configs', 'prompthub_demo.py')
+TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub',
+                       'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
+DEMO_CONFIG = osp.join(
+    REPO, 'configs', 'prompthub',
+    'prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py')
 TINY_BACKBONE = osp.join('projects', 'prompthub', 'weights',
                          'tiny_vicl_fold0.pth')
 CONVERTER = osp.join(REPO, 'tools', 'model_converters',

@@ -17,7 +17,8 @@ from projects.prompthub.evaluation.prediction_io import sample_stem
 from projects.prompthub.registry import DATASETS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
+TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub',
+                       'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
 KILLER = osp.join(REPO, 'tests', 'test_tools', 'kill_mid_write.py')
 KILL_CODE = 17  # kill_mid_write.KILL_CODE
 

@@ -13,7 +13,8 @@ import torch
 import projects.prompthub  # noqa: F401  (safe-load allow-list)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
+TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub',
+                       'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
 
 
 def _free_port() -> int:

@@ -14,7 +14,8 @@ from projects.prompthub.utils import (CfgOptionError, apply_cfg_options,
                                       check_optimizer_values)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
+TINY = osp.join(REPO, 'configs', 'prompthub',
+                'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
 
 
 @pytest.fixture

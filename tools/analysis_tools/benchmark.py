@@ -34,8 +34,8 @@ COCO-train (82,783 x 82,783) on one GPU.
 
 Example::
 
-    python tools/analysis_tools/benchmark.py \\
-        configs/prompthub_tiny_synthetic.py \\
+    CONFIG=configs/prompthub/prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py
+    python tools/analysis_tools/benchmark.py $CONFIG \\
         --device cpu --batch-sizes 1 --num-prompts 1 4 16 64 \\
         --out work_dirs/benchmark.json
 

@@ -78,12 +78,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='the .npz file to write')
     parser.add_argument(
         '--tiny-config',
-        default='configs/prompthub_tiny_synthetic.py',
+        default=('configs/prompthub/'
+                 'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py'),
         help='tiny random-weight PromptHub config (relative to --repo); '
         'its synthetic test data also feeds the full-size case')
     parser.add_argument(
         '--demo-config',
-        default='configs/prompthub_demo.py',
+        default=('configs/prompthub/prompthub-n4_tiny-vicl_1xb16-adamw-'
+                 '200iter_lookalike-fold0.py'),
         help='CPU demo config (committed tiny backbone weights)')
     parser.add_argument(
         '--full-model-config',

@@ -99,9 +99,10 @@ class PromptHubInferencer(BaseInferencer):
     query) or, by its file stem, from a retrieval index and a pool of
     candidate pairs.
 
-    Example::
+    Example (``config``: e.g. the demo config,
+    ``configs/prompthub/prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py``)::
 
-        >>> inferencer = PromptHubInferencer('configs/prompthub_demo.py')
+        >>> inferencer = PromptHubInferencer(config)
         >>> out = inferencer('query.png', prompts=[('p1.png', 'p1_m.png')],
         ...                  out_dir='work_dirs/infer')
         >>> out['predictions'][0]['mask'].shape  # the query's (H, W)

@@ -1,12 +1,14 @@
 """The CPU demo: train the fusion neck, then score every baseline.
 
 ``run_demo`` trains PromptHub's fusion neck with MMEngine's Runner from a
-config (``configs/prompthub_demo.py``) and evaluates, on held-out classes,
-the table of the README: trivial baselines, the frozen backbone with one
-prompt and as an ensemble of single-prompt runs, the untrained and the
-trained fusion with N = 1, 4 (and 16) prompts, paired 95 % intervals of
-the differences, and the prompt-reading gate (right-class minus
-wrong-class prompt IoU of the backbone).
+config (the demo config,
+``configs/prompthub/prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py``)
+and evaluates, on held-out classes, the table of the README: trivial
+baselines, the frozen backbone with one prompt and as an ensemble of
+single-prompt runs, the untrained and the trained fusion with N = 1, 4
+(and 16) prompts, paired 95 % intervals of the differences, and the
+prompt-reading gate (right-class minus wrong-class prompt IoU of the
+backbone).
 """
 import copy
 import time

@@ -2,8 +2,9 @@
 
 ``model-index.yml`` at the repository root imports the metafiles
 (OpenMMLab's model-index format, as mmseg's ``configs/*/metafile.yaml``):
-``configs/metafile.yaml`` for the PromptHub configs, which sit flat in
-``configs/`` next to their ``README.md``, and
+``configs/metafile.yaml`` for the PromptHub configs (``configs/prompthub/``,
+``configs/maevqgan/`` and the entry point ``configs/prompthub_seg.py``),
+listed in ``configs/README.md`` next to it, and
 ``configs/hgprompt/metafile.yaml``. Besides the standard fields, a model
 carries ``Metadata.Task`` and, for PromptHub, ``Metadata.Prompts`` (N),
 ``Description`` (what the config is for), ``Published In`` (where the
@@ -172,15 +173,16 @@ def _cell(text: str) -> str:
 
 
 def render_configs_table(models: List[dict], folder: str) -> str:
-    """The table of ``<folder>/README.md``: one row per config in
-    ``folder`` (relative to the root), in metafile order."""
+    """The table of ``<folder>/README.md``: one row per model of the
+    metafile in ``folder`` (relative to the root), in metafile order, each
+    config named relative to ``folder``."""
     lines = [
         '| config | purpose | published number (mIoU, or MSE) |',
         '|---|---|---|',
     ]
     for model in models:
         config = model['Config']
-        if osp.dirname(config) != folder:
+        if osp.dirname(model['_metafile']) != folder:
             continue
         if model.get('Results'):
             key, value = _number(model)

@@ -19,7 +19,8 @@ import torch.multiprocessing as mp
 
 REPO = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub_tiny_synthetic.py')
+TINY_CONFIG = osp.join(REPO, 'configs', 'prompthub',
+                       'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')
 # Per-process batch sizes of each case; one process sees their sum.
 CASES = {'even': (2, 2), 'uneven': (3, 1)}
 WORLD_SIZE = 2

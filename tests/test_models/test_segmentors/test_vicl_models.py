@@ -11,7 +11,7 @@ import projects.prompthub  # noqa: F401
 from projects.prompthub.evaluation.functional import binarize
 from projects.prompthub.registry import MODELS
 
-TINY = 'configs/prompthub_tiny_synthetic.py'
+TINY = 'configs/prompthub/prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py'
 
 
 def tiny_model_cfg(**overrides) -> dict:

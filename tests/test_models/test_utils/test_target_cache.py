@@ -19,7 +19,7 @@ from projects.prompthub.registry import MODELS
 from tests.test_models.test_utils.target_writer import (fake_targets,
                                                         small_queries)
 
-TINY = 'configs/prompthub_tiny_synthetic.py'
+TINY = 'configs/prompthub/prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py'
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 
 

@@ -4,7 +4,7 @@ import json
 
 from tools.analysis_tools.benchmark_flops import main
 
-TINY = 'configs/prompthub_tiny_synthetic.py'
+TINY = 'configs/prompthub/prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py'
 EMBED, PATCH_PIXELS, HALF_TOKENS = 64, 3 * 16 * 16, 98
 
 

@@ -9,7 +9,7 @@ import torch
 from tools.analysis_tools.benchmark import (COCO_TRAIN_IMAGES, format_tables,
                                             main)
 
-TINY = 'configs/prompthub_tiny_synthetic.py'
+TINY = 'configs/prompthub/prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py'
 
 
 def test_tiny_grid_and_retrieval(tmp_path, capsys):

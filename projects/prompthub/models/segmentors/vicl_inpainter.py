@@ -110,7 +110,7 @@ class VICLInpainter(BaseSegmentor):
         """The baseline has no trainable parameters."""
         raise NotImplementedError(
             'VICLInpainter is the frozen MAE-VQGAN baseline and cannot be '
-            'trained; train PromptHub (configs/prompthub_*.py) instead, or '
+            'trained; train PromptHub (configs/prompthub/*.py) instead, or '
             'evaluate this model with tools/test.py.')
 
     def predict(self,

@@ -1,0 +1,6 @@
+# Ablation: Laplacian locality weights (exp(-L1 / sigma), normalised per
+# centre) instead of the Gaussian; otherwise as its `_base_`.
+# Published number: none in the README (paper ablation).
+_base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py'  # noqa: E501
+
+model = dict(neck=dict(locality='laplacian'))
