@@ -25,8 +25,7 @@ from projects.prompthub.demo.cpu_demo import build_eval_dataset  # noqa: E402
 from projects.prompthub.demo.scoring import stack_episodes  # noqa: E402
 from projects.prompthub.models.utils.canvas import build_canvas  # noqa: E402
 from projects.prompthub.registry import MODELS  # noqa: E402
-from projects.prompthub.visualization.vicl_visualization import (  # noqa
-    _to_hwc, draw_vicl_grid)
+from projects.prompthub.visualization import draw_vicl_grid  # noqa: E402
 
 EPISODE = 0
 
@@ -48,7 +47,13 @@ def main() -> None:
     shown[..., 112:, 112:] = answer[..., 112:, 112:]
     # A grey frame shows the canvas's white gutters and border.
     left = cv2.copyMakeBorder(
-        _to_hwc(shown[0]), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=(160, ) * 3)
+        (shown[0].permute(1, 2, 0) * 255).round().byte().numpy(),
+        1,
+        1,
+        1,
+        1,
+        cv2.BORDER_CONSTANT,
+        value=(160, ) * 3)
     band = np.full((14, left.shape[1], 3), 255, np.uint8)
     cv2.putText(band, 'canvas, 1 prompt (P1)', (2, 11),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
@@ -68,7 +73,9 @@ def main() -> None:
     out = osp.join(ROOT, 'docs', 'figures', 'canvas.png')
     # A 256-colour palette keeps the file small (the data has flat colours
     # plus sensor-like noise).
-    Image.fromarray(figure).quantize(256, method=Image.Quantize.MAXCOVERAGE).save(out, optimize=True)
+    palette = Image.fromarray(figure).quantize(
+        256, method=Image.Quantize.MAXCOVERAGE)
+    palette.save(out, optimize=True)
     print(out, figure.shape)
 
 
