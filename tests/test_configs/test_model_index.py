@@ -211,3 +211,75 @@ def test_tool_check_exit_code(tmp_path, capsys):
     assert tool.main(['--root', root]) == 0
     assert tool.main(['--check', '--root', root]) == 0
     assert tool.main(['--check', '--root', REPO]) == 0
+
+
+def test_results_tables_split_by_task_and_data_with_ours(tmp_path):
+    """One table per protocol (the folds of one protocol share it), the
+    tables of one task together, rows by test split then N; "ours" is
+    the ``Reproduced`` number, else 'not run'."""
+    coco = dict(
+        Metadata=dict(
+            Task='Few-shot Segmentation',
+            Prompts=1,
+            **{'Training Data': 'COCO-20i fold 1 train'}),
+        Results=[
+            dict(
+                Task='Few-shot Segmentation',
+                Dataset='Pascal-5i fold 1 val',
+                Metrics={'vicl/mIoU': 45.24})
+        ])
+    det = dict(
+        Metadata=dict(Task='Single-object Detection', Prompts=16),
+        Results=[
+            dict(
+                Task='Single-object Detection',
+                Dataset='VOC val',
+                Metrics={'vicl/mIoU': 45.59})
+        ])
+    models = [
+        _model('f1n16', 'configs/f1n16.py', 53.12,
+               Metadata=dict(Task='Few-shot Segmentation', Prompts=16,
+                             **{'Training Data': 'Pascal-5i fold 1 train'}),
+               Results=[dict(Task='Few-shot Segmentation',
+                             Dataset='Pascal-5i fold 1 val',
+                             Metrics={'vicl/mIoU': 53.12})],
+               **{'Converted From': dict(Weights='Seg_K_16_Fold_1.pth')}),
+        _model('det', 'configs/det.py', **det),
+        _model('coco', 'configs/coco.py', **coco),
+        _model('f0n1', 'configs/f0n1.py', 43.26,
+               Metadata=dict(Task='Few-shot Segmentation', Prompts=1,
+                             **{'Training Data': 'Pascal-5i fold 0 train'}),
+               Reproduced=dict(Metrics={'vicl/mIoU': 43.2})),
+    ]  # yapf: disable
+    root = _tiny_repo(
+        tmp_path, models, configs=('f1n16.py', 'det.py', 'coco.py', 'f0n1.py'))
+    assert check_model_index(root) == []
+    update_tables(root)
+    text = (tmp_path / 'README.md').read_text()
+    titles = [line for line in text.splitlines() if line.startswith('###')]
+    assert titles == [
+        '### Few-shot Segmentation: trained on Pascal-5i train, tested on '
+        'Pascal-5i val',
+        '### Few-shot Segmentation: trained on COCO-20i train, tested on '
+        'Pascal-5i val',
+        '### Single-object Detection: tested on VOC val',
+    ]
+    pascal = text.split(titles[0])[1].split(titles[1])[0]
+    rows = [line for line in pascal.splitlines() if line.startswith('| P')]
+    # The fold of the first-listed model first, then N; ours where measured.
+    assert rows == [
+        '| PromptHub | Pascal-5i fold 1 val | 16 | 53.12 | not run | '
+        '[f1n16.py](configs/f1n16.py) | `Seg_K_16_Fold_1.pth` |',
+        '| PromptHub | Pascal-5i fold 0 val | 1 | 43.26 | 43.2 | '
+        '[f0n1.py](configs/f0n1.py) | `Seg_K_1_Fold_0.pth` |',
+    ]
+    assert 'Published in: PromptHub README.' in pascal
+
+
+def test_reproduced_must_match_the_published_metric(tmp_path):
+    root = _tiny_repo(tmp_path,
+                      [_model(Reproduced=dict(Metrics={'vicl/mse': 0.5}))])
+    (error, ) = check_model_index(root)
+    assert '"Reproduced.Metrics" must map the metric keys of "Results" ' \
+        "(['vicl/mIoU'])" in error
+    assert 'configs/metafile.yaml' in error

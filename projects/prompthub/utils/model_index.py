@@ -9,15 +9,19 @@ listed in ``configs/README.md`` next to it, and
 carries ``Metadata.Task`` and, for PromptHub, ``Metadata.Prompts`` (N),
 ``Description`` (what the config is for), ``Published In`` (where the
 number in ``Results`` was published), ``Note`` (qualifies the number or
-says why there is none) and ``Converted From.Weights`` (the released
-checkpoint the config reproduces, mmpretrain's key).
+says why there is none), ``Converted From.Weights`` (the released
+checkpoint the config reproduces, mmpretrain's key) and, once measured,
+``Reproduced.Metrics`` (the published number as this code measures it
+with that checkpoint; the README shows it as "ours").
 
-The configs table of ``configs/README.md`` and the results table of
-``README.md`` are generated from the index between marker comments
-(``tools/misc/update_model_index_tables.py``), so a number is written once.
+The configs table of ``configs/README.md`` and the results tables of
+``README.md`` (one per task and data) are generated from the index
+between marker comments (``tools/misc/update_model_index_tables.py``), so
+a number is written once.
 """
 import os
 import os.path as osp
+import re
 from collections import OrderedDict
 from typing import Callable, Dict, List, Tuple
 
@@ -127,6 +131,7 @@ def check_model_index(root: str) -> List[str]:
             errors.append(f'{where}: "Metadata.Prompts" (N) must be a '
                           f'positive integer, got {prompts!r}; {fix}')
         results = model.get('Results') or []
+        errors += _check_reproduced(model, results, where, fix)
         if results and not model.get('Published In'):
             errors.append(f'{where}: "Published In" (the source of the '
                           f'number) is missing; {fix}')
@@ -150,6 +155,27 @@ def check_model_index(root: str) -> List[str]:
                 'published), then run '
                 'python tools/misc/update_model_index_tables.py')
     return errors
+
+
+def _check_reproduced(model: dict, results: List[dict], where: str,
+                      fix: str) -> List[str]:
+    """``Reproduced`` (optional) must give our number for each published
+    metric key of ``Results``, so the README's "ours" sits next to it."""
+    reproduced = model.get('Reproduced')
+    if reproduced is None:
+        return []
+    metrics = reproduced.get('Metrics') if isinstance(reproduced,
+                                                      dict) else None
+    published = [set(r.get('Metrics') or {}) for r in results]
+    if not isinstance(metrics, dict) or not metrics or not all(
+            isinstance(v, (int, float))
+            for v in metrics.values()) or set(metrics) not in published:
+        return [
+            f'{where}: "Reproduced.Metrics" must map the metric keys of '
+            f'"Results" ({sorted(set().union(*published))}) to the numbers '
+            f'measured with this code, got {reproduced!r}; {fix}'
+        ]
+    return []
 
 
 def _metafile_for(config: str, models: List[dict]) -> str:
@@ -197,48 +223,74 @@ def render_configs_table(models: List[dict], folder: str) -> str:
     return '\n'.join(lines)
 
 
+def _family(dataset: str) -> str:
+    """A dataset name without its fold: ``'Pascal-5i fold 0 val'`` ->
+    ``'Pascal-5i val'``, so the folds of one protocol share a table."""
+    return re.sub(r'\s+fold\s+\d+', '', dataset)
+
+
+def _reproduced(model: dict, key: str) -> str:
+    """Our own measurement of the published number (``Reproduced``), or
+    ``'not run'``."""
+    metrics = (model.get('Reproduced') or {}).get('Metrics') or {}
+    return str(metrics[key]) if key in metrics else 'not run'
+
+
 def render_results_table(models: List[dict]) -> str:
-    """The results table of the top README: published numbers by task,
-    training and test data (one row) and N (one column), with the
-    released checkpoints. Configs that reproduce the same cell must agree
-    on its number and checkpoint."""
-    rows: 'OrderedDict[tuple, dict]' = OrderedDict()
-    columns = set()
+    """The results of the top README: one table per protocol (task,
+    training data and test data without their folds), one row per test
+    split and N, with the published number, ours (``Reproduced``, else
+    ``'not run'``), the config and the released checkpoint. Configs that
+    reproduce the same cell must agree on its number and checkpoint; the
+    row names the first of them in metafile order."""
+    tables: 'OrderedDict[tuple, dict]' = OrderedDict()
     for model in models:
         if not model.get('Results'):
             continue
         key, value = _number(model)
         meta = model['Metadata']
         (result, ) = model['Results']
-        row = rows.setdefault((meta['Task'], meta.get(
-            'Training Data', ''), result['Dataset'], key),
-                              dict(cells={}, sources=[]))
-        n = meta['Prompts']
-        columns.add(n)
+        table = tables.setdefault(
+            (meta['Task'], _family(meta.get(
+                'Training Data', '')), _family(result['Dataset']), key),
+            dict(rows={}, sources=[]))
         weights = (model.get('Converted From') or {}).get('Weights', '')
         cell = (value, weights)
-        if row['cells'].setdefault(n, (cell, model['Name']))[0] != cell:
+        row = table['rows'].setdefault((result['Dataset'], meta['Prompts']),
+                                       (cell, model))
+        if row[0] != cell:
             raise ModelIndexError(
                 f'{model["_metafile"]}: {model["Name"]} gives {cell} for '
-                f'N = {n} of {result["Dataset"]}, but '
-                f'{row["cells"][n][1]} gives {row["cells"][n][0]}: configs '
-                'that reproduce the same number must agree')
-        if model['Published In'] not in row['sources']:
-            row['sources'].append(model['Published In'])
-    ns = sorted(columns)
-    lines = [
-        '| task | trained on | tested on | metric | ' +
-        ' | '.join(f'N = {n}'
-                   for n in ns) + ' | released checkpoints | published in |',
-        '|---|---|---|---|' + '---|' * len(ns) + '---|---|',
-    ]
-    for (task, train, test, key), row in rows.items():
-        cells = [row['cells'].get(n, (('', ''), ''))[0] for n in ns]
-        weights = ', '.join(f'`{w}`' for _, w in cells if w)
-        lines.append(f'| {task} | {train} | {test} | `{key}` | ' +
-                     ' | '.join(str(v) for v, _ in cells) +
-                     f' | {weights} | {", ".join(row["sources"])} |')
-    return '\n'.join(lines)
+                f'N = {meta["Prompts"]} of {result["Dataset"]}, but '
+                f'{row[1]["Name"]} gives {row[0]}: configs that reproduce '
+                'the same number must agree')
+        if model['Published In'] not in table['sources']:
+            table['sources'].append(model['Published In'])
+    # Tables of one task next to each other, else in metafile order.
+    tasks = list(OrderedDict.fromkeys(task for task, *_ in tables))
+    blocks = []
+    for (task, train, test, key), table in sorted(
+            tables.items(), key=lambda item: tasks.index(item[0][0])):
+        lines = [
+            f'### {task}: ' + (f'trained on {train}, ' if train else '') +
+            f'tested on {test}', '',
+            f'| method | tested on | N | published (`{key}`) | ours | '
+            'config | released checkpoint |', '|---|---|---|---|---|---|---|'
+        ]
+        datasets = list(OrderedDict.fromkeys(d for d, _ in table['rows']))
+        for (dataset, n), ((value, weights), model) in sorted(
+                table['rows'].items(),
+                key=lambda item: (datasets.index(item[0][0]), item[0][1])):
+            config = model['Config']
+            lines.append(
+                f'| {_cell(model["In Collection"])} | {_cell(dataset)} | '
+                f'{n} | {value} | '
+                f'{_reproduced(model, key)} | '
+                f'[{osp.basename(config)}]({config}) | '
+                f'{f"`{weights}`" if weights else ""} |')
+        lines += ['', f'Published in: {", ".join(table["sources"])}.']
+        blocks.append('\n'.join(lines))
+    return '\n\n'.join(blocks)
 
 
 #: Markdown file -> (table name, renderer).
