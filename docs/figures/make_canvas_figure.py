@@ -32,7 +32,10 @@ EPISODE = 0
 
 def main() -> None:
     import projects.prompthub  # noqa: F401  (registers the components)
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'configs/prompthub/prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py'))
+    cfg = Config.fromfile(
+        osp.join(
+            ROOT, 'configs', 'prompthub',
+            'prompthub-n4_tiny-vicl_1xb16-adamw-200iter_lookalike-fold0.py'))
     dataset = build_eval_dataset(cfg, num_prompts=4, episodes=EPISODE + 1)
     inputs, gt = stack_episodes(dataset, [EPISODE])
     backbone = MODELS.build(cfg.model.backbone).eval()
