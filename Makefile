@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 install:
 	bash tools/setup_env.sh
 
-LINT_PATHS := projects tools tests setup.py
+LINT_PATHS := projects tools tests demo docs/figures setup.py
 
 # flake8, and isort/yapf in check mode (pinned in requirements/constraints.txt;
 # `make format` applies them).
