@@ -3,11 +3,4 @@
 # Published number: none in the README (paper ablation).
 _base_ = './prompthub_seg.py'
 
-model = dict(
-    neck=dict(
-        _delete_=True,
-        type='PatchwiseFusionNeck',
-        embed_dims=1024,
-        num_heads=8,
-        dropout=0.25,
-        reassociate=True))
+model = dict(neck=dict(locality='patchwise'))

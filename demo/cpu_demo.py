@@ -9,9 +9,9 @@ land under ``{work_dir}/vis``; the table under ``{work_dir}/demo.json``.
 Example::
 
     python demo/cpu_demo.py            # about 6 minutes on 2 CPU cores
-    # a variant of the neck, scored the same way
+    # a variant of the neck, scored the same way (no prompt alignment)
     python demo/cpu_demo.py --work-dir work_dirs/demo_no_align \
-        --cfg-options model.neck.align_prompts=False
+        --cfg-options model.neck.type=FastLocalityFusionNeck
 """
 import argparse
 import json
