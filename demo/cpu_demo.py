@@ -57,7 +57,7 @@ def parse_args():
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
-    from projects.prompthub.apis import run_demo
+    from projects.prompthub.demo import run_demo
     from projects.prompthub.utils import apply_cfg_options
     from projects.prompthub.utils.paths import resolve_project_path
     cfg = Config.fromfile(args.config)
