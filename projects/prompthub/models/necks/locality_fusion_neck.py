@@ -176,7 +176,7 @@ class LocalityFusionNeck(BaseModule):
             dropped-out attention (B, area, N*area).
         """
         raw_img, raw_lab = self._split_prompts(prompts, bsz, num_prompts)
-        if self.prompt_align is None:
+        if self.prompt_align is None:  # FastLocalityFusionNeck
             prompt_img, prompt_lab = raw_img, raw_lab
         else:
             heads = folded_self_attention(prompts, self.prompt_align,
