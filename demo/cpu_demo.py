@@ -9,9 +9,9 @@ land under ``{work_dir}/vis``; the table under ``{work_dir}/demo.json``.
 Example::
 
     python demo/cpu_demo.py            # about 6 minutes on 2 CPU cores
-    # a variant of the neck, scored the same way
+    # a variant of the neck, scored the same way (no prompt alignment)
     python demo/cpu_demo.py --work-dir work_dirs/demo_no_align \
-        --cfg-options model.neck.align_prompts=False
+        --cfg-options model.neck.type=FastLocalityFusionNeck
 """
 import argparse
 import json
@@ -61,7 +61,7 @@ def parse_args():
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
-    from projects.prompthub.apis import run_demo
+    from projects.prompthub.demo import run_demo
     from projects.prompthub.utils import apply_cfg_options
     from projects.prompthub.utils.paths import resolve_project_path
     cfg = Config.fromfile(args.config)

@@ -1,7 +1,7 @@
-# Fast fusion neck, NOT the reference: no prompt alignment
-# (align_prompts=False), and keys that see each prompt image token's label
-# token directly (label_keys=True, zero-initialised: training starts from
-# the reference neck minus its prompt alignment). Counted at B=16 (full
+# Fast fusion neck, NOT the reference: no prompt alignment, and keys that
+# see each prompt image token's label token directly (label keys,
+# zero-initialised: training starts from the reference neck minus its
+# prompt alignment); FastLocalityFusionNeck. Counted at B=16 (full
 # size): the neck is 4.1% of a training step at N=16 instead of 13.7%, and
 # a step at N=64 costs 1.13x one at N=1 instead of 1.62x (docs/
 # benchmarks.md). On the CPU demo it scores within about 0.02 IoU of the
@@ -10,4 +10,4 @@
 # not load into it (no prompt_align.* weights).
 _base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py'  # noqa: E501
 
-model = dict(neck=dict(align_prompts=False, label_keys=True))
+model = dict(neck=dict(type='FastLocalityFusionNeck'))

@@ -4,11 +4,4 @@
 # Published number: none in the README (paper ablation).
 _base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py'  # noqa: E501
 
-model = dict(
-    neck=dict(
-        _delete_=True,
-        type='PatchwiseFusionNeck',
-        embed_dims=1024,
-        num_heads=8,
-        dropout=0.25,
-        reassociate=True))
+model = dict(neck=dict(locality='patchwise'))

@@ -35,7 +35,7 @@ model = dict(
         # Pass-through start: this backbone reads raw pixel values from the
         # prompt tokens, which the reference's random W_VX/out projections
         # scramble.
-        identity_init=True,
+        init_cfg=dict(type='PassThrough'),
         # Keys also see each prompt token's label, so the neck can learn
         # "take the prompt that labels this position" (measured, 200
         # iterations: N=4 IoU 0.244 without, 0.526 with).

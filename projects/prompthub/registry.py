@@ -13,9 +13,9 @@ these registries honour the run's ``default_scope``, so nested configs
 inside our modules may name mmseg/mmdet components as usual.
 """
 from mmengine.registry import (DATASETS, HOOKS, METRICS, MODELS, RUNNERS,
-                               TRANSFORMS, VISUALIZERS)
+                               TRANSFORMS, VISUALIZERS, WEIGHT_INITIALIZERS)
 
 __all__ = [
     'DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'RUNNERS', 'TRANSFORMS',
-    'VISUALIZERS'
+    'VISUALIZERS', 'WEIGHT_INITIALIZERS'
 ]

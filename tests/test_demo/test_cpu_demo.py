@@ -33,6 +33,7 @@ def test_short_fusion_training_beats_untrained_fusion(tmp_path):
     cfg.default_hooks.logger.interval = 10
     runner = Runner.from_cfg(cfg)
     hub, single = 'PromptHub N=4', 'backbone, 1 prompt (mean over 4)'
+    runner.model.neck.init_weights()  # its init_cfg, as training starts
     before = score_rows(runner.model, cfg, 50, rows={hub})[hub]
     runner.train()
     after = score_rows(runner.model, cfg, 50, rows={hub, single})

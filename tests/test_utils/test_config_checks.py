@@ -57,12 +57,12 @@ def test_test_tool_refuses_a_misspelt_nested_key(tmp_path):
 
 
 def test_existing_keys_and_new_class_parameters_merge(cfg):
-    assert 'align_prompts' not in cfg.model.neck  # a parameter, unset here
+    assert 'label_keys' not in cfg.model.neck  # a parameter, unset here
     apply_cfg_options(
         cfg,
         {
             'train_cfg.max_epochs': 1,
-            'model.neck.align_prompts': False,  # LocalityFusionNeck's
+            'model.neck.label_keys': True,  # LocalityFusionNeck's
             'train_dataloader.pin_memory': True,  # torch DataLoader's
             'randomness.deterministic': True,  # Runner.set_randomness's
             'val_evaluator.1.iou_metrics': ['mIoU', 'mDice'],
@@ -72,7 +72,7 @@ def test_existing_keys_and_new_class_parameters_merge(cfg):
             'work_dir': 'work_dirs/x',  # a Runner parameter
         })
     assert cfg.train_cfg.max_epochs == 1
-    assert cfg.model.neck.align_prompts is False
+    assert cfg.model.neck.label_keys is True
     assert cfg.train_dataloader.pin_memory is True
     assert cfg.randomness == dict(seed=0, deterministic=True)
     assert cfg.val_evaluator[1].iou_metrics == ['mIoU', 'mDice']
@@ -82,9 +82,9 @@ def test_existing_keys_and_new_class_parameters_merge(cfg):
 @pytest.mark.parametrize(
     'key, expected',
     [
-        ('model.neck.alig_prompts',
-         ("model.neck has no key 'alig_prompts', and 'alig_prompts' is not a "
-          'parameter of LocalityFusionNeck', 'model.neck.align_prompts=0')),
+        ('model.neck.label_kyes',
+         ("model.neck has no key 'label_kyes', and 'label_kyes' is not a "
+          'parameter of LocalityFusionNeck', 'model.neck.label_keys=0')),
         ('train_dataloader.pin_memroy',
          ("'pin_memroy' is not a parameter of DataLoader",
           'train_dataloader.pin_memory=0')),

@@ -158,7 +158,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config keys, e.g. model.neck.reassociate=False')
+        help='override config keys, e.g. '
+        'model.neck.type=FastLocalityFusionNeck')
     parser.add_argument('--out', default=None, help='JSON output file')
 
 

@@ -26,7 +26,7 @@ Example::
     python tools/analysis_tools/benchmark_flops.py \\
         configs/_base_/models/prompthub_mae-vqgan-l16.py \\
         --num-prompts 1 4 16 64 \\
-        --cfg-options model.neck.reassociate=False
+        --cfg-options model.neck.type=FastLocalityFusionNeck
 """
 import argparse
 import os.path as osp
@@ -146,7 +146,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
         command='python tools/analysis_tools/benchmark_flops.py ' +
         ' '.join(sys.argv[1:] if argv is None else argv),
         neck=type(model.neck).__name__,
-        reassociate=getattr(model.neck, 'reassociate', None),
         rows=rows)
     print(format_table(rows))
     write_json(args.out, result)

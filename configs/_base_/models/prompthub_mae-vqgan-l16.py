@@ -16,10 +16,7 @@ model = dict(
         num_heads=8,
         dropout=0.25,
         sigma=0.65,
-        locality='gaussian',
-        # The same function in a cheaper order (38% fewer neck FLOPs at
-        # N=16, docs/benchmarks.md); False keeps the reference's op order.
-        reassociate=True),
+        locality='gaussian'),
     losses=[
         dict(type='PredictionLoss', loss_weight=1.0),
         dict(

@@ -175,6 +175,9 @@ def run_demo(cfg: Config,
         set_iters(cfg, iters)
     runner = Runner.from_cfg(cfg)
     model = runner.model
+    # Score the neck as training starts from it: its init_cfg applied
+    # (runner.train() then leaves the initialised neck as it is).
+    model.neck.init_weights()
     t0 = time.time()
     before = score_rows(model, cfg, episodes, 4, rows={'PromptHub N=4'})
     untrained = before['PromptHub N=4']

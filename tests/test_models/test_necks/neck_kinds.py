@@ -9,9 +9,9 @@ NECK_KINDS = [
     dict(type='LocalityFusionNeck', locality='global'),
     dict(type='LocalityFusionNeck', locality='learnable'),
     dict(type='LocalityFusionNeck', locality='query_adaptive'),
+    dict(type='LocalityFusionNeck', locality='patchwise'),
     dict(type='LocalityFusionNeck', label_keys=True),
-    dict(type='LocalityFusionNeck', reassociate=True),
-    dict(type='LocalityFusionNeck', align_prompts=False),
-    dict(type='PatchwiseFusionNeck'),
+    dict(type='FastLocalityFusionNeck'),
+    dict(type='FastLocalityFusionNeck', label_keys=False),
     dict(type='ConvFusionNeck'),
 ]

@@ -12,11 +12,11 @@ def test_train_is_floor_plus_neck_plus_pair_embedding(tmp_path, capsys):
     out = tmp_path / 'flops.json'
     result = main([
         TINY, '--tiny', '--batch-size', '2', '--num-prompts', '1', '3',
-        '--cfg-options', 'model.neck.reassociate=True', '--out',
+        '--out',
         str(out)
     ])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
-    assert result['reassociate'] is True
+    assert result['neck'] == 'LocalityFusionNeck'
     rows = result['rows']
     assert [(r['batch'], r['num_prompts']) for r in rows] == [(2, 1), (2, 3)]
     for row in rows:
@@ -40,3 +40,11 @@ def test_train_is_floor_plus_neck_plus_pair_embedding(tmp_path, capsys):
     assert 0 < warm_growth < cold_growth / 4
     assert rows[0]['train_over_first_n'] == 1
     assert '| 2 | 3 |' in capsys.readouterr().out
+    # --cfg-options reach the counted model: the neck without the prompt
+    # alignment counts less.
+    fast = main([
+        TINY, '--tiny', '--batch-size', '2', '--num-prompts', '3',
+        '--cfg-options', 'model.neck.type=FastLocalityFusionNeck'
+    ])
+    assert fast['neck'] == 'FastLocalityFusionNeck'
+    assert 0 < fast['rows'][0]['neck'] < rows[1]['neck']

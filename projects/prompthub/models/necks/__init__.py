@@ -1,12 +1,13 @@
 from .conv_fusion_neck import ConvFusionNeck
+from .fast_locality_fusion_neck import FastLocalityFusionNeck
 from .locality_attention import LocalityCrossAttention
 from .locality_fusion_neck import LocalityFusionNeck
 from .locality_tables import (LocalityPrior, gaussian_weights,
                               laplacian_weights, locality_tables)
-from .patchwise_fusion_neck import PatchwiseFusionNeck
+from .pass_through_init import PassThroughInit
 
 __all__ = [
-    'LocalityFusionNeck', 'PatchwiseFusionNeck', 'ConvFusionNeck',
-    'LocalityCrossAttention', 'LocalityPrior', 'gaussian_weights',
-    'laplacian_weights', 'locality_tables'
+    'LocalityFusionNeck', 'FastLocalityFusionNeck', 'ConvFusionNeck',
+    'PassThroughInit', 'LocalityCrossAttention', 'LocalityPrior',
+    'gaussian_weights', 'laplacian_weights', 'locality_tables'
 ]

@@ -21,18 +21,18 @@ class ConvFusionNeck(LocalityFusionNeck):
     :class:`LocalityFusionNeck` may be combined with the convolutions.
 
     Args:
-        embed_dims (int): token width D. Defaults to 1024.
-        num_heads (int): attention heads. Defaults to 8.
-        dropout (float): attention dropout. Defaults to 0.25.
-        kernel_size (int): odd convolution size. Defaults to 3.
-        grid (int): token block side. Defaults to 7.
-        locality (str): cross-attention locality, see
-            :class:`LocalityFusionNeck`. Defaults to ``'patchwise'``.
-        sigma (float): locality scale for the Gaussian-type kinds.
+        embed_dims (int): Token width D. Defaults to 1024.
+        num_heads (int): Attention heads. Defaults to 8.
+        dropout (float): Attention dropout. Defaults to 0.25.
+        kernel_size (int): Odd convolution size: the neighbourhood each
+            prompt token mixes. Defaults to 3.
+        grid (int): Token block side. Defaults to 7.
+        locality (str): Cross-attention locality, see
+            :class:`LocalityFusionNeck`. Defaults to ``'patchwise'`` (the
+            convolutions already give the locality).
+        sigma (float): Locality scale for the Gaussian-type kinds.
             Defaults to 0.65.
-        cut_threshold (float): cut level. Defaults to 0.01.
-        reassociate (bool): cheaper, equal-up-to-rounding order; see
-            :class:`LocalityFusionNeck`. Defaults to False.
+        cut_threshold (float): Cut level. Defaults to 0.01.
         init_cfg (dict | list[dict], optional): MMEngine init config.
             Defaults to None.
     """
@@ -46,7 +46,6 @@ class ConvFusionNeck(LocalityFusionNeck):
                  locality: str = 'patchwise',
                  sigma: float = 0.65,
                  cut_threshold: float = 0.01,
-                 reassociate: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(
             embed_dims=embed_dims,
@@ -56,7 +55,6 @@ class ConvFusionNeck(LocalityFusionNeck):
             grid=grid,
             locality=locality,
             cut_threshold=cut_threshold,
-            reassociate=reassociate,
             init_cfg=init_cfg)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f'kernel_size must be a positive odd number '

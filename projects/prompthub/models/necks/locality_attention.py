@@ -7,7 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .reassociated_paths import head_projected_average
+from .reassociated_paths import (attend_first_pays, head_projected_average,
+                                 keys_first_pays)
 
 #: The key input as a sum of terms, each a tensor or a tensor through a
 #: linear layer (see :meth:`LocalityCrossAttention.attend_keys_first`).
@@ -169,41 +170,51 @@ class LocalityCrossAttention(nn.Module):
 
     def forward(self,
                 query: Tensor,
-                key_value: Tensor,
+                value: Tensor,
                 tables: Optional[Tuple[Tensor, Tensor]] = None,
-                key: Optional[Tensor] = None,
-                attend_first: bool = False,
                 key_terms: Optional[KeyTerms] = None) -> Tuple[Tensor, Tensor]:
-        """Attend from ``query`` to ``key_value``.
+        """Attend from ``query`` to the ``N * L`` prompt tokens.
+
+        The order of the products is chosen here from the shapes, as timm's
+        attention picks its fused kernel: the keys are taken keys first and
+        the values are averaged before their projection when that takes
+        fewer multiply-adds (:func:`keys_first_pays`,
+        :func:`attend_first_pays`). Every order gives the same result up
+        to float rounding.
 
         Args:
             query (Tensor): (B, L, D).
-            key_value (Tensor): (B, N * L, D), keys ordered (prompt, position);
-                the value input, and the key input unless ``key`` is given.
+            value (Tensor): (B, N * L, D) value inputs, ordered (prompt,
+                position); also the key input unless ``key_terms`` is given.
             tables (tuple[Tensor, Tensor], optional): ``G`` and ``C`` of
                 shape (L, L) or (B, L, L). None gives plain attention.
-            key (Tensor, optional): (B, N * L, D) key input when it differs
-                from the values. Defaults to None (``key_value``).
-            attend_first (bool): average the value inputs with each head's
-                weights, then project them (cheaper for many keys; equal up
-                to rounding). Defaults to False.
-            key_terms (sequence, optional): the key input as a sum of terms,
-                attended keys first (:meth:`attend_keys_first`); replaces
-                ``key``. Defaults to None.
+            key_terms (sequence, optional): the key input as a sum of
+                terms, each (B, N * L, D) with its linear layer or None
+                (label keys add ``W_L y + b_L``). Defaults to None
+                (``value``).
 
         Returns:
             tuple[Tensor, Tensor]: output (B, L, D) and the per-head
             attention weights after dropout (B, heads, L, N * L).
         """
-        if key_terms is not None:
+        if key_terms is None:
+            key_terms = [(value, None)]
+        num_keys, num_queries = value.shape[1], query.shape[1]
+        num_linear = sum(linear is not None for _, linear in key_terms)
+        if keys_first_pays(num_keys, num_queries, self.embed_dims,
+                           self.num_heads, len(key_terms), num_linear):
             attn = self.attend_keys_first(query, key_terms, tables)
         else:
-            attn = self.attention(query, key_value if key is None else key,
-                                  tables)
-        if attend_first:
+            key = None
+            for term, linear in key_terms:
+                term = term if linear is None else linear(term)
+                key = term if key is None else key + term
+            attn = self.attention(query, key, tables)
+        if attend_first_pays(num_keys, num_queries, self.embed_dims,
+                             self.num_heads):
             return self.out_proj(
-                head_projected_average(attn, key_value, *self.packed(2))), attn
-        return self.mix_values(attn, self.project(key_value, 2)), attn
+                head_projected_average(attn, value, *self.packed(2))), attn
+        return self.mix_values(attn, self.project(value, 2)), attn
 
     def mix_values(self, attn: Tensor, value_heads: Tensor) -> Tensor:
         """Output projection of the attention-weighted value heads.

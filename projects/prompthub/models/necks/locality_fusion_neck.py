@@ -10,8 +10,7 @@ from torch import Tensor
 from projects.prompthub.registry import MODELS
 from .locality_attention import LocalityCrossAttention
 from .locality_tables import LocalityPrior
-from .reassociated_paths import (attend_first_pays, folded_self_attention,
-                                 keys_first_pays)
+from .reassociated_paths import folded_self_attention
 
 
 @MODELS.register_module()
@@ -35,65 +34,37 @@ class LocalityFusionNeck(BaseModule):
     the identity-initialised W_VY of the label tokens gives the fused label
     tokens. Any N works with the same weights.
 
+    The products are taken in the cheapest order the shapes allow
+    (:mod:`.reassociated_paths`): same parameters and dropout draws as the
+    reference's order, same results up to float rounding.
+
     Args:
-        embed_dims (int): token width D. Defaults to 1024.
-        num_heads (int): attention heads. Defaults to 8.
-        dropout (float): dropout on every attention map (both alignments,
-            the cross-attention and thus the label path). Defaults to 0.25.
-        sigma (float): locality scale in token units (initial value for the
-            learnable kinds). Reference values: 0.65 segmentation, 0.5
+        embed_dims (int): Token width D; the backbone's embedding width.
+            Defaults to 1024.
+        num_heads (int): Attention heads of the alignments and the
+            cross-attention. Defaults to 8.
+        dropout (float): Dropout on every attention map (both alignments,
+            the cross-attention and thus the label path), as the reference
+            regularises the neck. Defaults to 0.25.
+        sigma (float): Locality scale in token units (the initial value of
+            the learnable kinds). Reference values: 0.65 segmentation, 0.5
             detection, 2.5 colorization. Defaults to 0.65.
-        grid (int): token block side (7 for a 224 canvas, patch 16).
+        grid (int): Token block side (7 for a 224 canvas with patch 16).
             Defaults to 7.
-        locality (str): ``'gaussian'`` (reference), ``'laplacian'``,
-            ``'global'`` (no locality, no cut), ``'learnable'`` (trained
-            log-sigma), ``'query_adaptive'`` (sigma predicted from the pooled
-            aligned query) or ``'patchwise'`` (CONDENSER-style same-position
-            attention). Defaults to ``'gaussian'``.
-        cut_threshold (float): keys with normalised Gaussian weight
-            ``<=`` this are cut. Defaults to 0.01.
-        identity_init (bool): Start as a pass-through instead of the
-            reference's random init: W_VX and the output projection are the
-            identity (a fused image token is then an attention-weighted
-            average of prompt image tokens) and both alignments' output
-            projections are zero (pure residual). Useful for backbones that
-            read raw pixel values from the tokens (the tiny demo backbone).
-            Defaults to False (the reference init).
-        label_keys (bool): Let the cross-attention keys see each prompt
-            image token's label token too (``k = W_K (x_img +
-            W_L x_lab)``, ``W_L`` zero-initialised, so training starts from
-            the reference). In the reference a key sees its label only
-            through the prompt alignment; a direct path lets the neck learn
-            "take the prompt that labels this position" quickly, which is
-            what the demo's look-alike data rewards. Costs one more
-            D x D projection of the N x grid^2 label tokens per step.
-            Defaults to False.
-        reassociate (bool): Compute the same function in a cheaper order
-            (:mod:`.reassociated_paths`): the LayerNorm's affine folded
-            into the alignments' input projections (no input gradient
-            through the frozen tokens), the label tokens averaged by the
-            attention before, not after, the alignment's output projection
-            and W_VY, and, when it saves work (N >= 2 at the reference
-            size), the image values averaged before W_VX and the queries
-            taken back through W_K instead of projecting the keys (keys
-            first). Same parameters,
-            same dropout semantics; results equal the reference order up
-            to float rounding. Defaults to False (the reference's order).
-        align_prompts (bool): Align each prompt pair with the prompt
-            self-attention (``SA_S``, the reference). False skips it, a
-            departure from the reference for speed: the prompt alignment
-            over all ``N * 98`` prompt tokens is the neck's largest cost
-            and grows with N (about 22 of the 34 GFLOP per query at N=16,
-            reassociated), while without it, in the reassociated order
-            and from a few prompts on, no D x D product touches a prompt
-            token and no gradient flows into them. Pair it with
-            ``label_keys`` (only the alignment lets a reference key see
-            its label). The module is still
-            built (so seeded inits replay the reference's draws) and then
-            dropped, so the state dict has no ``prompt_align.*`` keys.
-            Measured effect in ``docs/benchmarks.md``. Defaults to True.
-        init_cfg (dict | list[dict], optional): MMEngine init config.
-            Defaults to None (the reference initialisation, done here).
+        locality (str): How a query position weighs the prompt positions,
+            one of the kinds of :class:`LocalityPrior` (``'patchwise'`` is
+            the CONDENSER ablation). Defaults to ``'gaussian'`` (reference).
+        cut_threshold (float): Keys whose normalised Gaussian weight is
+            ``<=`` this get no attention, as in the reference.
+            Defaults to 0.01.
+        label_keys (bool): Keys that also see their label token (``k = W_K
+            (x_img + W_L x_lab)``, ``W_L = 0`` at init): a direct path to
+            what the reference learns only through the prompt alignment
+            (not the reference; the demo needs it). Defaults to False.
+        init_cfg (dict | list[dict], optional): MMEngine init config,
+            applied by ``init_weights`` on top of the reference init done at
+            construction (e.g. ``dict(type='PassThrough')``,
+            :class:`PassThroughInit`). Defaults to None.
     """
 
     def __init__(self,
@@ -104,10 +75,7 @@ class LocalityFusionNeck(BaseModule):
                  grid: int = 7,
                  locality: str = 'gaussian',
                  cut_threshold: float = 0.01,
-                 identity_init: bool = False,
                  label_keys: bool = False,
-                 reassociate: bool = False,
-                 align_prompts: bool = True,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not 0 <= dropout < 1:
@@ -118,7 +86,6 @@ class LocalityFusionNeck(BaseModule):
         self.num_heads = num_heads
         self.grid = grid
         self.dropout = dropout
-        self.reassociate = reassociate
         # Creation order of the reference, so that a seeded init replays.
         self.cross_attn = LocalityCrossAttention(embed_dims, num_heads,
                                                  dropout)
@@ -131,25 +98,12 @@ class LocalityFusionNeck(BaseModule):
         self.locality = LocalityPrior(locality, embed_dims, sigma, grid,
                                       cut_threshold)
         self._reset_parameters()
-        if identity_init:
-            self._identity_init()
         # Built after the reference init so that seeded inits still replay.
         self.label_key_proj = None
         if label_keys:
             self.label_key_proj = nn.Linear(embed_dims, embed_dims)
             nn.init.zeros_(self.label_key_proj.weight)
             nn.init.zeros_(self.label_key_proj.bias)
-        if not align_prompts:
-            self.prompt_align = None
-
-    def _identity_init(self) -> None:
-        """Pass-through start (see ``identity_init``)."""
-        dims = self.embed_dims
-        with torch.no_grad():
-            self.cross_attn.in_proj_weight[2 * dims:].copy_(torch.eye(dims))
-            nn.init.eye_(self.cross_attn.out_proj.weight)
-            for attn in (self.query_align, self.prompt_align):
-                nn.init.zeros_(attn.out_proj.weight)
 
     def _reset_parameters(self) -> None:
         """Reference init: xavier on every Linear (zero bias), LN 1/0,
@@ -214,33 +168,15 @@ class LocalityFusionNeck(BaseModule):
 
     def _fuse(self, prompts: Tensor, query_img: Tensor, bsz: int,
               num_prompts: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The reference's order: align, split, attend, project labels.
+        """Align, attend and project the labels, in the cheaper order.
 
         Returns:
             tuple: fused image and label tokens (B, area, D), the aligned
             query image tokens (B, area, D) and the head-averaged,
             dropped-out attention (B, area, N*area).
         """
-        prompts = self._align_prompts(prompts)
-        prompt_img, prompt_lab = self._split_prompts(prompts, bsz, num_prompts)
-        query_img = self._align(self.query_align, query_img)
-        tables = self.locality(query_img)
-        keys = None
-        if self.label_key_proj is not None:
-            keys = prompt_img + self.label_key_proj(prompt_lab)
-        fused_img, attn = self.cross_attn(
-            query_img, prompt_img, tables, key=keys)
-        # The label path reuses the (dropped-out) image attention.
-        attn = attn.mean(dim=1)
-        fused_lab = attn @ self.label_proj(prompt_lab)
-        return fused_img, fused_lab, query_img, attn
-
-    def _fuse_reassociated(
-            self, prompts: Tensor, query_img: Tensor, bsz: int,
-            num_prompts: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """:meth:`_fuse` in a cheaper order (see ``reassociate``)."""
         raw_img, raw_lab = self._split_prompts(prompts, bsz, num_prompts)
-        if self.prompt_align is None:
+        if self.prompt_align is None:  # FastLocalityFusionNeck
             prompt_img, prompt_lab = raw_img, raw_lab
         else:
             heads = folded_self_attention(prompts, self.prompt_align,
@@ -255,25 +191,12 @@ class LocalityFusionNeck(BaseModule):
         query_img = query_img + self.query_align.out_proj(
             folded_self_attention(query_img, self.query_align, self.norm,
                                   self.training))
-        tables = self.locality(query_img)
         key_terms = [(prompt_img, None)]
         if self.label_key_proj is not None:
             key_terms.append((prompt_lab, self.label_key_proj))
-        dims, heads = self.embed_dims, self.num_heads
-        num_keys, num_queries = prompt_img.shape[1], query_img.shape[1]
-        keys_first = keys_first_pays(num_keys, num_queries, dims, heads,
-                                     len(key_terms),
-                                     len(key_terms) - 1)
-        keys = None
-        if not keys_first and self.label_key_proj is not None:
-            keys = prompt_img + self.label_key_proj(prompt_lab)
-        fused_img, attn = self.cross_attn(
-            query_img,
-            prompt_img,
-            tables,
-            key=keys,
-            attend_first=attend_first_pays(num_keys, num_queries, dims, heads),
-            key_terms=key_terms if keys_first else None)
+        fused_img, attn = self.cross_attn(query_img, prompt_img,
+                                          self.locality(query_img), key_terms)
+        # The label path reuses the (dropped-out) image attention.
         attn = attn.mean(dim=1)
         rows = attn.sum(-1, keepdim=True)  # < 1 where dropout hit
         if prompt_lab is None:
@@ -313,9 +236,8 @@ class LocalityFusionNeck(BaseModule):
         bsz, num_prompts = support.shape[:2]
         prompts = self._embed_prompts(support.flatten(0, 1))
         query_img, query_lab = self._split_query(query)
-        fuse = self._fuse_reassociated if self.reassociate else self._fuse
-        fused_img, fused_lab, query_img, attn = fuse(prompts, query_img, bsz,
-                                                     num_prompts)
+        fused_img, fused_lab, query_img, attn = self._fuse(
+            prompts, query_img, bsz, num_prompts)
         tokens = self._assemble(fused_img, fused_lab, query_img, query_lab)
         if return_attention:
             return tokens, attn
@@ -399,8 +321,8 @@ class LocalityFusionNeck(BaseModule):
 
     # -- shared pieces -------------------------------------------------
     def _align_prompts(self, prompts: Tensor) -> Tensor:
-        """The prompt alignment (M, 2*area, D), or the raw tokens when it
-        is off (``align_prompts=False``)."""
+        """The prompt alignment (M, 2*area, D), or the raw tokens without
+        it (:class:`FastLocalityFusionNeck`)."""
         if self.prompt_align is None:
             return prompts
         return self._align(self.prompt_align, prompts)

@@ -1,28 +1,28 @@
-"""Cheaper orders of the fusion neck's matrix products (same math).
+"""The order of products the fusion neck computes in (same math as the
+reference's order, cheaper).
 
 The neck's FLOPs sit in the D x D projections of its ``N * 98`` prompt
-tokens (``N * 49`` image tokens through the key and value projections,
-``N * 49`` label tokens through the alignment's output projection and
-W_VY). Products that follow an attention can be taken after it instead:
+tokens. Products that follow an attention can be taken after it instead:
 ``A (X W^T + 1 b^T) = (A X) W^T + (A 1) b^T`` projects ``L`` attended rows
-instead of ``N * L`` keys. Dropout keeps the identity exact (the bias term
+instead of ``N * L`` keys; dropout keeps the identity exact (the bias term
 uses the dropped-out row sums). A product that precedes a dot product can
 move to its other side, ``<q_h, W_Kh k + b> = <q_h W_Kh, k> + <q_h, b>``:
 ``L`` queries are projected instead of ``N * L`` keys. The shared
 LayerNorm's affine is folded into the projection that follows it,
 ``(h * g + c) W^T + b = h (W diag g)^T + (W c + b)``: the input tokens
 are frozen, so autograd then skips the ``3D x D`` input-gradient product
-that the LayerNorm's own gradient needed. Results agree with the plain
-order up to float rounding.
+that the LayerNorm's own gradient needed. Results agree with the
+reference's order up to float rounding (its oracle is
+``tests/test_models/test_necks/reference_neck.py``); the FLOP counts are
+in ``docs/benchmarks.md``.
 """
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: Fold the LayerNorm only from this many tokens per call on. Measured on
-#: 2 CPU threads at D=1024 (neck forward + backward): folding everything
-#: costs 98 vs 88 ms at 98 prompt tokens, 167 vs 162 at 392, and saves
-#: 394 vs 439 at 1568.
+#: Fold the LayerNorm only from this many tokens per call on: below it the
+#: fold's extra passes over the 3D x D weights cost more than they save
+#: (CPU timings in docs/benchmarks.md).
 FOLD_MIN_TOKENS = 512
 
 
