@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmseg.structures import SegDataSample
 
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
 from projects.prompthub.datasets.transforms import PackVICLInputs
@@ -67,7 +66,8 @@ def test_fused_cells_and_hook_writes_png(tmp_path):
     fused = fused_prompt_cells(model, inputs)
     assert fused.shape == (2, 2, 3, 111, 111)
     assert 0 <= fused.min() and fused.max() <= 1
-    outputs = model.predict(inputs, [SegDataSample() for _ in range(2)])
+    # The packed samples carry the ground truth the hook draws.
+    outputs = model.predict(inputs, [b['data_samples'] for b in batch])
     visualizer = _visualizer(tmp_path, 'hook')
     runner = SimpleNamespace(
         model=model,

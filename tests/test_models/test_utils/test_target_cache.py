@@ -188,25 +188,29 @@ def test_off_by_default_and_copyable(tmp_path):
     assert 'target_cache' not in ''.join(model.state_dict())
 
 
-def test_dict_inputs_are_keyed_by_their_pairs():
-    cache = TargetCache()
-    data = dataset(3, prompts=1)
-    feats = torch.randn(3, 2, 5)
-
-    def compute(inputs):
-        assert inputs['feature_pairs'].shape[0] == inputs['pairs'].shape[0]
-        return inputs['pairs'][:, 0, 0, 0, 0, :3] * 255
-
-    fresh = compute(dict(pairs=data, feature_pairs=feats))
-    spy = mock.Mock(side_effect=compute)
-    cache.get(
-        dict(pairs=data[:2], feature_pairs=feats[:2]), spy,
-        torch.nn.Linear(1, 1))
-    got = cache.get(
-        dict(pairs=data, feature_pairs=feats), spy, torch.nn.Linear(1, 1))
-    torch.testing.assert_close(got, fresh, rtol=0, atol=0)
-    assert spy.call_count == 2
-    assert spy.call_args.args[0]['pairs'].shape[0] == 1
+def test_only_the_target_network_is_fingerprinted():
+    """A backbone's target_network() (the MAE-VQGAN's VQGAN) holds every
+    weight its targets depend on: other weights do not change the
+    fingerprint, a module that is no VICL backbone is hashed whole."""
+    model = build(target_cache=dict())
+    cache, backbone = model.target_cache, model.backbone
+    query = dataset(1)[:, 0]
+    before = cache.fingerprint(backbone, query)
+    with torch.no_grad():
+        backbone.decoder_pred.weight.add_(1.)
+    cache.reset_fingerprint()
+    assert cache.fingerprint(backbone, query) == before
+    with torch.no_grad():
+        backbone.vae.quantize.embedding.weight.add_(1.)
+    cache.reset_fingerprint()
+    assert cache.fingerprint(backbone, query) != before
+    plain = torch.nn.Linear(2, 2)
+    cache.reset_fingerprint()
+    first = cache.fingerprint(plain, query)
+    with torch.no_grad():
+        plain.weight.add_(1.)
+    cache.reset_fingerprint()
+    assert cache.fingerprint(plain, query) != first
 
 
 def test_two_processes_writing_one_store_keep_every_row_right(tmp_path):

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from projects.prompthub.models.backbones.base_vicl_backbone import \
+    BaseVICLBackbone
 from projects.prompthub.utils.atomic_io import try_lock
 
 #: Integer lanes of the content hash; each is exact in float64 and a
@@ -326,9 +328,9 @@ class TargetCache:
         enabled (bool): When False, :meth:`get` always computes.
             Defaults to True.
         fingerprint_module (str, optional): Attribute of the backbone that
-            holds every weight the targets depend on (``'vae'`` for the
-            MAE-VQGAN). Defaults to ``'vae'`` when the backbone has one,
-            else the whole backbone.
+            holds every weight the targets depend on. Defaults to the
+            backbone's ``target_network()`` (the VQGAN of the MAE-VQGAN),
+            or the whole module when it is no :class:`BaseVICLBackbone`.
 
     Attributes:
         hits (int): Samples served from the cache.
@@ -365,10 +367,12 @@ class TargetCache:
     def fingerprint(self, backbone: nn.Module, query: Tensor) -> dict:
         """What a cached target depends on, besides the query pixels."""
         if self._weights_digest is None:
-            name = self.fingerprint_module
-            if name is None and hasattr(backbone, 'vae'):
-                name = 'vae'
-            module = getattr(backbone, name) if name else backbone
+            if self.fingerprint_module:
+                module = getattr(backbone, self.fingerprint_module)
+            elif isinstance(backbone, BaseVICLBackbone):
+                module = backbone.target_network()
+            else:
+                module = backbone
             self._weights_digest = tensor_fingerprint(module)
         return dict(
             backbone=type(backbone).__name__,
@@ -421,9 +425,8 @@ class TargetCache:
         """``compute(inputs)``, reading cached rows where possible.
 
         Args:
-            inputs (Tensor | dict): [B, K+1, 2, 3, S, S] pairs, or a dict
-                with them under ``'pairs'`` (and other batch-first
-                tensors); the key is the query pair ``pairs[:, 0]``.
+            inputs (Tensor): [B, K+1, 2, 3, S, S] pairs; the key is the
+                query pair ``inputs[:, 0]``.
             compute (Callable): Batched target function; called with a
                 subset of the rows of ``inputs`` (all of them when nothing
                 is cached).
@@ -433,11 +436,10 @@ class TargetCache:
         Returns:
             Tensor: The targets [B, ...] on the device of ``inputs``.
         """
-        pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
         if not self.enabled:
-            self.misses += pairs.shape[0]
+            self.misses += inputs.shape[0]
             return compute(inputs)
-        query = pairs[:, 0]
+        query = inputs[:, 0]
         keys, cacheable = content_keys(query)
         fingerprint = self.fingerprint(backbone, query)
         store = self._open(fingerprint)
@@ -451,9 +453,9 @@ class TargetCache:
         else:
             cached = torch.from_numpy(np.stack([rows[i] for i in hit]))
             if not miss:
-                return cached.to(pairs.device, non_blocking=True)
-            idx = torch.as_tensor(miss, device=pairs.device)
-            computed = compute(_take(inputs, idx))
+                return cached.to(inputs.device, non_blocking=True)
+            idx = torch.as_tensor(miss, device=inputs.device)
+            computed = compute(inputs.index_select(0, idx))
             out = computed.new_empty((len(keys), ) + tuple(cached.shape[1:]))
             out[torch.as_tensor(hit, device=out.device)] = cached.to(
                 out.device, out.dtype)
@@ -465,16 +467,6 @@ class TargetCache:
             store = store or self._open(fingerprint, rows)
             store.append(keys[save], rows)
         return out
-
-
-def _take(inputs, idx: Tensor):
-    """Rows ``idx`` of a batch tensor or of every tensor of a dict."""
-    if isinstance(inputs, dict):
-        return {
-            k: v.index_select(0, idx) if isinstance(v, Tensor) else v
-            for k, v in inputs.items()
-        }
-    return inputs.index_select(0, idx)
 
 
 def build_optional(cls: type, cfg: Optional[dict]):
