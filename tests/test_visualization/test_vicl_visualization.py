@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmseg.structures import SegDataSample
 
 from projects.prompthub.datasets.synthetic_vicl import LookalikeVICLDataset
 from projects.prompthub.datasets.transforms import PackVICLInputs
@@ -66,8 +67,11 @@ def test_fused_cells_and_hook_writes_png(tmp_path):
     fused = fused_prompt_cells(model, inputs)
     assert fused.shape == (2, 2, 3, 111, 111)
     assert 0 <= fused.min() and fused.max() <= 1
-    # The packed samples carry the ground truth the hook draws.
-    outputs = model.predict(inputs, [b['data_samples'] for b in batch])
+    # Samples made by hand (no metainfo), with the packed ground truth.
+    outputs = model.predict(inputs, [
+        SegDataSample(gt_label_img=b['data_samples'].gt_label_img)
+        for b in batch
+    ])
     visualizer = _visualizer(tmp_path, 'hook')
     runner = SimpleNamespace(
         model=model,

@@ -177,5 +177,6 @@ class PromptHub(VICLInpainter):
             targets = self.prediction_targets(inputs)
         else:
             targets = self.target_cache.get(inputs, self.prediction_targets,
-                                            self.backbone)
+                                            self.backbone,
+                                            self.backbone.target_network())
         return {loss.loss_name: loss(logits, targets) for loss in self.losses}

@@ -32,8 +32,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from projects.prompthub.models.backbones.base_vicl_backbone import \
-    BaseVICLBackbone
 from projects.prompthub.utils.atomic_io import try_lock
 
 #: Integer lanes of the content hash; each is exact in float64 and a
@@ -328,9 +326,10 @@ class TargetCache:
         enabled (bool): When False, :meth:`get` always computes.
             Defaults to True.
         fingerprint_module (str, optional): Attribute of the backbone that
-            holds every weight the targets depend on. Defaults to the
-            backbone's ``target_network()`` (the VQGAN of the MAE-VQGAN),
-            or the whole module when it is no :class:`BaseVICLBackbone`.
+            holds every weight the targets depend on. Defaults to None:
+            the ``weights`` module given to :meth:`get` (PromptHub gives
+            its backbone's ``target_network()``, the VQGAN of the
+            MAE-VQGAN), else the whole backbone.
 
     Attributes:
         hits (int): Samples served from the cache.
@@ -364,15 +363,17 @@ class TargetCache:
         """Re-hash the backbone weights at the next call (after a load)."""
         self._weights_digest = None
 
-    def fingerprint(self, backbone: nn.Module, query: Tensor) -> dict:
-        """What a cached target depends on, besides the query pixels."""
+    def fingerprint(self,
+                    backbone: nn.Module,
+                    query: Tensor,
+                    weights: Optional[nn.Module] = None) -> dict:
+        """What a cached target depends on, besides the query pixels
+        (``weights``: see :meth:`get`)."""
         if self._weights_digest is None:
             if self.fingerprint_module:
                 module = getattr(backbone, self.fingerprint_module)
-            elif isinstance(backbone, BaseVICLBackbone):
-                module = backbone.target_network()
             else:
-                module = backbone
+                module = backbone if weights is None else weights
             self._weights_digest = tensor_fingerprint(module)
         return dict(
             backbone=type(backbone).__name__,
@@ -420,8 +421,11 @@ class TargetCache:
         self._stores[name] = store
         return store
 
-    def get(self, inputs: Tensor, compute: Callable[[Tensor], Tensor],
-            backbone: nn.Module) -> Tensor:
+    def get(self,
+            inputs: Tensor,
+            compute: Callable[[Tensor], Tensor],
+            backbone: nn.Module,
+            weights: Optional[nn.Module] = None) -> Tensor:
         """``compute(inputs)``, reading cached rows where possible.
 
         Args:
@@ -431,7 +435,12 @@ class TargetCache:
                 subset of the rows of ``inputs`` (all of them when nothing
                 is cached).
             backbone (nn.Module): The frozen network behind ``compute``
-                (fingerprinted once, at the first call).
+                (its class name is part of the fingerprint).
+            weights (nn.Module, optional): The part of ``backbone`` whose
+                weights decide the targets, hashed once at the first call
+                (e.g. ``backbone.target_network()``), so that other weights
+                do not invalidate the cache. Defaults to None (all of
+                ``backbone``).
 
         Returns:
             Tensor: The targets [B, ...] on the device of ``inputs``.
@@ -441,7 +450,7 @@ class TargetCache:
             return compute(inputs)
         query = inputs[:, 0]
         keys, cacheable = content_keys(query)
-        fingerprint = self.fingerprint(backbone, query)
+        fingerprint = self.fingerprint(backbone, query, weights)
         store = self._open(fingerprint)
         rows = store.fetch(keys) if store else [None] * len(keys)
         hit = [i for i, r in enumerate(rows) if r is not None]
