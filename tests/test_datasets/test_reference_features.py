@@ -60,17 +60,21 @@ def test_feature_inputs_follow_the_reference_pipeline(tiny_voc):
 def test_packed_feature_pairs_reach_the_model(tiny_voc):
     from mmengine.registry import init_default_scope
 
-    from projects.prompthub.models.utils.canvas import pair_canvas
     from projects.prompthub.registry import MODELS
+    from projects.prompthub.structures import pair_canvas
     root, _ = tiny_voc
     ds = Pascal5iDataset(data_root=root, fold=0, split='trn')
     load = LoadVICLPair(reference_features=True)
     query = load.transform(ds.get_data_info(0))
     query['prompt_results'] = [load.transform(ds.get_data_info(1))]
     packed = PackVICLInputs().transform(query)
-    assert set(packed['inputs']) == {'pairs', 'feature_pairs'}
-    assert packed['inputs']['feature_pairs'].dtype == torch.float32
-    assert packed['inputs']['feature_pairs'].shape == (2, 2, 3, 111, 111)
+    # The reference features travel next to the inputs, which stay the
+    # uint8 pair tensor of every other pipeline.
+    assert set(packed) == {'inputs', 'data_samples', 'feature_pairs'}
+    assert packed['inputs'].dtype == torch.uint8
+    assert packed['inputs'].shape == (2, 2, 3, 111, 111)
+    assert packed['feature_pairs'].dtype == torch.float32
+    assert packed['feature_pairs'].shape == (2, 2, 3, 111, 111)
 
     init_default_scope('mmseg')
     from mmengine.config import Config
@@ -80,15 +84,15 @@ def test_packed_feature_pairs_reach_the_model(tiny_voc):
     cfg.data_preprocessor = dict(type='VICLDataPreprocessor')
     model = MODELS.build(cfg).eval()
     data = model.data_preprocessor(pseudo_collate([packed]))
-    features = data['inputs']['feature_pairs']
-    support, q = model.pair_tokens(data['inputs'])
+    features = data['feature_pairs']
+    support, q = model.pair_tokens(data['inputs'], features)
     expected = model.backbone.embed(
         pair_canvas(features[:, :, 0].flatten(0, 1),
                     features[:, :, 1].flatten(0, 1)))
     torch.testing.assert_close(support[0, 0], expected[1, :98])
     torch.testing.assert_close(q[0], expected[0, 98:])
     # Without the reference inputs the canvas pairs are embedded instead.
-    plain, _ = model.pair_tokens(data['inputs']['pairs'])
+    plain, _ = model.pair_tokens(data['inputs'])
     assert not torch.allclose(plain, support)
     with torch.no_grad():
         losses = model(**data, mode='loss')

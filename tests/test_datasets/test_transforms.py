@@ -77,6 +77,24 @@ def test_pack_shapes_order_and_meta():
     assert sample.class_id == 7
 
 
+def test_pack_ground_truth_as_the_reference_reads_it():
+    """gt_label_img is the query label after the canvas round trip (float32
+    normalisation, float64 truncating de-normalisation; numpy by hand):
+    248 -> 247 on red and green, white 255 -> 254 on red."""
+    res = _results(1)
+    res['label_img'][0, 0] = 255
+    sample = PackVICLInputs()(res)['data_samples']
+    gt = sample.gt_label_img.data
+    assert gt.dtype == torch.uint8 and gt.shape == (3, 5, 5)
+    assert gt[:, 0, 0].tolist() == [254, 255, 255]
+    assert gt[:, 1, 1].tolist() == [247, 247, 248]
+    # Without gt_seg_map (an inference query) the label cell is still the
+    # ground truth the model binarises.
+    del res['gt_seg_map']
+    assert torch.equal(PackVICLInputs()(res)['data_samples'].gt_label_img.data,
+                       gt)
+
+
 def test_pack_channel_layout_is_rgb_chw():
     res = _results(0, size=4)
     res['img'] = np.zeros((4, 4, 3), np.uint8)

@@ -67,7 +67,11 @@ def test_fused_cells_and_hook_writes_png(tmp_path):
     fused = fused_prompt_cells(model, inputs)
     assert fused.shape == (2, 2, 3, 111, 111)
     assert 0 <= fused.min() and fused.max() <= 1
-    outputs = model.predict(inputs, [SegDataSample() for _ in range(2)])
+    # Samples made by hand (no metainfo), with the packed ground truth.
+    outputs = model.predict(inputs, [
+        SegDataSample(gt_label_img=b['data_samples'].gt_label_img)
+        for b in batch
+    ])
     visualizer = _visualizer(tmp_path, 'hook')
     runner = SimpleNamespace(
         model=model,

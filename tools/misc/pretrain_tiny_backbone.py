@@ -33,7 +33,7 @@ from projects.prompthub.datasets.transforms import PackVICLInputs
 from projects.prompthub.demo.scoring import (backbone_probs, iou_per_episode,
                                              stack_episodes)
 from projects.prompthub.models.backbones import TinyVICLBackbone
-from projects.prompthub.models.utils.canvas import build_canvas
+from projects.prompthub.structures import build_canvas
 
 BACKBONE_CFG = dict(
     embed_dim=64,

@@ -29,10 +29,10 @@ from torch import nn
 
 from projects.prompthub.datasets.retrieval_augmented_dataset import _NameLists
 from projects.prompthub.evaluation.prediction_io import resize_mask
-from projects.prompthub.models.utils.canvas import cell_size
 from projects.prompthub.models.utils.strict_load import (ALLOW_KEY,
                                                          load_model_checkpoint)
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import cell_size
 from projects.prompthub.visualization import draw_vicl_grid, fused_prompt_cells
 from .inference_io import (ImageLike, Prompt, load_candidates, output_stems,
                            write_image)
@@ -479,12 +479,9 @@ class PromptHubInferencer(BaseInferencer):
         ``feature_pair_inputs`` with the reference feature inputs)."""
         with self._any_prompt_count():
             preds = self.model.test_step(inputs)
-        batch = inputs['inputs']
-        pairs = batch['pairs'] if isinstance(batch, dict) else batch
-        features = batch.get('feature_pairs') if isinstance(batch,
-                                                            dict) else None
+        features = inputs.get('feature_pairs')
         for i, pred in enumerate(preds):
-            pred.pair_inputs = pairs[i]
+            pred.pair_inputs = inputs['inputs'][i]
             if features is not None:
                 pred.feature_pair_inputs = features[i]
         return preds
@@ -513,9 +510,10 @@ class PromptHubInferencer(BaseInferencer):
         The one place the inferencer draws (the visualizer of the configs
         can take over here).
         """
-        inputs = self._model_inputs(pred)
-        pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
-        fused = fused_prompt_cells(self.model, inputs)
+        data = self._model_inputs(pred)
+        pairs = data['inputs']
+        fused = fused_prompt_cells(
+            self.model, pairs, feature_pairs=data.get('feature_pairs'))
         return draw_vicl_grid([(pairs[0, k, 0], pairs[0, k, 1])
                                for k in range(1, pairs.shape[1])],
                               pairs[0, 0, 0], pred.pred_label_img.data, None,
@@ -524,17 +522,14 @@ class PromptHubInferencer(BaseInferencer):
                                                                           1]))
 
     @torch.no_grad()
-    def _model_inputs(self, pred: SegDataSample):
-        """The preprocessed model input of one predicted sample."""
+    def _model_inputs(self, pred: SegDataSample) -> dict:
+        """The preprocessed model input of one predicted sample:
+        ``inputs`` and, with the reference features, ``feature_pairs``."""
+        data = dict(inputs=[pred.pair_inputs])
         if 'feature_pair_inputs' in pred:
-            inputs = dict(
-                pairs=[pred.pair_inputs],
-                feature_pairs=[pred.feature_pair_inputs])
-        else:
-            inputs = [pred.pair_inputs]
+            data['feature_pairs'] = [pred.feature_pair_inputs]
         with self._any_prompt_count():
-            return self.model.data_preprocessor(dict(inputs=inputs),
-                                                False)['inputs']
+            return self.model.data_preprocessor(data, False)
 
     def postprocess(self,
                     preds: List[SegDataSample],

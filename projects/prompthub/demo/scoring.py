@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from projects.prompthub.models.utils.canvas import br_cell, build_canvas
+from projects.prompthub.structures import (build_canvas, query_label_cell,
+                                           to_unit_float)
 
 
 def stack_episodes(dataset, indices: Sequence[int]) -> Tuple[Tensor, Tensor]:
@@ -30,7 +31,7 @@ def stack_episodes(dataset, indices: Sequence[int]) -> Tuple[Tensor, Tensor]:
         packed = dataset.prepare_data(int(i))
         inputs.append(packed['inputs'])
         gts.append(packed['data_samples'].gt_sem_seg.data[0] > 0)
-    return torch.stack(inputs).float() / 255., torch.stack(gts)
+    return to_unit_float(torch.stack(inputs)), torch.stack(gts)
 
 
 @torch.no_grad()
@@ -48,7 +49,7 @@ def backbone_probs(backbone, inputs: Tensor, slot: int) -> Tensor:
     prompt, query = inputs[:, slot], inputs[:, 0]
     canvas = build_canvas(prompt[:, 0], prompt[:, 1], query[:, 0], query[:, 1])
     logits = backbone.forward_tokens(backbone.embed(canvas))
-    return br_cell(backbone.logits_to_image(logits)).mean(dim=1)
+    return query_label_cell(backbone.logits_to_image(logits)).mean(dim=1)
 
 
 @torch.no_grad()
@@ -63,7 +64,7 @@ def prompthub_probs(model, inputs: Tensor) -> Tensor:
         Tensor: [B, S, S] in [0, 1].
     """
     logits = model.encode_decode(inputs)
-    return br_cell(model.backbone.logits_to_image(logits)).mean(dim=1)
+    return query_label_cell(model.backbone.logits_to_image(logits)).mean(dim=1)
 
 
 def iou_per_episode(pred: Tensor, gt: Tensor) -> np.ndarray:

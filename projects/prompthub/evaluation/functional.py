@@ -1,33 +1,21 @@
 """Pure functions behind the PromptHub evaluation metrics.
 
-The model and the metrics share these, so the maps a metric scores are the
-maps the model writes into ``pred_sem_seg``/``gt_sem_seg``.
-
 Every function accepts a ``torch.Tensor`` or a ``np.ndarray`` and returns
 the same kind (tensors stay on their device where the operation allows it).
+The canvas crop and the binarisation of label images, which the model and
+the metrics share, live in :mod:`projects.prompthub.structures`.
 """
-from typing import Sequence, Tuple, Union
+from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
-ArrayLike = Union[torch.Tensor, np.ndarray]
+from projects.prompthub.structures import (IMAGENET_MEAN, IMAGENET_STD,
+                                           ArrayLike, as_tensor, restore_kind)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-BINARIZE_MODES = ('reference', 'threshold')
 #: Tie rules of :func:`fill_largest_component_box`.
 TIE_BREAKS = ('raster', 'reference')
-
-
-def _as_tensor(x: ArrayLike) -> Tuple[torch.Tensor, bool]:
-    """Return ``x`` as a tensor and whether it was a numpy array."""
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x)), True
-    if isinstance(x, torch.Tensor):
-        return x, False
-    raise TypeError(f'expected a torch.Tensor or np.ndarray, got {type(x)}')
 
 
 def stack_pixel_data(data_samples: Sequence, key: str) -> torch.Tensor:
@@ -57,92 +45,8 @@ def stack_pixel_data(data_samples: Sequence, key: str) -> torch.Tensor:
             value = value['data']
         elif not isinstance(value, (torch.Tensor, np.ndarray)):
             value = value.data
-        items.append(_as_tensor(value)[0].detach().cpu())
+        items.append(as_tensor(value)[0].detach().cpu())
     return torch.stack(items)
-
-
-def _restore(x: torch.Tensor, was_numpy: bool) -> ArrayLike:
-    return x.cpu().numpy() if was_numpy else x
-
-
-def cell_size(canvas_size: int = 224, padding: int = 1) -> int:
-    """Side of one canvas cell: ``(canvas_size - 2 * padding) // 2``.
-
-    Args:
-        canvas_size (int): Side of the square 2x2 canvas. Defaults to 224.
-        padding (int): Half the gutter width between cells. Defaults to 1.
-
-    Returns:
-        int: The cell side (111 for the reference canvas).
-    """
-    return (canvas_size - 2 * padding) // 2
-
-
-def query_label_cell(canvas: ArrayLike, padding: int = 1) -> ArrayLike:
-    """Crop the bottom-right (query-label) cell of a canvas.
-
-    For the reference 224 canvas this is ``canvas[..., 113:, 113:]``, the
-    111x111 region the papers score (spec §8).
-
-    Args:
-        canvas (Tensor | ndarray): Canvas of shape (..., C, H, W), H == W.
-        padding (int): Half the gutter width between cells. Defaults to 1.
-
-    Returns:
-        Tensor | ndarray: View of shape (..., C, cell, cell).
-    """
-    size = canvas.shape[-1]
-    if canvas.ndim < 3 or canvas.shape[-2] != size:
-        raise ValueError('expected a square canvas of shape (..., C, H, W), '
-                         f'got {tuple(canvas.shape)}')
-    cell = cell_size(size, padding)
-    start = size - cell
-    return canvas[..., start:start + cell, start:start + cell]
-
-
-def binarize(img: ArrayLike, mode: str = 'reference') -> ArrayLike:
-    """Decide per pixel whether an RGB uint8 image is white or black.
-
-    Both modes pick the nearer of WHITE (255, 255, 255) and BLACK (0, 0, 0)
-    by squared distance summed over channels, white on ties (the
-    reference's ``argmin`` over ``[WHITE, BLACK]`` returns the first).
-
-    - ``'reference'``: the reference's ``round_image`` on uint8 input, where
-      the difference and its square wrap modulo 256 before the channel
-      sum. Closed form with x in 0..255:
-      ``d_W = sum_c ((x_c + 1) % 256) ** 2 % 256``,
-      ``d_B = sum_c x_c ** 2 % 256``, white iff ``d_W <= d_B``. Needed to
-      reproduce the published numbers; it scrambles mid-gray values.
-    - ``'threshold'``: the same rule in int32 arithmetic, i.e. what was
-      intended: white iff ``sum_c x_c >= 383`` (mean above 127.5).
-
-    Args:
-        img (Tensor | ndarray): uint8 image(s) of shape (..., 3, H, W).
-        mode (str): ``'reference'`` or ``'threshold'``. Defaults to
-            ``'reference'``.
-
-    Returns:
-        Tensor | ndarray: bool of shape (..., H, W), True where white
-        (foreground).
-    """
-    if mode not in BINARIZE_MODES:
-        raise ValueError(f'mode must be one of {BINARIZE_MODES}, got {mode!r}')
-    x, was_numpy = _as_tensor(img)
-    if x.dtype != torch.uint8:
-        raise TypeError(f'binarize expects uint8 images, got {x.dtype}')
-    if x.ndim < 3 or x.shape[-3] != 3:
-        raise ValueError('expected images of shape (..., 3, H, W), got '
-                         f'{tuple(x.shape)}')
-    x = x.to(torch.int32)
-    if mode == 'reference':
-        # (x - 255) mod 256 == (x + 1) mod 256; squares wrap too, the
-        # channel sum does not (the reference sums in float).
-        d_white = (((x + 1) & 255)**2 & 255).sum(dim=-3)
-        d_black = ((x * x) & 255).sum(dim=-3)
-    else:
-        d_white = ((x - 255)**2).sum(dim=-3)
-        d_black = (x * x).sum(dim=-3)
-    return _restore(d_white <= d_black, was_numpy)
 
 
 def _largest_box_2d(mask: np.ndarray, tie_break: str) -> np.ndarray:
@@ -203,7 +107,7 @@ def fill_largest_component_box(mask: ArrayLike,
     if tie_break not in TIE_BREAKS:
         raise ValueError(f'tie_break must be one of {TIE_BREAKS}, got '
                          f'{tie_break!r}')
-    x, was_numpy = _as_tensor(mask)
+    x, was_numpy = as_tensor(mask)
     if x.ndim < 2:
         raise ValueError(f'expected (..., H, W), got {tuple(x.shape)}')
     flat = x.detach().cpu().numpy().astype(bool).reshape(-1, *x.shape[-2:])
@@ -225,15 +129,15 @@ def fg_iou_stats(pred: ArrayLike, gt: ArrayLike) -> ArrayLike:
         Tensor | ndarray: int64 of shape (..., 4), holding
         ``(intersection, union, pred_area, gt_area)`` per image.
     """
-    p, was_numpy = _as_tensor(pred)
-    g, _ = _as_tensor(gt)
+    p, was_numpy = as_tensor(pred)
+    g, _ = as_tensor(gt)
     if p.shape != g.shape:
         raise ValueError(f'shape mismatch: pred {tuple(p.shape)} vs gt '
                          f'{tuple(g.shape)}')
     p, g = p.bool(), g.to(p.device).bool()
     counts = [(p & g), (p | g), p, g]
     stats = torch.stack([c.sum(dim=(-2, -1)) for c in counts], dim=-1)
-    return _restore(stats.to(torch.int64), was_numpy)
+    return restore_kind(stats.to(torch.int64), was_numpy)
 
 
 def iou_from_stats(inter: ArrayLike,
@@ -277,8 +181,8 @@ def colorization_mse(pred: ArrayLike,
     Returns:
         ndarray: float64 of shape (...), one MSE per image.
     """
-    p, _ = _as_tensor(pred)
-    g, _ = _as_tensor(gt)
+    p, _ = as_tensor(pred)
+    g, _ = as_tensor(gt)
     if p.dtype != torch.uint8 or g.dtype != torch.uint8:
         raise TypeError('colorization_mse expects uint8 images, got '
                         f'{p.dtype} and {g.dtype}')

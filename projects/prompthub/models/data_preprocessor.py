@@ -5,6 +5,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import to_unit_float
 from projects.prompthub.utils.validation import check_count
 
 
@@ -37,28 +38,33 @@ class VICLDataPreprocessor(BaseDataPreprocessor):
 
         Args:
             data (dict): ``inputs`` (list of uint8 tensors or a stacked
-                tensor; or a dict with such ``pairs`` and float
-                ``feature_pairs``, the reference fusion inputs) and
-                ``data_samples``.
+                tensor), ``data_samples`` and, when the pipeline loads the
+                reference fusion inputs, their float ``feature_pairs`` of
+                the same layout.
             training (bool): Unused; kept for the interface.
 
         Returns:
-            dict: ``inputs`` as one float tensor (or a dict of ``pairs``
-            and ``feature_pairs`` tensors) and ``data_samples``.
+            dict: ``inputs`` as one float tensor, ``data_samples`` and,
+            when given, ``feature_pairs`` as one float tensor: the keyword
+            arguments of the model's ``forward``.
         """
         data = self.cast_data(data)
-        inputs = data['inputs']
-        if isinstance(inputs, dict):
-            pairs = self._stack(inputs['pairs']).float() / 255.0
-            features = self._stack(inputs['feature_pairs']).float()
-            if features.shape != pairs.shape:
+        if isinstance(data['inputs'], dict):
+            raise TypeError(
+                'VICL inputs are the uint8 pair tensors, not a dict; the '
+                'reference feature pairs travel as the batch key '
+                "'feature_pairs' next to 'inputs' (PackVICLInputs packs "
+                'them so).')
+        inputs = to_unit_float(self._stack(data['inputs']))
+        out = dict(inputs=inputs, data_samples=data.get('data_samples'))
+        if data.get('feature_pairs') is not None:
+            features = self._stack(data['feature_pairs']).float()
+            if features.shape != inputs.shape:
                 raise ValueError(
-                    f'feature_pairs {tuple(features.shape)} and pairs '
-                    f'{tuple(pairs.shape)} must have the same shape.')
-            inputs = dict(pairs=pairs, feature_pairs=features)
-        else:
-            inputs = self._stack(inputs).float() / 255.0
-        return dict(inputs=inputs, data_samples=data.get('data_samples'))
+                    f'feature_pairs {tuple(features.shape)} and inputs '
+                    f'{tuple(inputs.shape)} must have the same shape.')
+            out['feature_pairs'] = features
+        return out
 
     def _stack(self, inputs) -> torch.Tensor:
         """Stack per-sample pair tensors and check the layout."""

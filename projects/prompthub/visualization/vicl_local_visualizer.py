@@ -17,7 +17,7 @@ FUSED_PROMPT = 'fused_prompt'
 
 
 def set_episode_views(data_samples: Sequence,
-                      inputs,
+                      inputs: torch.Tensor,
                       fused=None,
                       max_prompts: Optional[int] = None) -> list:
     """Data samples that also carry their episode's prompts.
@@ -30,9 +30,9 @@ def set_episode_views(data_samples: Sequence,
     Args:
         data_samples (Sequence[SegDataSample]): The model's outputs, one
             per episode.
-        inputs (Tensor | dict): The preprocessed batch, [B, K+1, 2, 3, S,
-            S] in [0, 1] (or a dict with such ``pairs``), in the order of
-            ``data_samples``; index 0 of dim 1 is the query pair.
+        inputs (Tensor): The preprocessed batch, [B, K+1, 2, 3, S, S] in
+            [0, 1], in the order of ``data_samples``; index 0 of dim 1 is
+            the query pair.
         fused (Tensor, optional): [B, 2, 3, S, S], the fused prompt's
             image and label cells
             (:func:`~projects.prompthub.visualization.fused_prompt_cells`).
@@ -43,27 +43,25 @@ def set_episode_views(data_samples: Sequence,
         and, when ``fused`` is given, ``fused_prompt`` (uint8
         [2, 3, S, S]).
     """
-    pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
-    if pairs.shape[0] < len(data_samples):
+    if inputs.shape[0] < len(data_samples):
         raise ValueError(f'{len(data_samples)} data samples but inputs of '
-                         f'{pairs.shape[0]} episodes')
+                         f'{inputs.shape[0]} episodes')
     stop = None if max_prompts is None else max_prompts + 1
     views = []
     for i, sample in enumerate(data_samples):
         view = sample.new()
-        view.set_field(_to_uint8(pairs[i, 1:stop]), PROMPT_PAIRS)
+        view.set_field(_to_uint8(inputs[i, 1:stop]), PROMPT_PAIRS)
         if fused is not None:
             view.set_field(_to_uint8(fused[i]), FUSED_PROMPT)
         views.append(view)
     return views
 
 
-def query_image(inputs, index: int) -> np.ndarray:
+def query_image(inputs: torch.Tensor, index: int) -> np.ndarray:
     """The query image of episode ``index`` of a preprocessed batch, as
     the HxWx3 uint8 RGB ``image`` of :meth:`~VICLLocalVisualizer.
     add_datasample`."""
-    pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
-    return _to_uint8(pairs[index, 0, 0]).permute(1, 2, 0).numpy()
+    return _to_uint8(inputs[index, 0, 0]).permute(1, 2, 0).numpy()
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:

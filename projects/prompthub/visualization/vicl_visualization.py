@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from projects.prompthub.models.utils.canvas import cell_size
+from projects.prompthub.structures import crop_cell
 
 _GAP = 2
 _BAND = 14
@@ -89,9 +89,11 @@ def draw_vicl_grid(prompts: Sequence[tuple],
 
 
 @torch.no_grad()
-def fused_prompt_cells(model,
-                       inputs: Tensor,
-                       logits: Optional[Tensor] = None) -> Optional[Tensor]:
+def fused_prompt_cells(
+        model,
+        inputs: Tensor,
+        logits: Optional[Tensor] = None,
+        feature_pairs: Optional[Tensor] = None) -> Optional[Tensor]:
     """Rendered TL/TR cells of the fused canvas of a PromptHub model.
 
     Args:
@@ -100,25 +102,25 @@ def fused_prompt_cells(model,
         inputs (Tensor): [B, K+1, 2, 3, S, S] in [0, 1].
         logits (Tensor, optional): ``model.encode_decode(inputs)`` when
             the caller has it already. Defaults to None (computed).
+        feature_pairs (Tensor, optional): The batch's reference fusion
+            inputs, when it has them (see ``docs/design.md``).
 
     Returns:
         Tensor | None: float [B, 2, 3, S, S] in [0, 1]: the fused prompt
         tokens themselves when the backbone can show them
-        (``tokens_to_image``, e.g. the pixel-carrying tiny backbone), else
-        what the frozen backbone reconstructs from them (MAE-VQGAN).
+        (``tokens_carry_pixels``, e.g. the tiny pixel backbone), else what
+        the frozen backbone reconstructs from them (MAE-VQGAN).
     """
     if getattr(model, 'neck', None) is None:
         return None
-    tokens_to_image = getattr(model.backbone, 'tokens_to_image', None)
-    if tokens_to_image is not None:
-        decoded = tokens_to_image(model.extract_feat(inputs))
+    backbone = model.backbone
+    if backbone.tokens_carry_pixels:
+        decoded = backbone.tokens_to_image(
+            model.extract_feat(inputs, feature_pairs))
     else:
         if logits is None:
-            logits = model.encode_decode(inputs)
-        decoded = model.backbone.logits_to_image(logits)
-    size = decoded.shape[-1]
-    cell = cell_size(size)
-    far = size - cell
-    return torch.stack(
-        [decoded[..., :cell, :cell], decoded[..., :cell, far:far + cell]],
-        dim=1)
+            logits = model.encode_decode(inputs, feature_pairs=feature_pairs)
+        decoded = backbone.logits_to_image(logits)
+    return torch.stack([crop_cell(decoded, 'tl'),
+                        crop_cell(decoded, 'tr')],
+                       dim=1)

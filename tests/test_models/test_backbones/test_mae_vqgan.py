@@ -6,10 +6,9 @@ import torch
 
 from projects.prompthub.models.backbones import (MAEVQGAN, TINY_MAE_VQGAN_CFG,
                                                  TamingVQGAN, VQCodebook)
-from projects.prompthub.models.utils import (br_token_ids, build_canvas,
-                                             paste_prediction,
-                                             visible_mask_ids)
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import (br_token_ids, build_canvas,
+                                           paste_prediction, visible_mask_ids)
 
 
 def _tiny(**kwargs):

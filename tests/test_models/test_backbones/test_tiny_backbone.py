@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from projects.prompthub.models.backbones import TinyVICLBackbone
-from projects.prompthub.models.utils.canvas import (br_token_ids, build_canvas,
-                                                    normalize_canvas)
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import (br_token_ids, build_canvas,
+                                           normalize_canvas)
 
 SMALL = dict(embed_dim=32, depth=1, num_heads=2, head_dim=8)
 

@@ -4,12 +4,15 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmseg.structures import SegDataSample
 
 import projects.prompthub  # noqa: F401
-from projects.prompthub.evaluation.functional import binarize
+from projects.prompthub.datasets import PackVICLInputs
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import (binarize, denormalize_to_uint8,
+                                           query_label_cell)
 
 TINY = 'configs/prompthub/prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py'
 
@@ -24,17 +27,30 @@ def tiny_model_cfg(**overrides) -> dict:
 def make_batch(batch: int = 2,
                prompts: int = 2,
                size: int = 111,
-               seed: int = 0) -> dict:
+               seed: int = 0,
+               query_label: torch.Tensor = None) -> dict:
+    """Random episodes packed by ``PackVICLInputs`` (ground truth in the
+    data samples), optionally with a given uint8 [3, S, S] query label."""
     gen = torch.Generator().manual_seed(seed)
-    inputs = [
-        torch.randint(
+    packed = []
+    for _ in range(batch):
+        pairs = torch.randint(
             0,
             256, (prompts + 1, 2, 3, size, size),
             generator=gen,
-            dtype=torch.uint8) for _ in range(batch)
-    ]
-    return dict(
-        inputs=inputs, data_samples=[SegDataSample() for _ in range(batch)])
+            dtype=torch.uint8)
+        if query_label is not None:
+            pairs[0, 1] = query_label
+        hwc = pairs.permute(0, 1, 3, 4, 2).numpy()
+        results = dict(
+            img=hwc[0, 0],
+            label_img=hwc[0, 1],
+            prompt_results=[
+                dict(img=hwc[k, 0], label_img=hwc[k, 1])
+                for k in range(1, prompts + 1)
+            ])
+        packed.append(PackVICLInputs().transform(results))
+    return pseudo_collate(packed)
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +84,7 @@ def test_only_neck_parameters_are_trainable(model):
 def test_pair_tokens_are_the_halves_of_each_pair_canvas(model):
     """Prompts give the top half, the query the bottom half of the tokens
     of their duplicated canvas (bit for bit, halves embedded alone)."""
-    from projects.prompthub.models.utils.canvas import pair_canvas
+    from projects.prompthub.structures import pair_canvas
     inputs = model.data_preprocessor(make_batch(2, 2), False)['inputs']
     support, query = model.pair_tokens(inputs)
     assert support.shape == (2, 2, 98, 64) and query.shape == (2, 98, 64)
@@ -100,14 +116,18 @@ def test_predict_fills_the_documented_fields(model):
                            binarize(gt, 'reference'))
 
 
-def test_ground_truth_is_read_back_from_the_canvas(model):
-    """gt_label_img is the query label de-normalised by truncation."""
+def test_ground_truth_is_the_query_label_read_back_from_the_canvas(model):
+    """gt_label_img (packed with the sample) is the query label
+    de-normalised by truncation: bit for bit the BR cell of the model's
+    de-normalised input canvas."""
     model.eval()
-    batch = make_batch(batch=1)
     label = torch.zeros(3, 111, 111, dtype=torch.uint8)
     label[:, 20:60, 30:90] = 255
-    batch['inputs'][0][0, 1] = label
+    batch = make_batch(batch=1, query_label=label)
     data = model.data_preprocessor(batch, False)
+    canvas = model.prompt_canvas(data['inputs'], model.prompt_slot)
+    assert torch.equal(batch['data_samples'][0].gt_label_img.data,
+                       query_label_cell(denormalize_to_uint8(canvas))[0])
     with torch.no_grad():
         sample = model(**data, mode='predict')[0]
     gt = sample.gt_label_img.data.int()
@@ -116,6 +136,22 @@ def test_ground_truth_is_read_back_from_the_canvas(model):
     assert (gt[:, :20] == 0).all()
     assert sample.gt_sem_seg.data[0, 20:60, 30:90].all()
     assert sample.gt_sem_seg.data.sum() == 40 * 60
+
+
+def test_samples_without_ground_truth_get_predictions_only(model):
+    """Without a packed gt_label_img (a hand-made sample, or none at all)
+    predict fills the prediction and leaves the ground truth out."""
+    model.eval()
+    data = model.data_preprocessor(make_batch(batch=2), False)
+    with torch.no_grad():
+        bare = model.predict(data['inputs'],
+                             [SegDataSample() for _ in range(2)])
+        none = model.predict(data['inputs'])
+    for sample in bare + none:
+        assert sample.pred_label_img.data.shape == (3, 111, 111)
+        assert 'gt_label_img' not in sample and 'gt_sem_seg' not in sample
+    assert torch.equal(bare[0].pred_label_img.data,
+                       none[0].pred_label_img.data)
 
 
 def test_tensor_mode_and_any_number_of_prompts():

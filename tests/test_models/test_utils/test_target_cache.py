@@ -114,9 +114,11 @@ def test_store_persists_across_processes_and_is_fingerprinted(tmp_path):
     model.loss(data, [])
     # A new model (a resumed run) reads the file: no encoding at all.
     other = build(target_cache=dict(dir=str(tmp_path)))
+    # The weights PromptHub.loss fingerprints (the MAE-VQGAN's VQGAN).
+    vqgan = other.backbone.target_network()
     with counting(other) as calls:
         got = other.target_cache.get(data, other.prediction_targets,
-                                     other.backbone)
+                                     other.backbone, vqgan)
     assert calls.call_count == 0
     torch.testing.assert_close(
         got, other.prediction_targets(data), rtol=0, atol=0)
@@ -126,10 +128,12 @@ def test_store_persists_across_processes_and_is_fingerprinted(tmp_path):
         other.backbone.vae.quantize.embedding.weight.mul_(1.5)
     other.target_cache.reset_fingerprint()
     with counting(other) as calls:
-        other.target_cache.get(data, other.prediction_targets, other.backbone)
+        other.target_cache.get(data, other.prediction_targets, other.backbone,
+                               vqgan)
     assert calls.call_count == 1
     with counting(other) as calls, torch.autocast('cpu', dtype=torch.bfloat16):
-        other.target_cache.get(data, other.prediction_targets, other.backbone)
+        other.target_cache.get(data, other.prediction_targets, other.backbone,
+                               vqgan)
     assert calls.call_count == 1
     assert len(list(tmp_path.glob('*/meta.json'))) == 3
 
@@ -188,25 +192,27 @@ def test_off_by_default_and_copyable(tmp_path):
     assert 'target_cache' not in ''.join(model.state_dict())
 
 
-def test_dict_inputs_are_keyed_by_their_pairs():
-    cache = TargetCache()
-    data = dataset(3, prompts=1)
-    feats = torch.randn(3, 2, 5)
-
-    def compute(inputs):
-        assert inputs['feature_pairs'].shape[0] == inputs['pairs'].shape[0]
-        return inputs['pairs'][:, 0, 0, 0, 0, :3] * 255
-
-    fresh = compute(dict(pairs=data, feature_pairs=feats))
-    spy = mock.Mock(side_effect=compute)
-    cache.get(
-        dict(pairs=data[:2], feature_pairs=feats[:2]), spy,
-        torch.nn.Linear(1, 1))
-    got = cache.get(
-        dict(pairs=data, feature_pairs=feats), spy, torch.nn.Linear(1, 1))
-    torch.testing.assert_close(got, fresh, rtol=0, atol=0)
-    assert spy.call_count == 2
-    assert spy.call_args.args[0]['pairs'].shape[0] == 1
+def test_only_the_target_network_is_fingerprinted(tmp_path):
+    """PromptHub fingerprints its backbone's target_network() (the
+    MAE-VQGAN's VQGAN), which holds every weight its targets depend on:
+    other weights keep the cache, the VQGAN's invalidate it. Without
+    ``weights`` the whole module is hashed."""
+    model = build(target_cache=dict(dir=str(tmp_path)))
+    model.loss(dataset(2), [])
+    cache, backbone = model.target_cache, model.backbone
+    query = dataset(1)[:, 0]
+    vqgan = backbone.target_network()
+    before = cache.fingerprint(backbone, query)  # what loss() hashed
+    with torch.no_grad():
+        backbone.decoder_pred.weight.add_(1.)
+    cache.reset_fingerprint()
+    assert cache.fingerprint(backbone, query, vqgan) == before
+    cache.reset_fingerprint()
+    assert cache.fingerprint(backbone, query) != before  # all weights
+    with torch.no_grad():
+        backbone.vae.quantize.embedding.weight.add_(1.)
+    cache.reset_fingerprint()
+    assert cache.fingerprint(backbone, query, vqgan) != before
 
 
 def test_two_processes_writing_one_store_keep_every_row_right(tmp_path):

@@ -8,6 +8,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from projects.prompthub.registry import TRANSFORMS
+from projects.prompthub.structures import reference_round_trip
 
 # Meta keys computed from ``prompt_results`` rather than read directly.
 _PROMPT_META = {
@@ -27,8 +28,13 @@ class PackVICLInputs(BaseTransform):
     label image) and 1..K are the prompt pairs of
     ``results['prompt_results']`` in order. Every prompt must have the
     query's size (resize them in the loading pipeline). The
-    ``SegDataSample`` gets ``gt_sem_seg`` (``PixelData`` int64
-    [1, S, S]) from ``gt_seg_map`` when present, and the ``meta_keys``
+    ``SegDataSample`` gets the ground truth the model scores,
+    ``gt_label_img`` (``PixelData`` uint8 [3, S, S]): the query label
+    image as the reference reads it back out of its normalised canvas
+    (:func:`~projects.prompthub.structures.reference_round_trip`, which
+    truncates, so white may become 254); ``gt_sem_seg`` (``PixelData``
+    int64 [1, S, S]) from ``gt_seg_map`` when present (the model replaces
+    it by its binarisation of ``gt_label_img``); and the ``meta_keys``
     that can be found in ``results``. Besides plain result keys,
     ``prompt_paths``, ``prompt_label_paths``, ``prompt_seg_map_paths``,
     ``prompt_names`` and ``prompt_class_ids`` are collected from the
@@ -73,9 +79,10 @@ class PackVICLInputs(BaseTransform):
                 ``gt_seg_map``) and ``prompt_results``.
 
         Returns:
-            dict: ``inputs`` (uint8 tensor [K+1, 2, 3, S, S], or a dict of
-            it as ``pairs`` and the float reference ``feature_pairs`` when the
-            loader produced them) and ``data_samples`` (``SegDataSample``).
+            dict: ``inputs`` (uint8 tensor [K+1, 2, 3, S, S]),
+            ``data_samples`` (``SegDataSample``) and, when the loader
+            produced the reference fusion inputs, ``feature_pairs``
+            (float32 [K+1, 2, 3, S, S]).
         """
         query_shape = results['img'].shape
         self._check_pair(results['img'], results['label_img'], 'Query')
@@ -94,12 +101,10 @@ class PackVICLInputs(BaseTransform):
             pairs.append(np.stack([prompt['img'], prompt['label_img']]))
         # [K+1, 2, H, W, 3] -> [K+1, 2, 3, H, W]
         inputs = torch.from_numpy(np.stack(pairs)).permute(0, 1, 4, 2, 3)
-        features = self._feature_pairs(results, prompts)
-        if features is not None:
-            inputs = dict(
-                pairs=inputs.contiguous(), feature_pairs=features.contiguous())
 
         data_sample = SegDataSample()
+        data_sample.gt_label_img = PixelData(
+            data=reference_round_trip(inputs[0, 1]))
         if 'gt_seg_map' in results:
             gt = np.asarray(results['gt_seg_map'])
             if gt.shape != query_shape[:2]:
@@ -116,9 +121,11 @@ class PackVICLInputs(BaseTransform):
             elif key in results:
                 metainfo[key] = results[key]
         data_sample.set_metainfo(metainfo)
-        if isinstance(inputs, torch.Tensor):
-            inputs = inputs.contiguous()
-        return dict(inputs=inputs, data_samples=data_sample)
+        packed = dict(inputs=inputs.contiguous(), data_samples=data_sample)
+        features = self._feature_pairs(results, prompts)
+        if features is not None:
+            packed['feature_pairs'] = features.contiguous()
+        return packed
 
     @staticmethod
     def _feature_pairs(results: dict, prompts: list):

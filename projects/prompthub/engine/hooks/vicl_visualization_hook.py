@@ -2,6 +2,8 @@
 import os.path as osp
 from typing import Optional, Sequence
 
+from torch import Tensor
+
 from projects.prompthub.evaluation.prediction_io import sample_stem
 from projects.prompthub.registry import HOOKS
 from projects.prompthub.visualization.vicl_local_visualizer import (
@@ -11,11 +13,9 @@ from projects.prompthub.visualization.vicl_visualization import \
 from .drawing_hook import DrawingHook
 
 
-def _head(inputs, n: int):
-    """The first ``n`` episodes of a preprocessed batch."""
-    if isinstance(inputs, dict):
-        return {k: v[:n] for k, v in inputs.items()}
-    return inputs[:n]
+def _head(batch: Optional[Tensor], n: int) -> Optional[Tensor]:
+    """The first ``n`` episodes of a preprocessed batch tensor, if any."""
+    return None if batch is None else batch[:n]
 
 
 @HOOKS.register_module()
@@ -110,9 +110,11 @@ class VICLVisualizationHook(DrawingHook):
             return
         model = getattr(runner.model, 'module', runner.model)
         visualizer = runner.visualizer
-        inputs = _head(model.data_preprocessor(data_batch, False)['inputs'], n)
-        views = set_episode_views(outputs[:n], inputs,
-                                  fused_prompt_cells(model, inputs),
+        data = model.data_preprocessor(data_batch, False)
+        inputs = _head(data['inputs'], n)
+        fused = fused_prompt_cells(
+            model, inputs, feature_pairs=_head(data.get('feature_pairs'), n))
+        views = set_episode_views(outputs[:n], inputs, fused,
                                   visualizer.max_prompts)
         folder = self._folder(runner, mode)
         for i, view in enumerate(views):

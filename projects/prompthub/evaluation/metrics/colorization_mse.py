@@ -4,8 +4,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from projects.prompthub.registry import METRICS
-from ..functional import (IMAGENET_MEAN, IMAGENET_STD, colorization_mse,
-                          stack_pixel_data)
+from projects.prompthub.structures import IMAGENET_MEAN, IMAGENET_STD
+from ..functional import colorization_mse, stack_pixel_data
 from ..prediction_io import PredictionWriter, WritesPredictionsMixin
 
 

@@ -4,9 +4,9 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from projects.prompthub.registry import METRICS
-from ..functional import (BINARIZE_MODES, binarize, fg_iou_stats,
-                          fill_largest_component_box, iou_from_stats,
-                          stack_pixel_data)
+from projects.prompthub.structures import BINARIZE_MODES, binarize
+from ..functional import (fg_iou_stats, fill_largest_component_box,
+                          iou_from_stats, stack_pixel_data)
 from ..prediction_io import PredictionWriter, WritesPredictionsMixin
 
 
@@ -59,7 +59,7 @@ class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
         mode (str): Binarisation, ``'reference'`` (the reference's uint8
             wrap-around rounding, needed to match published numbers) or
             ``'threshold'`` (the intended nearest-colour rule). See
-            :func:`~projects.prompthub.evaluation.functional.binarize`.
+            :func:`~projects.prompthub.structures.binarize`.
             Defaults to ``'reference'``.
         task (str): ``'segmentation'`` or ``'detection'``. Defaults to
             ``'segmentation'``.

@@ -1,3 +1,4 @@
+from .base_vicl_backbone import BaseVICLBackbone
 from .mae_vit import InpaintingMAEViT
 from .mae_vqgan import MAEVQGAN, TINY_MAE_VQGAN_CFG
 from .tiny_vicl_backbone import TinyVICLBackbone
@@ -5,7 +6,7 @@ from .vqgan import (TamingVQGAN, VQAttnBlock, VQCodebook, VQGANDecoder,
                     VQGANEncoder, VQResBlock)
 
 __all__ = [
-    'InpaintingMAEViT', 'MAEVQGAN', 'TINY_MAE_VQGAN_CFG', 'TamingVQGAN',
-    'TinyVICLBackbone', 'VQAttnBlock', 'VQCodebook', 'VQGANDecoder',
-    'VQGANEncoder', 'VQResBlock'
+    'BaseVICLBackbone', 'InpaintingMAEViT', 'MAEVQGAN', 'TINY_MAE_VQGAN_CFG',
+    'TamingVQGAN', 'TinyVICLBackbone', 'VQAttnBlock', 'VQCodebook',
+    'VQGANDecoder', 'VQGANEncoder', 'VQResBlock'
 ]

@@ -18,7 +18,8 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from ..utils.canvas import br_token_ids, half_rows, visible_mask_ids
+from projects.prompthub.structures import (br_token_ids, half_rows,
+                                           visible_mask_ids)
 from ..utils.pos_embed import sincos_pos_embed_tensor
 
 

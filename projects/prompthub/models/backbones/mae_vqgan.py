@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from projects.prompthub.registry import MODELS
 from ..utils.checkpoint_io import (check_state_dict, load_mae_vqgan_files,
                                    load_vqgan_state_dict, module_layout)
+from .base_vicl_backbone import BaseVICLBackbone
 from .mae_vit import InpaintingMAEViT
 from .vqgan import TamingVQGAN
 
@@ -36,13 +37,13 @@ TINY_MAE_VQGAN_CFG = dict(
 
 
 @MODELS.register_module()
-class MAEVQGAN(InpaintingMAEViT):
+class MAEVQGAN(InpaintingMAEViT, BaseVICLBackbone):
     """Frozen MAE (ViT-L/16, 512-d 8-block decoder) + VQGAN f16-1024.
 
-    API (docs/design.md): :meth:`embed` (canvas -> tokens),
-    :meth:`forward_tokens` (tokens -> logits, BR masked),
-    :meth:`encode_to_codes` and :meth:`decode_codes`; attributes
-    ``num_codes``, ``embed_dim``, ``grid_size``.
+    Implements :class:`BaseVICLBackbone` (:meth:`embed` and
+    :meth:`forward_tokens` from the MAE, logits over the VQGAN codes);
+    besides, :meth:`encode_to_codes` and :meth:`decode_codes` reach the
+    VQGAN directly.
 
     Weights: give ``mae_checkpoint`` (``checkpoint-1000.pth``) and/or
     ``vqgan_checkpoint`` (``last.ckpt``); they are loaded strictly *at
@@ -135,12 +136,7 @@ class MAEVQGAN(InpaintingMAEViT):
             self.load_pretrained(mae_checkpoint, vqgan_checkpoint,
                                  trust_checkpoint)
         if frozen:
-            self.requires_grad_(False)
-            self.train(False)
-
-    def train(self, mode: bool = True) -> 'MAEVQGAN':
-        """Set the mode; a frozen backbone always stays in eval mode."""
-        return super().train(mode and not self.frozen)
+            self.freeze()
 
     def load_pretrained(self,
                         mae_checkpoint: Optional[str] = None,
@@ -216,7 +212,12 @@ class MAEVQGAN(InpaintingMAEViT):
             ])
         return self.vae.decode_codes(codes, self.grid_size)
 
-    # -- backbone-agnostic interface used by the VICL models -------------
+    # -- BaseVICLBackbone -------------------------------------------------
+    def target_network(self) -> torch.nn.Module:
+        """The VQGAN: the codes of :meth:`prediction_targets` depend on its
+        weights only."""
+        return self.vae
+
     def prediction_targets(self, canvas: torch.Tensor) -> torch.Tensor:
         """What the decoder is trained to predict for a canvas: its codes.
 

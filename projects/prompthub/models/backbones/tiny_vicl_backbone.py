@@ -1,8 +1,6 @@
 """A tiny pixel-predicting VICL backbone that trains on a CPU.
 
-It implements the backbone API of ``docs/design.md`` (``embed``,
-``forward_tokens``, ``prediction_targets``, ``logits_to_image``; attributes
-``num_codes``, ``embed_dim``, ``grid_size``), so :class:`PromptHub` and
+It implements :class:`BaseVICLBackbone`, so :class:`PromptHub` and
 :class:`VICLInpainter` use it in place of the MAE-VQGAN. Instead of VQGAN
 codes it predicts pixels: every token's "logits" are the
 ``3 * sub_size ** 2`` logits of its patch, average-pooled to
@@ -14,16 +12,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import br_token_ids, denormalize, half_rows
 from projects.prompthub.utils.paths import resolve_project_path
-from ..utils.canvas import IMAGENET_MEAN, IMAGENET_STD, br_token_ids, half_rows
+from .base_vicl_backbone import BaseVICLBackbone
 
 
 @MODELS.register_module()
-class TinyVICLBackbone(BaseModule):
+class TinyVICLBackbone(BaseVICLBackbone):
     """Tiny masked-token VICL backbone with a pixel head.
 
     - :meth:`embed`: every 16x16 patch of the normalised canvas is
@@ -48,7 +46,9 @@ class TinyVICLBackbone(BaseModule):
       learned features.
 
     Everything the VICL models need flows through tokens, so the fusion
-    neck's fused tokens are rendered the same way.
+    neck's fused tokens are rendered the same way; the tokens carry their
+    patch's pixels (``tokens_carry_pixels``), which :meth:`tokens_to_image`
+    shows.
 
     Args:
         img_size (int): Canvas side. Defaults to 224.
@@ -74,6 +74,8 @@ class TinyVICLBackbone(BaseModule):
             ``train()``. Defaults to True.
         init_cfg (dict, optional): Defaults to None.
     """
+
+    tokens_carry_pixels = True
 
     def __init__(self,
                  img_size: int = 224,
@@ -151,8 +153,7 @@ class TinyVICLBackbone(BaseModule):
         if checkpoint:
             self.load_checkpoint(checkpoint)
         if frozen:
-            self.requires_grad_(False)
-            self.train(False)
+            self.freeze()
 
     # -- construction helpers -------------------------------------------
     def _partner_ids(self) -> Tensor:
@@ -187,10 +188,6 @@ class TinyVICLBackbone(BaseModule):
         self.pretrained_from = (path, )
         print_log(f'TinyVICLBackbone: loaded {path}', logger='current')
 
-    def train(self, mode: bool = True) -> 'TinyVICLBackbone':
-        """Set the mode; a frozen backbone always stays in eval mode."""
-        return super().train(mode and not self.frozen)
-
     # -- backbone API ----------------------------------------------------
     def _check(self, canvas: Tensor) -> None:
         size = self.img_size
@@ -215,9 +212,9 @@ class TinyVICLBackbone(BaseModule):
         bsz = canvas.shape[0]
         pix = patches.view(bsz, g, g, 3, p * p)
         img, lab = pix[:, :, :g // 2], pix[:, :, g // 2:]
-        std = canvas.new_tensor(IMAGENET_STD).view(3, 1)
-        mean = canvas.new_tensor(IMAGENET_MEAN).view(3, 1)
-        fg = (lab * std + mean).mean(dim=3, keepdim=True).clamp(0, 1)
+        fg = denormalize(
+            lab, channel_dim=-2).mean(
+                dim=3, keepdim=True).clamp(0, 1)
         area = fg.sum(-1)
         fg_col = (img * fg).sum(-1) / (area + 1.0)
         bg_col = (img * (1 - fg)).sum(-1) / (p * p - area + 1.0)
@@ -313,9 +310,7 @@ class TinyVICLBackbone(BaseModule):
         step = max(1, s // 2)
         keys = grid[:, :half, :half, ::step, ::step].reshape(bsz, -1, 3)
         lab = grid[:, :half, half:, ::step, ::step].reshape(bsz, -1, 3)
-        std = raw.new_tensor(IMAGENET_STD)
-        mean = raw.new_tensor(IMAGENET_MEAN)
-        values = (lab * std + mean).mean(-1).clamp(0, 1)  # [B, M]
+        values = denormalize(lab, channel_dim=-1).mean(-1).clamp(0, 1)  # [B,M]
         query = colours.reshape(bsz, -1, 3)
         scale = 1.0 / self.log_tau.exp()
         # exp(-|q - k|^2 / tau) as one matmul of augmented vectors.
@@ -350,7 +345,7 @@ class TinyVICLBackbone(BaseModule):
         return self._raw_pixels(_to_unit_range(canvas))
 
     def tokens_to_image(self, tokens: Tensor) -> Tensor:
-        """Image of the raw pixels that tokens carry (optional API).
+        """Image of the raw pixels that tokens carry.
 
         Every token ends with its patch's pooled, normalised pixels, so
         the canvas a neck assembled can be shown exactly as the backbone
@@ -392,6 +387,4 @@ class TinyVICLBackbone(BaseModule):
 
 def _to_unit_range(canvas: Tensor) -> Tensor:
     """ImageNet-normalised [B, 3, H, W] -> pixel values clamped to [0, 1]."""
-    mean = canvas.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = canvas.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (canvas * std + mean).clamp(0, 1)
+    return denormalize(canvas).clamp(0, 1)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.canvas import IMAGENET_MEAN, IMAGENET_STD
+from projects.prompthub.structures import denormalize
 
 
 def _norm(channels: int, num_groups: int) -> nn.GroupNorm:
@@ -370,10 +370,8 @@ class TamingVQGAN(nn.Module):
         As the reference: ``2 * (x * std + mean) - 1`` evaluated in float64
         (its statistics are float64 numpy arrays), then cast to float32.
         """
-        x = canvas_norm.to(torch.float64)
-        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        return (2. * (x * std + mean) - 1.).to(torch.float32)
+        x = denormalize(canvas_norm.to(torch.float64))
+        return (2. * x - 1.).to(torch.float32)
 
     @torch.no_grad()
     def encode_to_codes(self, canvas_norm: torch.Tensor) -> torch.Tensor:

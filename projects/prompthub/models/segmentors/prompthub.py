@@ -5,12 +5,12 @@ import torch
 from torch import Tensor, nn
 
 from projects.prompthub.models.segmentors.vicl_inpainter import VICLInpainter
-from projects.prompthub.models.utils.canvas import (build_canvas, pair_canvas,
-                                                    target_canvas)
 from projects.prompthub.models.utils.prompt_state_cache import \
     build_prompt_state_cache
 from projects.prompthub.models.utils.target_cache import build_target_cache
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import (build_canvas, pair_canvas,
+                                           target_canvas)
 
 
 @MODELS.register_module()
@@ -62,9 +62,8 @@ class PromptHub(VICLInpainter):
         super().__init__(
             backbone=backbone,
             binarize=binarize,
-            # predict()'s canvas around BR only matters for visualisation
-            # and for reading the ground truth back; the reference uses
-            # prompt slot 1.
+            # predict()'s canvas around BR only matters for visualisation;
+            # the reference uses prompt slot 1.
             prompt_slot=1,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
@@ -92,33 +91,34 @@ class PromptHub(VICLInpainter):
             self.prompt_state_cache.clear()
         return super().train(mode)
 
-    def pair_tokens(self, inputs: Tensor) -> tuple:
+    def pair_tokens(self,
+                    inputs: Tensor,
+                    feature_pairs: Optional[Tensor] = None) -> tuple:
         """Embed every pair's duplicated canvas with the frozen backbone.
 
-        The reference ``feature_pairs`` (the reference's feature resize
-        pipeline) are embedded instead of the canvas pairs when present.
-
         Args:
-            inputs (Tensor | dict): [B, K+1, 2, 3, S, S] in [0, 1], or a
-                dict with ``pairs`` and ``feature_pairs``.
+            inputs (Tensor): [B, K+1, 2, 3, S, S] in [0, 1].
+            feature_pairs (Tensor, optional): The reference's fusion inputs
+                (its feature resize pipeline), same shape; embedded instead
+                of ``inputs`` when given. Defaults to None.
 
         Returns:
             tuple: ``support`` [B, K, T/2, D] (top-half tokens of the
             prompt pairs) and ``query`` [B, T/2, D] (bottom-half tokens of
             the query pair), T = number of canvas tokens.
         """
-        pairs = self._embedded_pairs(inputs)
+        pairs = self._embedded_pairs(inputs, feature_pairs)
         batch, num_prompts = pairs.shape[0], pairs.shape[1] - 1
         with torch.no_grad():
             support = self._embed_prompts(pairs[:, 1:].flatten(0, 1))
             query = self._embed_query(pairs)
         return support.view(batch, num_prompts, *support.shape[1:]), query
 
-    def _embedded_pairs(self, inputs) -> Tensor:
-        """The pairs the backbone embeds: the reference ``feature_pairs``
-        (the reference's feature resize pipeline) when present."""
-        pairs, features = self.split_inputs(inputs)
-        return pairs if features is None else features
+    @staticmethod
+    def _embedded_pairs(inputs: Tensor,
+                        feature_pairs: Optional[Tensor]) -> Tensor:
+        """The pairs the backbone embeds for the fusion."""
+        return inputs if feature_pairs is None else feature_pairs
 
     # Only the halves that are used are embedded: the prompts' top halves
     # and the query's bottom half (patches do not overlap).
@@ -132,25 +132,27 @@ class PromptHub(VICLInpainter):
         return self.backbone.embed(
             pair_canvas(pairs[:, 0, 0], pairs[:, 0, 1]), half='bottom')
 
-    def _fuse_cached(self, inputs) -> Tensor:
-        """:meth:`extract_feat` through the prompt-state cache."""
-        pairs = self._embedded_pairs(inputs)
+    def _fuse_cached(self, pairs: Tensor) -> Tensor:
+        """:meth:`extract_feat` of the embedded ``pairs`` through the
+        prompt-state cache."""
         states = self.prompt_state_cache.get(
             pairs[:, 1:], lambda prompts: self.neck.prompt_states(
                 self._embed_prompts(prompts)), self)
         return self.neck.fuse_states(states, self._embed_query(pairs))
 
-    def extract_feat(self, inputs: Tensor) -> Tensor:
-        """Fused canvas tokens [B, T, D]."""
-        pairs = self.split_inputs(inputs)[0]
-        if pairs.shape[1] < 2:
+    def extract_feat(self,
+                     inputs: Tensor,
+                     feature_pairs: Optional[Tensor] = None) -> Tensor:
+        """Fused canvas tokens [B, T, D] (see :meth:`pair_tokens`)."""
+        if inputs.shape[1] < 2:
             raise ValueError('PromptHub needs at least one prompt pair per '
                              f'query, got inputs of shape '
-                             f'{tuple(pairs.shape)}')
+                             f'{tuple(inputs.shape)}')
         if self.prompt_state_cache is not None and not self.training \
                 and not torch.is_grad_enabled():
-            return self._fuse_cached(inputs)
-        support, query = self.pair_tokens(inputs)
+            return self._fuse_cached(
+                self._embedded_pairs(inputs, feature_pairs))
+        support, query = self.pair_tokens(inputs, feature_pairs)
         return self.neck(support, query)
 
     def prediction_targets(self, inputs: Tensor) -> Tensor:
@@ -160,17 +162,21 @@ class PromptHub(VICLInpainter):
         backbone returns its own kind (see the backbone's
         ``prediction_targets``).
         """
-        query = self.split_inputs(inputs)[0][:, 0]
+        query = inputs[:, 0]
         with torch.no_grad():
             canvas = build_canvas(None, None, query[:, 0], query[:, 1])
             return self.backbone.prediction_targets(target_canvas(canvas))
 
-    def loss(self, inputs: Tensor, data_samples: list) -> dict:
+    def loss(self,
+             inputs: Tensor,
+             data_samples: list,
+             feature_pairs: Optional[Tensor] = None) -> dict:
         """Compute every configured loss on the fused canvas's logits."""
-        logits = self.encode_decode(inputs)
+        logits = self.encode_decode(inputs, feature_pairs=feature_pairs)
         if self.target_cache is None:
             targets = self.prediction_targets(inputs)
         else:
             targets = self.target_cache.get(inputs, self.prediction_targets,
-                                            self.backbone)
+                                            self.backbone,
+                                            self.backbone.target_network())
         return {loss.loss_name: loss(logits, targets) for loss in self.losses}

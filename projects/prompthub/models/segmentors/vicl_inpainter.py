@@ -7,11 +7,9 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from projects.prompthub.evaluation.functional import binarize
-from projects.prompthub.models.utils.canvas import (br_cell, build_canvas,
-                                                    denormalize_to_uint8,
-                                                    paste_prediction)
 from projects.prompthub.registry import MODELS
+from projects.prompthub.structures import (binarize, build_canvas,
+                                           paste_prediction, query_label_cell)
 
 
 @MODELS.register_module()
@@ -26,9 +24,9 @@ class VICLInpainter(BaseSegmentor):
 
     Inputs follow ``docs/design.md``: float ``[B, K+1, 2, 3, S, S]`` in
     [0, 1] with the query pair at index 0; the prompt used is index
-    ``prompt_slot``. The query label is drawn into BR only so that the
-    ground truth can be read back from the canvas exactly as the reference
-    does; the backbone never sees the BR tokens.
+    ``prompt_slot``. The query label is drawn into BR as in the reference,
+    but the backbone never reads the BR tokens. The ground truth comes
+    from the data samples (``gt_label_img``, packed by ``PackVICLInputs``).
 
     Args:
         backbone (dict): Config of the frozen MAE-VQGAN (``MAEVQGAN``).
@@ -58,17 +56,6 @@ class VICLInpainter(BaseSegmentor):
         self.prompt_slot = prompt_slot
 
     # -- canvases -------------------------------------------------------
-    @staticmethod
-    def split_inputs(inputs) -> tuple:
-        """``(pairs, feature_pairs)`` of the preprocessed inputs.
-
-        ``feature_pairs`` is None unless the pipeline produced the reference
-        fusion inputs (``LoadVICLPair(reference_features=True)``).
-        """
-        if isinstance(inputs, dict):
-            return inputs['pairs'], inputs.get('feature_pairs')
-        return inputs, None
-
     def prompt_canvas(self, inputs: Tensor, slot: int) -> Tensor:
         """Normalised canvas of prompt ``slot`` and the query pair.
 
@@ -79,7 +66,6 @@ class VICLInpainter(BaseSegmentor):
         Returns:
             Tensor: [B, 3, 224, 224] ImageNet-normalised.
         """
-        inputs = self.split_inputs(inputs)[0]
         if not 1 <= slot < inputs.shape[1]:
             raise ValueError(f'prompt slot {slot} does not exist: the batch '
                              f'has {inputs.shape[1] - 1} prompt pairs')
@@ -88,7 +74,32 @@ class VICLInpainter(BaseSegmentor):
                                                                            1])
 
     # -- BaseSegmentor interface ---------------------------------------
-    def extract_feat(self, inputs: Tensor) -> Tensor:
+    # ``feature_pairs`` (float [B, K+1, 2, 3, S, S]) are the reference's
+    # fusion inputs, a key of the preprocessed batch next to ``inputs``
+    # when the pipeline loads them (``LoadVICLPair(reference_features=
+    # True)``). Only PromptHub's fusion embeds them; this single-prompt
+    # baseline embeds its canvas and takes them only to share the
+    # signatures.
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor',
+                feature_pairs: Optional[Tensor] = None):
+        """mmseg's ``forward`` with the optional ``feature_pairs`` of the
+        preprocessed batch passed on to every mode."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, feature_pairs)
+        if mode == 'predict':
+            return self.predict(
+                inputs, data_samples, feature_pairs=feature_pairs)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples, feature_pairs)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
+                           'predict and tensor mode')
+
+    def extract_feat(self,
+                     inputs: Tensor,
+                     feature_pairs: Optional[Tensor] = None) -> Tensor:
         """Embedded canvas tokens [B, 196, D] of the configured prompt."""
         with torch.no_grad():
             return self.backbone.embed(
@@ -96,17 +107,23 @@ class VICLInpainter(BaseSegmentor):
 
     def encode_decode(self,
                       inputs: Tensor,
-                      batch_img_metas: Optional[List[dict]] = None) -> Tensor:
+                      batch_img_metas: Optional[List[dict]] = None,
+                      feature_pairs: Optional[Tensor] = None) -> Tensor:
         """Code logits [B, 196, V] for the masked canvas."""
-        return self.backbone.forward_tokens(self.extract_feat(inputs))
+        return self.backbone.forward_tokens(
+            self.extract_feat(inputs, feature_pairs))
 
     def _forward(self,
                  inputs: Tensor,
-                 data_samples: Optional[list] = None) -> Tensor:
+                 data_samples: Optional[list] = None,
+                 feature_pairs: Optional[Tensor] = None) -> Tensor:
         """Raw logits (``mode='tensor'``)."""
-        return self.encode_decode(inputs)
+        return self.encode_decode(inputs, feature_pairs=feature_pairs)
 
-    def loss(self, inputs: Tensor, data_samples: list) -> dict:
+    def loss(self,
+             inputs: Tensor,
+             data_samples: list,
+             feature_pairs: Optional[Tensor] = None) -> dict:
         """The baseline has no trainable parameters."""
         raise NotImplementedError(
             'VICLInpainter is the frozen MAE-VQGAN baseline and cannot be '
@@ -116,7 +133,8 @@ class VICLInpainter(BaseSegmentor):
     def predict(self,
                 inputs: Tensor,
                 data_samples: Optional[list] = None,
-                logits: Optional[Tensor] = None) -> List[SegDataSample]:
+                logits: Optional[Tensor] = None,
+                feature_pairs: Optional[Tensor] = None) -> List[SegDataSample]:
         """Inpaint the query label cell; see :meth:`render_predictions`.
 
         ``logits`` of :meth:`encode_decode` on the same ``inputs`` may be
@@ -124,7 +142,7 @@ class VICLInpainter(BaseSegmentor):
         fused prompt), so the backbone does not run twice.
         """
         if logits is None:
-            logits = self.encode_decode(inputs)
+            logits = self.encode_decode(inputs, feature_pairs=feature_pairs)
         canvas = self.prompt_canvas(inputs, self.prompt_slot)
         return self.render_predictions(logits, canvas, canvas.shape[0],
                                        data_samples)
@@ -138,31 +156,33 @@ class VICLInpainter(BaseSegmentor):
         The backbone renders the logits (MAE-VQGAN: hard argmax over all
         196 positions, full-grid VQGAN decode); the image is converted to
         uint8 by truncation and pasted into BR of the de-normalised input
-        canvas (reference spec 1.5); then the BR cell is cropped.
+        canvas (reference spec 1.5); then the BR cell is cropped. A sample
+        with a ground-truth label cell (``gt_label_img``, packed by
+        ``PackVICLInputs``) also gets its mask, binarised by the same rule.
 
         Args:
             logits (Tensor): [B, T, C], the backbone's raw predictions.
             canvas (Tensor): The normalised input canvas [B, 3, H, W].
             batch_size (int): B.
             data_samples (list, optional): Samples to fill in; new ones
-                are created when None.
+                (without ground truth) are created when None.
 
         Returns:
-            list[SegDataSample]: With ``pred_label_img``, ``gt_label_img``,
-            ``pred_sem_seg`` and ``gt_sem_seg`` (see ``docs/design.md``).
+            list[SegDataSample]: With ``pred_label_img`` and
+            ``pred_sem_seg``, and ``gt_sem_seg`` where ``gt_label_img`` is
+            given (see ``docs/design.md``).
         """
         with torch.no_grad():
             decoded = self.backbone.logits_to_image(logits)
-            pasted = paste_prediction(decoded, canvas)
-            pred_cells = br_cell(pasted)
-            gt_cells = br_cell(denormalize_to_uint8(canvas))
+            pred_cells = query_label_cell(paste_prediction(decoded, canvas))
             pred_masks = binarize(pred_cells, self.binarize_mode)
-            gt_masks = binarize(gt_cells, self.binarize_mode)
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(batch_size)]
         for i, sample in enumerate(data_samples):
             sample.pred_label_img = PixelData(data=pred_cells[i])
-            sample.gt_label_img = PixelData(data=gt_cells[i])
             sample.pred_sem_seg = PixelData(data=pred_masks[i][None].long())
-            sample.gt_sem_seg = PixelData(data=gt_masks[i][None].long())
+            if 'gt_label_img' in sample:
+                gt_mask = binarize(sample.gt_label_img.data,
+                                   self.binarize_mode)
+                sample.gt_sem_seg = PixelData(data=gt_mask[None].long())
         return data_samples

@@ -1,7 +1,3 @@
-from .canvas import (CANVAS_SIZE, IMAGENET_MEAN, IMAGENET_STD, br_cell,
-                     br_token_ids, build_canvas, cell_size,
-                     denormalize_to_uint8, normalize_canvas, pair_canvas,
-                     paste_prediction, target_canvas, visible_mask_ids)
 from .checkpoint_io import (MAE_WEIGHTS_HINT, VQGAN_WEIGHTS_HINT,
                             check_state_dict, checkpoint_allow_list,
                             load_checkpoint_file, load_mae_state_dict,
@@ -13,9 +9,6 @@ from .strict_load import (load_model_checkpoint, load_state_dict_exactly,
                           parse_load_allow, read_checkpoint, weight_source)
 
 __all__ = [
-    'CANVAS_SIZE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'br_cell', 'br_token_ids',
-    'build_canvas', 'cell_size', 'denormalize_to_uint8', 'normalize_canvas',
-    'pair_canvas', 'paste_prediction', 'target_canvas', 'visible_mask_ids',
     'MAE_WEIGHTS_HINT', 'VQGAN_WEIGHTS_HINT', 'check_state_dict',
     'checkpoint_allow_list', 'load_checkpoint_file', 'load_mae_state_dict',
     'load_mae_vqgan_files', 'load_vqgan_state_dict', 'merge_mae_vqgan',

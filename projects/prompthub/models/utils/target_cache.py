@@ -326,9 +326,10 @@ class TargetCache:
         enabled (bool): When False, :meth:`get` always computes.
             Defaults to True.
         fingerprint_module (str, optional): Attribute of the backbone that
-            holds every weight the targets depend on (``'vae'`` for the
-            MAE-VQGAN). Defaults to ``'vae'`` when the backbone has one,
-            else the whole backbone.
+            holds every weight the targets depend on. Defaults to None:
+            the ``weights`` module given to :meth:`get` (PromptHub gives
+            its backbone's ``target_network()``, the VQGAN of the
+            MAE-VQGAN), else the whole backbone.
 
     Attributes:
         hits (int): Samples served from the cache.
@@ -362,13 +363,17 @@ class TargetCache:
         """Re-hash the backbone weights at the next call (after a load)."""
         self._weights_digest = None
 
-    def fingerprint(self, backbone: nn.Module, query: Tensor) -> dict:
-        """What a cached target depends on, besides the query pixels."""
+    def fingerprint(self,
+                    backbone: nn.Module,
+                    query: Tensor,
+                    weights: Optional[nn.Module] = None) -> dict:
+        """What a cached target depends on, besides the query pixels
+        (``weights``: see :meth:`get`)."""
         if self._weights_digest is None:
-            name = self.fingerprint_module
-            if name is None and hasattr(backbone, 'vae'):
-                name = 'vae'
-            module = getattr(backbone, name) if name else backbone
+            if self.fingerprint_module:
+                module = getattr(backbone, self.fingerprint_module)
+            else:
+                module = backbone if weights is None else weights
             self._weights_digest = tensor_fingerprint(module)
         return dict(
             backbone=type(backbone).__name__,
@@ -416,30 +421,36 @@ class TargetCache:
         self._stores[name] = store
         return store
 
-    def get(self, inputs: Tensor, compute: Callable[[Tensor], Tensor],
-            backbone: nn.Module) -> Tensor:
+    def get(self,
+            inputs: Tensor,
+            compute: Callable[[Tensor], Tensor],
+            backbone: nn.Module,
+            weights: Optional[nn.Module] = None) -> Tensor:
         """``compute(inputs)``, reading cached rows where possible.
 
         Args:
-            inputs (Tensor | dict): [B, K+1, 2, 3, S, S] pairs, or a dict
-                with them under ``'pairs'`` (and other batch-first
-                tensors); the key is the query pair ``pairs[:, 0]``.
+            inputs (Tensor): [B, K+1, 2, 3, S, S] pairs; the key is the
+                query pair ``inputs[:, 0]``.
             compute (Callable): Batched target function; called with a
                 subset of the rows of ``inputs`` (all of them when nothing
                 is cached).
             backbone (nn.Module): The frozen network behind ``compute``
-                (fingerprinted once, at the first call).
+                (its class name is part of the fingerprint).
+            weights (nn.Module, optional): The part of ``backbone`` whose
+                weights decide the targets, hashed once at the first call
+                (e.g. ``backbone.target_network()``), so that other weights
+                do not invalidate the cache. Defaults to None (all of
+                ``backbone``).
 
         Returns:
             Tensor: The targets [B, ...] on the device of ``inputs``.
         """
-        pairs = inputs['pairs'] if isinstance(inputs, dict) else inputs
         if not self.enabled:
-            self.misses += pairs.shape[0]
+            self.misses += inputs.shape[0]
             return compute(inputs)
-        query = pairs[:, 0]
+        query = inputs[:, 0]
         keys, cacheable = content_keys(query)
-        fingerprint = self.fingerprint(backbone, query)
+        fingerprint = self.fingerprint(backbone, query, weights)
         store = self._open(fingerprint)
         rows = store.fetch(keys) if store else [None] * len(keys)
         hit = [i for i, r in enumerate(rows) if r is not None]
@@ -451,9 +462,9 @@ class TargetCache:
         else:
             cached = torch.from_numpy(np.stack([rows[i] for i in hit]))
             if not miss:
-                return cached.to(pairs.device, non_blocking=True)
-            idx = torch.as_tensor(miss, device=pairs.device)
-            computed = compute(_take(inputs, idx))
+                return cached.to(inputs.device, non_blocking=True)
+            idx = torch.as_tensor(miss, device=inputs.device)
+            computed = compute(inputs.index_select(0, idx))
             out = computed.new_empty((len(keys), ) + tuple(cached.shape[1:]))
             out[torch.as_tensor(hit, device=out.device)] = cached.to(
                 out.device, out.dtype)
@@ -465,16 +476,6 @@ class TargetCache:
             store = store or self._open(fingerprint, rows)
             store.append(keys[save], rows)
         return out
-
-
-def _take(inputs, idx: Tensor):
-    """Rows ``idx`` of a batch tensor or of every tensor of a dict."""
-    if isinstance(inputs, dict):
-        return {
-            k: v.index_select(0, idx) if isinstance(v, Tensor) else v
-            for k, v in inputs.items()
-        }
-    return inputs.index_select(0, idx)
 
 
 def build_optional(cls: type, cfg: Optional[dict]):

@@ -1,13 +1,10 @@
-import numpy as np
+"""Assembling the canvas and pasting a prediction into it."""
 import pytest
 import torch
 
-from projects.prompthub.models.utils import (br_cell, br_token_ids,
-                                             build_canvas, cell_size,
-                                             denormalize_to_uint8,
-                                             normalize_canvas, pair_canvas,
-                                             paste_prediction, target_canvas,
-                                             visible_mask_ids)
+from projects.prompthub.structures import (build_canvas, normalize_canvas,
+                                           pair_canvas, paste_prediction,
+                                           target_canvas)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
@@ -15,10 +12,6 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 
 def _const(value, batch=2, channels=3):
     return torch.full((batch, channels, 111, 111), value)
-
-
-def test_cell_size():
-    assert cell_size(224) == 111
 
 
 def test_build_canvas_pixel_layout():
@@ -66,20 +59,6 @@ def test_build_canvas_errors():
             torch.zeros(1, 3, 111, 111, dtype=torch.uint8), None, None, None)
 
 
-def test_normalize_and_denormalize_truncate_like_reference():
-    canvas = torch.ones(1, 3, 224, 224)
-    canvas[..., :10, :10] = 0.
-    canvas[..., 10:20, :10] = .5
-    norm = normalize_canvas(canvas)
-    out = denormalize_to_uint8(norm)
-    assert out.dtype == torch.uint8 and out.shape == (1, 3, 224, 224)
-    # float32 normalisation, float64 undo and truncation: white becomes
-    # (254, 255, 255), 0.5 becomes 127 (127.4999...), 0 stays 0.
-    assert out[0, :, 100, 100].tolist() == [254, 255, 255]
-    assert out[0, :, 15, 5].tolist() == [127, 127, 127]
-    assert out[0, :, 5, 5].tolist() == [0, 0, 0]
-
-
 def test_pair_canvas_duplicates_the_pair():
     img, label = torch.rand(2, 3, 111, 111), torch.rand(2, 1, 111, 111)
     canvas = pair_canvas(img, label, normalize=False)
@@ -100,27 +79,6 @@ def test_target_canvas_rows():
                                                              112 + r % 112, :])
     # The input is untouched.
     assert not torch.equal(target[..., 0, :], canvas[..., 0, :])
-
-
-def test_token_ids():
-    vis, br = visible_mask_ids(), br_token_ids()
-    assert vis.dtype == torch.int64 and br.dtype == torch.int64
-    assert len(vis) == 147 and len(br) == 49
-    # The reference: mask[:7] = 1; mask[:, :7] = 1 -> kept ids.
-    keep = np.zeros((14, 14))
-    keep[:7] = 1
-    keep[:, :7] = 1
-    assert vis.tolist() == list(np.flatnonzero(keep))
-    assert br[:7].tolist() == list(range(105, 112))
-    assert br[-1].item() == 195
-    assert sorted(vis.tolist() + br.tolist()) == list(range(196))
-
-
-def test_br_cell():
-    br = torch.rand(2, 3, 111, 111)
-    canvas = build_canvas(None, None, None, br, normalize=False)
-    torch.testing.assert_close(br_cell(canvas), br)
-    assert br_cell(torch.zeros(224, 224)).shape == (111, 111)
 
 
 def test_paste_prediction():
