@@ -1,0 +1,206 @@
+"""tools/gpu_check.py: its dry run end to end on CPU, and its verdicts."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from tools import gpu_check
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _dry_run(out, *args: str, timeout: int = 600):
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED='1')
+    return subprocess.run([
+        sys.executable, 'tools/gpu_check.py', '--dry-run', '--out',
+        str(out), *args
+    ],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+
+
+def _check_json(out, name: str) -> dict:
+    with open(osp.join(out, f'{name}.json')) as f:
+        return json.load(f)
+
+
+def test_dry_run_passes_and_writes_its_folder(tmp_path):
+    out = tmp_path / 'out'
+    checks = ['setup', 'cuda_tests', 'amp', 'benchmark', 'retrieval']
+    proc = _dry_run(out, '--checks', *checks)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # The printed table: a header and one row per check, in order.
+    lines = proc.stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith('check '))
+    assert lines[head].split()[:3] == ['check', 'status', 'seconds']
+    rows = [ln.split()[:2] for ln in lines[head + 1:head + 1 + len(checks)]]
+    assert rows == [['setup', 'PASS'], ['cuda_tests', 'SKIP'], ['amp', 'PASS'],
+                    ['benchmark', 'PASS'], ['retrieval', 'PASS']]
+
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['mode'] == 'dry-run' and summary['passed'] is True
+    assert [c['name'] for c in summary['checks']] == checks
+    for name in checks:
+        assert (out / f'{name}.log').stat().st_size > 0, name
+        assert _check_json(out, name)['status'] in ('PASS', 'SKIP')
+    md = (out / 'summary.md').read_text()
+    assert '| check | status | seconds | key numbers |' in md
+    assert '| amp | PASS |' in md and '## Benchmark' in md
+
+    # The CUDA-only tests were found in the suite (and not run on CPU).
+    cuda = _check_json(out, 'cuda_tests')['details']
+    assert 'tests/test_retrieval/test_topk.py::test_cuda_matches_cpu' in \
+        cuda['node_ids']
+    assert all('cuda' in i.lower() for i in cuda['node_ids'])
+
+    # AMP: real training (the loss fell) and a real reduced-precision pass.
+    amp = _check_json(out, 'amp')['details']
+    assert amp['optim_wrapper'] == 'OptimWrapper'
+    assert amp['amp_logits_dtype'] == 'bfloat16'
+    assert len(amp['losses']) == 10
+    assert amp['loss_last5'] < amp['loss_first5']
+    assert 0 < amp['max_logit_diff'] <= amp['tolerances']['max_logit_diff']
+
+    # The benchmark tool's own JSON, with every row of the grid.
+    bench = json.loads((out / 'benchmark.json').read_text())
+    assert [(r['batch'], r['num_prompts'])
+            for r in bench['model_bench']['rows']] == [(1, 1), (1, 2)]
+    assert bench['precision'] == 'amp-bf16'
+    assert '| B | N | train ms' in (out / 'benchmark.md').read_text()
+
+    # Retrieval doubled once (32, then 64 images) and scaled to COCO.
+    ret = _check_json(out, 'retrieval')['details']
+    assert [r['images'] for r in ret['runs']] == [32, 64]
+    assert [p['images'] for p in ret['retrieval']['points']] == [32, 64]
+    assert ret['retrieval']['extrapolation']['images'] == 82783
+    assert (out / 'retrieval_64.json').exists()
+
+
+def test_dist_dry_run_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / 'out'
+    proc = _dry_run(out, '--checks', 'dist')
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    dist = _check_json(out, 'dist')
+    assert dist['status'] == 'PASS', dist['key']
+    first, second = dist['details']['runs']
+    assert first['distributed'] and first['backend_in_config']
+    assert first['last_iter'] == 4
+    assert second['resume'] and second['resumed_from'] == [1, 4]
+    assert second['last_iter'] == 8
+    # Checkpoints are removed, the logs stay.
+    work = out / 'work' / 'dist'
+    assert not list(work.glob('*.pth'))
+    assert 'resumed epoch: 1, iter: 4' in (out / 'dist.log').read_text()
+
+
+def test_a_check_over_its_time_limit_fails_the_run(tmp_path):
+    out = tmp_path / 'out'
+    proc = _dry_run(out, '--checks', 'amp', '--timeout', 'amp=1')
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    amp = _check_json(out, 'amp')
+    assert amp['status'] == 'FAIL'
+    assert amp['key'] == 'timed out after 1 s'
+    assert 'killed after the limit of 1 s' in (out / 'amp.log').read_text()
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['passed'] is False
+    assert '| amp | FAIL |' in (out / 'summary.md').read_text()
+
+
+# -- verdicts on given measurements (no subprocess) --------------------------
+def _context(tmp_path, dry_run=True) -> gpu_check.Context:
+    return gpu_check.Context(
+        str(tmp_path), dry_run, budget=60, timeouts={}, overrides={})
+
+
+AMP_MEASURED = dict(
+    optim_wrapper='AmpOptimWrapper',
+    amp_dtype='float16',
+    iters=20,
+    losses_finite=True,
+    loss_first5=7.0,
+    loss_last5=6.5,
+    amp_logits_dtype='float16',
+    logit_diff_rel=0.01,
+    code_agreement=0.999,
+    level_diff=0.5,
+    pixel_diff=0.2)
+
+
+@pytest.mark.parametrize('change, failure', [
+    ({}, None),
+    (dict(loss_last5=7.0), 'the loss did not fall'),
+    (dict(losses_finite=False), 'a loss is not finite'),
+    (dict(amp_logits_dtype='float32'), 'autocast gave float32 logits'),
+    (dict(logit_diff_rel=0.03), 'AMP logits differ from fp32'),
+    (dict(logit_diff_rel=float('nan')), 'AMP logits differ from fp32'),
+    (dict(code_agreement=0.98), 'AMP codes differ from fp32'),
+    (dict(level_diff=2.5), 'AMP predictions differ from fp32'),
+])
+def test_amp_verdict(tmp_path, monkeypatch, change, failure):
+    measured = dict(AMP_MEASURED, **change)
+    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+                        (dict(measured), ''))
+    result = gpu_check.check_amp(_context(tmp_path, dry_run=False))
+    if failure is None:
+        assert result.status == 'PASS', result.key
+        assert result.details['failures'] == []
+    else:
+        assert result.status == 'FAIL'
+        assert result.details['failures'] == [failure]
+        assert result.key.startswith(failure)
+
+
+def test_a_crashed_worker_is_a_fail_row_with_its_last_line(tmp_path):
+    ctx = _context(tmp_path)
+    ctx.profile['amp']['model_config'] = 'configs/no_such_model.py'
+    result = gpu_check.run_check(ctx, 'amp')
+    assert result.status == 'FAIL'
+    assert result.key.startswith('exit 1: ')
+    assert 'no_such_model.py' in result.key
+    assert _check_json(tmp_path, 'amp')['status'] == 'FAIL'
+
+
+def test_no_time_left_is_a_fail_row(tmp_path):
+    ctx = gpu_check.Context(
+        str(tmp_path), True, budget=1, timeouts={}, overrides={})
+    result = gpu_check.run_check(ctx, 'benchmark')
+    assert result.status == 'FAIL'
+    assert result.key.startswith('not run: ')
+
+
+def test_log_parsers(tmp_path):
+    log = ('Epoch(train) [1][ 3/4]  lr: 3e-02\n'
+           'resumed epoch: 1, iter: 4\n'
+           'Epoch(train) [2][4/4]  lr: 3e-02\n')
+    assert gpu_check._last_iter(log) == 8
+    assert gpu_check._resumed_at(log) == (1, 4)
+    assert gpu_check._last_iter('nothing') is None
+    assert gpu_check._resumed_at('nothing') is None
+    xml = tmp_path / 'r.xml'
+    xml.write_text('<testsuites><testsuite tests="3" failures="1" '
+                   'errors="0" skipped="1"/></testsuites>')
+    assert gpu_check.junit_counts(str(xml)) == dict(
+        passed=1, failed=1, errors=0, skipped=1)
+    assert gpu_check.junit_counts(str(tmp_path / 'missing.xml')) == {}
+    assert gpu_check._grid(
+        ['cfg', '--batch-sizes', '16', '--num-prompts', '1', '4',
+         '--amp']) == [(16, 1), (16, 4)]
+
+
+def test_summary_table_formats():
+    results = [
+        gpu_check.Result('setup', 'PASS', 1.25, 'ready'),
+        gpu_check.Result('amp', 'FAIL', 10.0, 'a | b'),
+    ]
+    text = gpu_check.format_table(results, markdown=False).splitlines()
+    assert text[0].split() == ['check', 'status', 'seconds', 'key', 'numbers']
+    assert text[1].split() == ['setup', 'PASS', '1.2', 'ready']
+    md = gpu_check.format_table(results, markdown=True).splitlines()
+    assert md[0] == '| check | status | seconds | key numbers |'
+    assert md[3] == '| amp | FAIL | 10.0 | a \\| b |'
