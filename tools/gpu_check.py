@@ -38,6 +38,7 @@ have to create the environment that the other checks import.
 import argparse
 import contextlib
 import glob
+import importlib
 import json
 import math
 import os
@@ -60,7 +61,7 @@ CHECKS = ('setup', 'cuda_tests', 'amp', 'dist', 'benchmark', 'retrieval')
 PASS, FAIL, SKIP = 'PASS', 'FAIL', 'SKIP'
 #: The profile keys of the AMP check's tolerances (see check_amp).
 AMP_TOLERANCES = ('max_logit_diff_rel', 'min_code_agreement', 'max_level_diff')
-#: A check that would get less time than this is not started.
+#: A check is not started when less than this is left of the budget.
 MIN_CHECK_S = 5.0
 
 # -- what runs where --------------------------------------------------------
@@ -114,12 +115,12 @@ DRY_PROFILE = dict(
         optim_wrapper='OptimWrapper',  # AmpOptimWrapper needs CUDA
         amp_dtype='bfloat16',
         iters=10,
-        batch_size=2,
+        batch_size=1,
         lr=0.3,
         # bfloat16 keeps 8 bits of mantissa, float16 11.
         max_logit_diff_rel=0.1,
         min_code_agreement=0.95,
-        max_level_diff=10.0),
+        max_level_diff=3.0),
     dist=dict(timeout=300, amp=False),
     benchmark=dict(
         timeout=180,
@@ -186,8 +187,9 @@ class Context:
             self.profile[name].update(values)
         self.device = self.profile['device']
         #: What the set-up probe found (torch, CUDA, devices); see
-        #: :func:`worker_probe`.
-        self.probe: dict = {}
+        #: :func:`worker_probe` and :meth:`devices`.
+        self.probe: Optional[dict] = None
+        self.check_end = time.monotonic()
         self.work = osp.join(self.out, 'work')
         os.makedirs(self.work, exist_ok=True)
 
@@ -209,6 +211,23 @@ class Context:
     def timeout(self, check: str) -> float:
         """The check's limit, cut to what is left of the budget."""
         return min(float(self.profile[check]['timeout']), self.time_left())
+
+    def start(self, check: str) -> None:
+        """Start the clock of ``check`` (see :meth:`left`)."""
+        self.check_end = time.monotonic() + self.timeout(check)
+
+    def left(self) -> float:
+        """Seconds left to the running check: what its next subprocess
+        may take."""
+        return max(self.check_end - time.monotonic(), 0.0)
+
+    def devices(self) -> dict:
+        """The set-up's probe (torch, CUDA, devices); probed here when the
+        set-up check did not run."""
+        if self.probe is None:
+            self.probe = run_worker(self, 'probe', dict(need_cuda=False),
+                                    self.path('probe.log'), 120)[0] or {}
+        return self.probe
 
     def env(self, **extra: str) -> dict:
         """Environment of the subprocesses: the repository importable,
@@ -302,7 +321,8 @@ def free_port() -> int:
 
 # -- workers (run in the project's interpreter) -------------------------------
 def worker_probe(params: dict) -> dict:
-    """What the environment can do; never raises on a missing package."""
+    """What the environment can do: torch and CUDA, and every package
+    that does not import (all of them, not only the first)."""
     info: dict = dict(errors=[])
     import torch
     info.update(
@@ -315,11 +335,10 @@ def worker_probe(params: dict) -> dict:
         info['capability'] = list(torch.cuda.get_device_capability(0))
     modules = ('mmengine', 'mmcv', 'mmcv.ops', 'mmseg.models', 'mmdet.models',
                'projects.prompthub')
-    import importlib
     for name in modules:
         try:
             importlib.import_module(name)
-        except Exception as exc:  # report every missing piece, not the 1st
+        except Exception as exc:
             info['errors'].append(f'import {name}: {exc!r}')
     if not any(e.startswith('import mmcv') for e in info['errors']):
         import mmcv
@@ -522,7 +541,7 @@ def check_setup(ctx: Context) -> Result:
     log = ctx.path('setup.log')
     need_cuda = not ctx.dry_run
     probe, why = run_worker(ctx, 'probe', dict(need_cuda=need_cuda), log,
-                            ctx.timeout('setup'))
+                            ctx.left())
     details = dict(before=probe, setup_env_ran=False)
     if (probe is None or not probe['ready']) and need_cuda:
         arch = _cuda_arch(probe)
@@ -531,17 +550,19 @@ def check_setup(ctx: Context) -> Result:
             env['TORCH_CUDA_ARCH_LIST'] = arch
         details.update(setup_env_ran=True, torch_cuda_arch_list=arch)
         rc, timed_out = run_logged(['bash', 'tools/setup_env.sh'], log,
-                                   ctx.timeout('setup'), env)
+                                   ctx.left(), env)
         details['setup_env_exit'] = 'timeout' if timed_out else rc
         probe, why = run_worker(ctx, 'probe', dict(need_cuda=True), log,
-                                ctx.timeout('setup'))
+                                ctx.left())
         details['after'] = probe
     if probe is None:
         return Result('setup', FAIL, key=why, details=details)
     ctx.probe = probe
     if not probe['ready']:
-        return Result(
-            'setup', FAIL, key='; '.join(probe['errors']), details=details)
+        key = '; '.join(probe['errors'])
+        if details['setup_env_ran']:
+            key += f" (setup_env.sh: exit {details['setup_env_exit']})"
+        return Result('setup', FAIL, key=key, details=details)
     key = f"torch {probe['torch']}"
     if probe['cuda_available']:
         key += (f" on {probe['device_count']} x {probe['device_name']} "
@@ -568,13 +589,15 @@ def _cuda_arch(probe: Optional[dict]) -> Optional[str]:
 
 
 def cuda_test_files() -> List[str]:
-    """Test files that mention CUDA (the only ones worth collecting)."""
+    """Test files with a ``skipif`` that may name CUDA: the only ones worth
+    collecting (collecting imports them)."""
     files = []
     pattern = osp.join(REPO, 'tests', '**', 'test_*.py')
     for path in sorted(glob.glob(pattern, recursive=True)):
         with open(path, errors='replace') as f:
-            if re.search('cuda', f.read(), re.IGNORECASE):
-                files.append(osp.relpath(path, REPO))
+            text = f.read()
+        if 'skipif' in text and re.search('cuda', text, re.IGNORECASE):
+            files.append(osp.relpath(path, REPO))
     return files
 
 
@@ -583,7 +606,7 @@ def check_cuda_tests(ctx: Context) -> Result:
     log = ctx.path('cuda_tests.log')
     files = cuda_test_files()
     found, why = run_worker(ctx, 'collect_cuda_tests', dict(files=files), log,
-                            ctx.timeout('cuda_tests'))
+                            ctx.left())
     if found is None:
         return Result('cuda_tests', FAIL, key=f'collection: {why}')
     ids = found['node_ids']
@@ -594,17 +617,23 @@ def check_cuda_tests(ctx: Context) -> Result:
             FAIL,
             key='no CUDA-only test found: the selection is broken',
             details=details)
-    if ctx.dry_run or not ctx.probe.get('cuda_available'):
+    if ctx.dry_run:
         return Result(
             'cuda_tests',
             SKIP,
             key=f'{len(ids)} CUDA-only tests collected, not run (no CUDA)',
             details=details)
+    if not ctx.devices().get('cuda_available'):
+        return Result(
+            'cuda_tests',
+            FAIL,
+            key=f'{len(ids)} CUDA-only tests, but torch sees no CUDA device',
+            details=details)
     xml = ctx.path('cuda_tests.xml')
     rc, timed_out = run_logged([
         ctx.python(), '-m', 'pytest', '-p', 'no:cacheprovider', '-rA',
         f'--junitxml={xml}', *ids
-    ], log, ctx.timeout('cuda_tests'), ctx.env())
+    ], log, ctx.left(), ctx.env())
     if timed_out:
         return Result(
             'cuda_tests', FAIL, key='pytest timed out', details=details)
@@ -647,8 +676,7 @@ def check_amp(ctx: Context) -> Result:
         for k, v in prof.items() if k != 'timeout' and k not in AMP_TOLERANCES
     }
     params['device'] = ctx.device
-    got, why = run_worker(ctx, 'amp', params, ctx.path('amp.log'),
-                          ctx.timeout('amp'))
+    got, why = run_worker(ctx, 'amp', params, ctx.path('amp.log'), ctx.left())
     if got is None:
         return Result('amp', FAIL, key=why)
     tol = {k: prof[k] for k in AMP_TOLERANCES}
@@ -689,7 +717,7 @@ def check_dist(ctx: Context) -> Result:
     the resumed run must start at iteration 4 x 1 and end at 4 x 2.
     """
     log = ctx.path('dist.log')
-    procs = 2 if ctx.dry_run else max(ctx.probe.get('device_count', 0), 1)
+    procs = 2 if ctx.dry_run else max(ctx.devices().get('device_count', 0), 1)
     backend = 'gloo' if ctx.dry_run else 'nccl'
     work_dir = osp.join(ctx.work, 'dist')
     batch = 2 * procs
@@ -706,7 +734,7 @@ def check_dist(ctx: Context) -> Result:
             '--cfg-options', f'train_cfg.max_epochs={epochs}', *options
         ]
         start = osp.getsize(log) if osp.exists(log) else 0
-        rc, timed_out = run_logged(cmd, log, ctx.timeout('dist'),
+        rc, timed_out = run_logged(cmd, log, ctx.left(),
                                    ctx.env(PORT=str(free_port())))
         with open(log, errors='replace') as f:
             f.seek(start)
@@ -781,9 +809,9 @@ def check_benchmark(ctx: Context) -> Result:
     """The benchmark tool's grid; its JSON and tables are kept as they are.
     """
     args = list(ctx.profile['benchmark']['args'])
-    args += ['--out', ctx.path('benchmark.json')]
+    args += ['--out', ctx.path('benchmark_grid.json')]
     got, why = run_worker(ctx, 'benchmark', dict(args=args),
-                          ctx.path('benchmark.log'), ctx.timeout('benchmark'))
+                          ctx.path('benchmark.log'), ctx.left())
     if got is None:
         return Result('benchmark', FAIL, key=why)
     with open(ctx.path('benchmark.md'), 'w') as f:
@@ -806,18 +834,18 @@ def check_benchmark(ctx: Context) -> Result:
             'benchmark',
             FAIL,
             key=f'rows {found}, expected {expected}',
-            details=dict(json='benchmark.json'))
+            details=dict(json='benchmark_grid.json'))
     if bad:
         return Result(
             'benchmark',
             FAIL,
             key=f'not a positive number: {", ".join(bad)}',
-            details=dict(json='benchmark.json'))
+            details=dict(json='benchmark_grid.json'))
     return Result(
         'benchmark',
         PASS,
         key=f"B={rows[0]['batch']} {got['result']['precision']}: {key}",
-        details=dict(json='benchmark.json', tables='benchmark.md'))
+        details=dict(json='benchmark_grid.json', tables='benchmark.md'))
 
 
 def _grid(args: List[str]) -> List[Tuple[int, int]]:
@@ -846,12 +874,10 @@ def check_retrieval(ctx: Context) -> Result:
     """
     prof = ctx.profile['retrieval']
     log = ctx.path('retrieval.log')
-    limit = ctx.timeout('retrieval')
-    start = time.monotonic()
     size, runs, growth = prof['first_images'], [], 4.0
     why = ''
     while size <= prof['max_images']:
-        left = limit - (time.monotonic() - start)
+        left = ctx.left()
         # The second run always goes (a scaling needs two); its limit is
         # the guard.
         if len(runs) > 1 and runs[-1]['seconds'] * growth > left:
@@ -912,7 +938,8 @@ CHECK_FUNCS: Dict[str, Callable[[Context], Result]] = dict(
 def run_check(ctx: Context, name: str) -> Result:
     """One check, timed; a crash of the check itself is a FAIL row."""
     start = time.monotonic()
-    if ctx.timeout(name) < MIN_CHECK_S:
+    ctx.start(name)
+    if ctx.time_left() < MIN_CHECK_S:
         result = Result(
             name,
             FAIL,
@@ -949,11 +976,12 @@ def write_summary(ctx: Context, results: List[Result], total: float) -> None:
     """``summary.md`` (table and the benchmark's tables) and
     ``summary.json``."""
     mode = 'dry run (CPU, tiny)' if ctx.dry_run else 'GPU'
-    device = ctx.probe.get('device_name') or ctx.device
+    probe = ctx.probe or {}
+    device = probe.get('device_name') or ctx.device
     lines = [
         '# GPU check', '',
         f"{time.strftime('%Y-%m-%d %H:%M:%S')}, {mode}, device {device}, "
-        f"torch {ctx.probe.get('torch', '?')}, {total:.0f} s in all.", '',
+        f"torch {probe.get('torch', '?')}, {total:.0f} s in all.", '',
         format_table(results, markdown=True)
     ]
     for name, title in (('benchmark.md', 'Benchmark'), ('retrieval.md',
@@ -1056,10 +1084,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     ctx = Context(args.out, args.dry_run, args.budget, args.timeouts,
                   args.overrides)
     start = time.monotonic()
-    if 'setup' not in args.checks:
-        # The other checks read the devices off the set-up's probe.
-        ctx.probe = run_worker(ctx, 'probe', dict(need_cuda=False),
-                               ctx.path('probe.log'), 120)[0] or {}
     results = []
     for name in [c for c in CHECKS if c in args.checks]:
         print(f'[gpu_check] {name} ...', flush=True)

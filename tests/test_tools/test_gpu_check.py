@@ -65,10 +65,13 @@ def test_dry_run_passes_and_writes_its_folder(tmp_path):
     assert amp['amp_logits_dtype'] == 'bfloat16'
     assert len(amp['losses']) == 10
     assert amp['loss_last5'] < amp['loss_first5']
-    assert 0 < amp['max_logit_diff'] <= amp['tolerances']['max_logit_diff']
+    tol = amp['tolerances']
+    assert 0 < amp['logit_diff_rel'] <= tol['max_logit_diff_rel']
+    assert 1 >= amp['code_agreement'] >= tol['min_code_agreement']
+    assert amp['level_diff'] <= tol['max_level_diff']
 
     # The benchmark tool's own JSON, with every row of the grid.
-    bench = json.loads((out / 'benchmark.json').read_text())
+    bench = json.loads((out / 'benchmark_grid.json').read_text())
     assert [(r['batch'], r['num_prompts'])
             for r in bench['model_bench']['rows']] == [(1, 1), (1, 2)]
     assert bench['precision'] == 'amp-bf16'
