@@ -45,6 +45,7 @@ import os
 import os.path as osp
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,8 +67,8 @@ MIN_CHECK_S = 5.0
 
 # -- what runs where --------------------------------------------------------
 #: Sizes, devices and time limits (seconds) of each check on the GPU. The
-#: limits add up to the 8-minute window with the set-up's probe (about 15 s)
-#: instead of its 300 s, which only a first install needs.
+#: limits after the set-up's add up to 465 s: with the set-up's probe
+#: (about 15 s; the 300 s are for an install) they fill the 8 minutes.
 GPU_PROFILE = dict(
     device='cuda',
     budget=480,
@@ -94,7 +95,7 @@ GPU_PROFILE = dict(
             '--warmup', '2'
         ]),
     retrieval=dict(
-        timeout=90,
+        timeout=85,
         first_images=1024,
         max_images=16384,
         args=[
@@ -555,14 +556,17 @@ def check_setup(ctx: Context) -> Result:
         probe, why = run_worker(ctx, 'probe', dict(need_cuda=True), log,
                                 ctx.left())
         details['after'] = probe
+    ran = f" (setup_env.sh: exit {details['setup_env_exit']})" \
+        if details['setup_env_ran'] else ''
     if probe is None:
-        return Result('setup', FAIL, key=why, details=details)
+        return Result('setup', FAIL, key=f'probe {why}{ran}', details=details)
     ctx.probe = probe
     if not probe['ready']:
-        key = '; '.join(probe['errors'])
-        if details['setup_env_ran']:
-            key += f" (setup_env.sh: exit {details['setup_env_exit']})"
-        return Result('setup', FAIL, key=key, details=details)
+        return Result(
+            'setup',
+            FAIL,
+            key='; '.join(probe['errors']) + ran,
+            details=details)
     key = f"torch {probe['torch']}"
     if probe['cuda_available']:
         key += (f" on {probe['device_count']} x {probe['device_name']} "
@@ -720,6 +724,7 @@ def check_dist(ctx: Context) -> Result:
     procs = 2 if ctx.dry_run else max(ctx.devices().get('device_count', 0), 1)
     backend = 'gloo' if ctx.dry_run else 'nccl'
     work_dir = osp.join(ctx.work, 'dist')
+    shutil.rmtree(work_dir, ignore_errors=True)  # a rerun starts afresh
     batch = 2 * procs
     options = [
         f'train_dataloader.batch_size={batch}',
@@ -772,7 +777,8 @@ def check_dist(ctx: Context) -> Result:
             (osp.exists(osp.join(work_dir, 'epoch_2.pth')), 'no epoch_2.pth'),
         ) if not ok
     ]
-    # The checkpoints are large on the GPU's model sizes; the logs stay.
+    # The checkpoints are no result (and would travel back from a device
+    # machine); the logs stay.
     for path in glob.glob(osp.join(work_dir, '*.pth')):
         os.remove(path)
     details['failures'] = failures

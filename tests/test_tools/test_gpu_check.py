@@ -207,3 +207,75 @@ def test_summary_table_formats():
     md = gpu_check.format_table(results, markdown=True).splitlines()
     assert md[0] == '| check | status | seconds | key numbers |'
     assert md[3] == '| amp | FAIL | 10.0 | a \\| b |'
+
+
+# -- the GPU-only branches, with the subprocesses replaced -------------------
+def test_setup_runs_setup_env_with_the_device_arch(tmp_path, monkeypatch):
+    probes = iter([
+        dict(
+            ready=False,
+            errors=['mmcv ops were built without CUDA'],
+            capability=[9, 0]),
+        dict(
+            ready=True,
+            errors=[],
+            torch='2.x',
+            cuda_available=True,
+            device_count=1,
+            device_name='GPU',
+            capability=[9, 0],
+            mmcv='2.1.0',
+            mmcv_cuda='13.0'),
+    ])
+    calls = []
+    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+                        (next(probes), ''))
+
+    def run_logged(cmd, log, timeout, env):
+        calls.append((cmd, env['FORCE_CUDA'], env['TORCH_CUDA_ARCH_LIST']))
+        return 0, False
+
+    monkeypatch.setattr(gpu_check, 'run_logged', run_logged)
+    ctx = _context(tmp_path, dry_run=False)
+    result = gpu_check.run_check(ctx, 'setup')
+    assert calls == [(['bash', 'tools/setup_env.sh'], '1', '9.0')]
+    assert result.status == 'PASS', result.key
+    assert result.key.endswith('setup_env.sh ran')
+    assert 'sm_90' in result.key and 'CUDA: 13.0' in result.key
+    assert ctx.probe['device_count'] == 1
+
+
+def test_setup_failure_names_what_is_missing(tmp_path, monkeypatch):
+    probe = dict(ready=False, errors=['torch sees no CUDA device'])
+    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+                        (dict(probe), ''))
+    monkeypatch.setattr(gpu_check, 'run_logged', lambda *a, **k: (1, False))
+    monkeypatch.setattr(gpu_check, '_cuda_arch', lambda probe: None)
+    result = gpu_check.run_check(_context(tmp_path, dry_run=False), 'setup')
+    assert result.status == 'FAIL'
+    assert result.key == 'torch sees no CUDA device (setup_env.sh: exit 1)'
+
+
+@pytest.mark.parametrize('tests, skipped, status', [(2, 0, 'PASS'),
+                                                    (2, 1, 'FAIL')])
+def test_cuda_tests_pass_only_when_all_ran(tmp_path, monkeypatch, tests,
+                                           skipped, status):
+    ids = ['tests/a.py::test_x', 'tests/b.py::test_y']
+    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+                        (dict(node_ids=ids), ''))
+    ran = []
+
+    def run_logged(cmd, log, timeout, env):
+        ran.append(cmd)
+        (tmp_path / 'cuda_tests.xml').write_text(
+            f'<testsuites><testsuite tests="{tests}" failures="0" '
+            f'errors="0" skipped="{skipped}"/></testsuites>')
+        return 0, False
+
+    monkeypatch.setattr(gpu_check, 'run_logged', run_logged)
+    ctx = _context(tmp_path, dry_run=False)
+    ctx.probe = dict(cuda_available=True)
+    result = gpu_check.run_check(ctx, 'cuda_tests')
+    assert ran[0][-2:] == ids and '-m' in ran[0] and 'pytest' in ran[0]
+    assert result.status == status, result.key
+    assert result.details['counts']['skipped'] == skipped
