@@ -17,6 +17,13 @@ TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
 CACHE="${PROMPTHUB_CACHE:-$HOME/.cache/prompthub}"
 WHEELS="$CACHE/wheels/torch-$TORCH_VERSION"
+# FORCE_CUDA=1 also builds mmcv's CUDA ops, for the GPU architectures of
+# TORCH_CUDA_ARCH_LIST (tools/gpu_check.py sets both on a GPU machine); that
+# wheel is cached apart from the CPU-only one.
+FORCE_CUDA="${FORCE_CUDA:-0}"
+if [ "$FORCE_CUDA" = 1 ]; then
+  WHEELS="$WHEELS-cuda${TORCH_CUDA_ARCH_LIST:+-${TORCH_CUDA_ARCH_LIST//[^0-9A-Za-z]/_}}"
+fi
 
 log() { echo "[setup_env] $*"; }
 
@@ -55,7 +62,8 @@ if "$PY" -m pip show -q opencv-python-headless >/dev/null 2>&1; then
 fi
 
 if ! "$PY" -c "import mmcv, mmcv.ops, sys; \
-sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
+sys.exit(mmcv.__version__ != '$MMCV_VERSION' or ('$FORCE_CUDA' == '1' and \
+mmcv.ops.get_compiling_cuda_version() == 'not available'))" 2>/dev/null; then
   mkdir -p "$WHEELS"
   WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$WHEEL" ]; then
