@@ -7,7 +7,7 @@
 # (the backbone converted by tools/model_converters/mae_vqgan2mmengine.py).
 # Published number: none in the PromptHub README; with the same top-1
 # retrieval this is the "MAE-VQGAN + retrieved prompt" baseline of the
-# VICL papers (see vicl-landscape.md section 2).
+# VICL papers (docs/method.md, section 10).
 _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/datasets/pascal5i.py',

@@ -1,7 +1,7 @@
 # PromptHub for single-object detection on Pascal VOC 2012 (box masks),
 # N = 16 prompts, sigma 0.5; otherwise the Pascal-5i recipe. The metric fills
-# the bounding box of the largest predicted component (spec section 8).
-# Reproduces: 45.59 mIoU (README, Det_K_16).
+# the bounding box of the largest predicted component (docs/method.md, section
+# 9.3). Reproduces: 45.59 mIoU (README, Det_K_16).
 _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/models/prompthub_mae-vqgan-l16.py',

@@ -5,8 +5,8 @@ random-weight backbone and neck, one prompt per query, dataset roots
 pointed at tiny folders in the real layouts (``testing/tiny_datasets.py``) and
 every retrieval index the config names written by the test; what
 ``tools/test.py --out``/``--show-dir`` write from that step is read back.
-The recipe of the PromptHub configs (spec sections 2.6 and 5) is checked
-on the unmodified config.
+The recipe of the PromptHub configs (docs/method.md, sections 6.4 and 7.5) is
+checked on the unmodified config.
 """
 import ast
 import copy

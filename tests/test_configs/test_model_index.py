@@ -21,7 +21,8 @@ from projects.prompthub.utils.model_index import (ModelIndexError, _markers,
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-# Spec section 9 (the PromptHub README), transcribed independently of the
+# The official README's numbers (docs/method.md, section 10), transcribed
+# independently of the
 # metafile: released checkpoint -> published vicl/mIoU. Colourisation
 # (paper numbers, not in the README): vicl/mse.
 PUBLISHED = {
@@ -58,8 +59,9 @@ def test_readme_tables_are_generated_from_the_index():
 
 
 def test_published_numbers_and_checkpoints_match_the_spec():
-    """Every released checkpoint of spec section 9 is reproduced by a
-    config whose published number is the spec's."""
+    """Every released checkpoint of the official README (docs/method.md,
+    section 10) is reproduced by a config whose published number is the
+    README's."""
     reproduced = {}
     for model in load_model_index(REPO):
         weights = (model.get('Converted From') or {}).get('Weights')

@@ -9,8 +9,8 @@ from projects.prompthub.datasets.coco20i import (COCO_CATEGORY_IDS,
                                                  COCO_ID_TO_CONTIGUOUS,
                                                  coco_fold_category_ids)
 
-# The reference loaders' ``mapped_dict`` (spec section 7), original ->
-# contiguous, per fold.
+# The reference loaders' ``mapped_dict`` (docs/method.md, section 5), original
+# -> contiguous, per fold.
 REFERENCE_MAPPED = {
     0: {
         5: 5,

@@ -18,7 +18,8 @@ def test_dataset_record_loads_identically(tiny_voc, reference):
     root, _ = tiny_voc
     record = Pascal5iDataset(
         data_root=root, fold=0, split='trn', pipeline=[]).get_data_info(0)
-    # The reference feature label is the image's first class (spec 2.1).
+    # The reference feature label is the image's first class (docs/method.md,
+    # section 11).
     assert record['feature_fg_value'] == record['seg_fg_value']
     kwargs = dict(size=111, reference_features=reference)
     expected = LoadVICLPair(**kwargs)(dict(record))

@@ -1,4 +1,5 @@
-"""The reference's fusion-feature inputs (spec 2.1), end to end."""
+"""The reference's fusion-feature inputs (docs/method.md, section 11), end
+to end."""
 import os.path as osp
 
 import numpy as np

@@ -35,7 +35,8 @@ def gray_levels() -> np.ndarray:
 
 
 def closed_form_white(rgb) -> bool:
-    """Spec §8 closed form, in plain Python integers."""
+    """The closed form of docs/method.md, section 11, in plain Python
+    integers."""
     d_w = sum(((x + 1) % 256)**2 % 256 for x in rgb)
     d_b = sum(x * x % 256 for x in rgb)
     return d_w <= d_b

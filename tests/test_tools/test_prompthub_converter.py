@@ -1,6 +1,7 @@
 """The converter against an independent re-implementation of the reference.
 
-``_reference_forward`` re-derives the PromptHub fusion forward (spec 2.3)
+``_reference_forward`` re-derives the PromptHub fusion forward
+(docs/method.md, section 6)
 with explicit per-position loops over a reference-layout state dict, the
 way the reference's ``GAT_cut.multi_head_attention_forward`` does.
 """

@@ -1,6 +1,6 @@
 # COCO-20i -> Pascal-5i transfer, fold 0: train on the COCO-2014 train
 # images of the fold's 5 Pascal classes, test on Pascal-5i val fold 0 with
-# prompts retrieved from those COCO images (spec sections 5 and 7).
+# prompts retrieved from those COCO images (docs/method.md, sections 4 and 5).
 #
 # Layout:
 #   data/coco/trn2014/*.jpg, data/coco/Coco_Trainlabel/*.png (contiguous

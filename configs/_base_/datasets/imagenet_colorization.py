@@ -1,5 +1,5 @@
 # ImageNet colourisation: grayscale input -> colour target, in the
-# reference's prepared folders (spec section 7).
+# reference's prepared folders (docs/method.md, section 5).
 #
 # Layout under `data_root`:
 #   train_data/*.jpg,  train_label/*.jpg   grayscale inputs / colour targets
@@ -86,8 +86,8 @@ val_evaluator = dict(type='ColorizationMSE')
 test_evaluator = val_evaluator
 
 # The reference retrieves colourisation prompts with pooled features of the
-# grayscale inputs, ImageNet-normalised (spec section 6). train -> train;
-# for the test index add
+# grayscale inputs, ImageNet-normalised (docs/method.md, section 4). train ->
+# train; for the test index add
 #   --cfg-options retrieval.query_dataset.split=test \
 #       retrieval.query_dataset.indices=None retrieval.exclude_self=False \
 #       retrieval.out=<test_index>

@@ -99,8 +99,8 @@ test_evaluator = val_evaluator
 # index; the val -> trn index of the test queries is the same recipe with
 #   --cfg-options retrieval.query_dataset.split=val \
 #       retrieval.exclude_self=False retrieval.out=<test_index>
-# Features (pixel-level CLIP ViT-L/14 laion2b, spec section 6) are cached
-# in `feature_dir` and shared by the two runs.
+# Features (pixel-level CLIP ViT-L/14 laion2b, docs/method.md section 4) are
+# cached in `feature_dir` and shared by the two runs.
 retrieval = dict(
     query_dataset=dict(
         type=dataset_type, data_root=data_root, fold=fold, split='trn'),

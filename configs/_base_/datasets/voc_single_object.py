@@ -1,6 +1,6 @@
 # Pascal VOC 2012 single-object detection as box-mask pairs: images with
-# exactly one annotated object covering < 20% of the image (spec section
-# 7); the label image is the filled box.
+# exactly one annotated object covering < 20% of the image (docs/method.md,
+# section 5); the label image is the filled box.
 #
 # Layout under `data_root` (VOCtrainval_11-May-2012.tar):
 #   VOC2012/JPEGImages/*.jpg, VOC2012/Annotations/*.xml,

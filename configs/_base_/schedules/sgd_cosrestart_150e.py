@@ -1,4 +1,5 @@
-# The reference recipe (spec section 5): SGD lr 0.03 without momentum or
+# The reference recipe (docs/method.md, section 7.5): SGD lr 0.03 without
+# momentum or
 # weight decay, cosine annealing with warm restarts every 10 epochs,
 # stepped once per epoch, 150 epochs, AMP with dynamic loss scaling.
 optim_wrapper = dict(

@@ -56,8 +56,9 @@ def holdout_names(names: Iterable[str],
 class HoldoutSubset:
     """One part of a deterministic split of a dataset by ``sample_name``.
 
-    The reference selects its best epoch on the test split (spec section
-    5). For an honest selection, hold out a fraction of the *training*
+    The reference selects its best epoch on the test split (docs/method.md,
+    section 9.5). For an honest selection, hold out a fraction of the
+    *training*
     list: ``part='holdout'`` is the validation set, ``part='train'`` the
     rest. The split is made per distinct ``sample_name`` (see
     :func:`holdout_names`), so all samples of one image (e.g. one per

@@ -72,7 +72,8 @@ class RetrievalAugmentedDataset:
             missing_class='skip')
 
     The retrieval index maps a query ``sample_name`` to ranked candidate
-    names. Names map to prompt samples as in the reference (spec section 6):
+    names. Names map to prompt samples as in the reference (docs/method.md,
+    section 4):
     candidates are de-duplicated (first occurrence kept), the query's own
     name is dropped when ``exclude_self``, and for a name with several
     samples (e.g. one per class in Pascal-5i) ``prompt_rule`` picks one:

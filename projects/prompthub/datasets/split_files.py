@@ -91,7 +91,7 @@ def add_feature_fg_values(data_list: List[dict]) -> None:
     """Add ``feature_fg_value``: the image's first-listed class's mask value.
 
     The reference's precomputed fusion features hold, per image, the mask
-    of the class listed first for it (spec 2.1); kept for
+    of the class listed first for it (docs/method.md, section 11); kept for
     ``LoadVICLPair(reference_features=True)``.
     """
     first_fg = {}

@@ -81,7 +81,8 @@ def fill_largest_component_box(mask: ArrayLike,
                                tie_break: str = 'raster') -> ArrayLike:
     """Replace a binary mask by the bounding box of its largest component.
 
-    Detection protocol (spec §8, reference ``to_rectangle``): find the
+    Detection protocol (docs/method.md, section 9.3; the reference's
+    ``to_rectangle``): find the
     8-connected components of the foreground (as ``cv2.connectedComponents``
     does by default), take the largest one and fill its bounding box. A
     mask without foreground stays all False.
@@ -165,7 +166,8 @@ def colorization_mse(pred: ArrayLike,
                      gt: ArrayLike,
                      mean: Sequence[float] = IMAGENET_MEAN,
                      std: Sequence[float] = IMAGENET_STD) -> np.ndarray:
-    """Per-image MSE on the ImageNet-normalised scale (spec §8).
+    """Per-image MSE on the ImageNet-normalised scale (docs/method.md, section
+    9.4).
 
     Each uint8 image is divided by 255 and normalised as
     ``(x - mean) / std`` in float64, then the squared differences are

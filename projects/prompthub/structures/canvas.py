@@ -80,7 +80,7 @@ def pair_canvas(img: torch.Tensor,
     """Canvas of one pair duplicated: image at TL/BL, label at TR/BR.
 
     This is the canvas whose patch embeddings feed the fusion module
-    (reference spec 2.1).
+    (docs/method.md, section 6.1).
 
     Args:
         img (Tensor): [B, 3, S, S] in [0, 1].

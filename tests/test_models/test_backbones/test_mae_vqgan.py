@@ -20,7 +20,7 @@ def _tiny(**kwargs):
 
 
 # --------------------------------------------------------------------------
-# The official key layout (reference spec 1.1 / 1.7), written out by hand.
+# The official key layout (docs/method.md, section 3), written out by hand.
 # --------------------------------------------------------------------------
 def _vit_block(prefix, dim, hidden):
     return {

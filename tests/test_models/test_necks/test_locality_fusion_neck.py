@@ -276,7 +276,8 @@ def test_bad_inputs():
 
 
 def test_reference_size_parameter_count():
-    # the reference fusion module has 13,646,848 parameters (spec 1.6)
+    # the reference fusion module has 13,646,848 parameters (docs/method.md,
+    # section 6.7)
     neck = LocalityFusionNeck()
     assert sum(p.numel() for p in neck.parameters()) == 13_646_848
     assert neck.cross_attn.in_proj_weight.shape == (3072, 1024)

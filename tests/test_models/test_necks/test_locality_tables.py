@@ -22,7 +22,8 @@ def _separable_norm(weight_1d, r, c):
                         dtype=torch.float64)
 
 
-# Spec section 2.3 (verified against the reference): centre / 4-neighbour /
+# docs/method.md section 6.4 (verified against the reference): centre /
+# 4-neighbour /
 # diagonal weights for interior (3,3), edge (0,3) and corner (0,0) centres.
 SPEC_VALUES = {
     0.65: [(.3763, .1152, .0353), (.4665, .1429, .0437),
@@ -57,7 +58,7 @@ def test_gaussian_table_sigma_2_5():
     assert kept[3, 3] == 45
     assert kept[0, 0] == kept[6, 6] == kept[0, 6] == 26
     # kept weights are in (0.01, max]; max .036 interior, .053 edge, .077
-    # corner (spec table)
+    # corner (docs/method.md, section 6.4)
     for (r, c), top in [((3, 3), .036), ((0, 3), .053), ((0, 0), .077)]:
         g = _table(table, r, c)
         kept_g = g[_table(cut, r, c) == 0]

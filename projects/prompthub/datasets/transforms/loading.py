@@ -41,8 +41,8 @@ _INTERPOLATIONS = {
     'hamming': Image.Resampling.HAMMING,
 }
 
-# Reference resizes (spec section 4/7): PIL bicubic for segmentation and
-# colourisation, PIL bilinear for detection.
+# Reference resizes (docs/method.md, section 5): PIL bicubic for segmentation
+# and colourisation, PIL bilinear for detection.
 _DEFAULT_INTERPOLATION = {
     'segmentation': 'bicubic',
     'detection': 'bilinear',
@@ -118,8 +118,9 @@ class LoadVICLPair(BaseTransform):
       converted to RGB. No ``gt_seg_map``.
 
     With ``reference_features=True`` the pair is also prepared the way the
-    reference prepared the inputs of its precomputed fusion features (spec
-    2.1), as float32 HxWx3 arrays in [0, 1] under ``feat_img`` and
+    reference prepared the inputs of its precomputed fusion features
+    (docs/method.md,
+    section 11), as float32 HxWx3 arrays in [0, 1] under ``feat_img`` and
     ``feat_label_img``: segmentation resizes with PIL bicubic to
     ``reference_feature_size`` (224), then bilinearly as a tensor to
     ``size`` without antialiasing, and draws the label of

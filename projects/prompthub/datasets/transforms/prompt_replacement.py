@@ -1,4 +1,4 @@
-"""Training-time replacement of retrieved prompts (spec section 4)."""
+"""Training-time replacement of retrieved prompts (docs/method.md, §8)."""
 from typing import Any, List, Optional, Tuple
 
 import numpy as np

@@ -11,7 +11,8 @@ from ..prediction_io import PredictionWriter, WritesPredictionsMixin
 
 @METRICS.register_module()
 class ColorizationMSE(WritesPredictionsMixin, BaseMetric):
-    """Colourisation MSE on the scale the VICL papers report (spec §8).
+    """Colourisation MSE on the scale the VICL papers report (docs/method.md,
+    section 9.4).
 
     Both uint8 query-label cells (already cropped by the model) are divided
     by 255 and normalised with ``(x - mean) / std`` in float64; the squared

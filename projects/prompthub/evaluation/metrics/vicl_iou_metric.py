@@ -14,7 +14,8 @@ from ..prediction_io import PredictionWriter, WritesPredictionsMixin
 class VICLIoUMetric(WritesPredictionsMixin, BaseMetric):
     """Per-image foreground IoU of visual in-context learning papers.
 
-    This is the "mIoU" of Visual Prompting, InMeMo and PromptHub (spec §8):
+    This is the "mIoU" of Visual Prompting, InMeMo and PromptHub
+    (docs/method.md, section 9.2):
     both the predicted and the ground-truth query-label cells (uint8 RGB,
     already cropped by the model) are binarised to white/black, foreground
     is white, the IoU of the two foregrounds is computed **per image** and

@@ -24,7 +24,7 @@ class PromptHub(VICLInpainter):
     backbone completes. Only the neck is trained, with the losses of
     ``losses`` on the VQGAN codes of the target canvas C* (the query pair
     in both halves), encoded once per step. Reference: "PromptHub"
-    (ICLR 2026); spec ``prompthub-reference.md`` sections 2-3.
+    (ICLR 2026); ``docs/method.md`` sections 6-7.
 
     Args:
         backbone (dict): Config of the frozen backbone.

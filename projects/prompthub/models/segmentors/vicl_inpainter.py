@@ -156,7 +156,8 @@ class VICLInpainter(BaseSegmentor):
         The backbone renders the logits (MAE-VQGAN: hard argmax over all
         196 positions, full-grid VQGAN decode); the image is converted to
         uint8 by truncation and pasted into BR of the de-normalised input
-        canvas (reference spec 1.5); then the BR cell is cropped. A sample
+        canvas (docs/method.md, section 9.1); then the BR cell is cropped. A
+        sample
         with a ground-truth label cell (``gt_label_img``, packed by
         ``PackVICLInputs``) also gets its mask, binarised by the same rule.
 
