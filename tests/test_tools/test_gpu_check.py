@@ -159,14 +159,16 @@ def test_amp_verdict(tmp_path, monkeypatch, change, failure):
         assert result.key.startswith(failure)
 
 
-def test_a_crashed_worker_is_a_fail_row_with_its_last_line(tmp_path):
-    ctx = _context(tmp_path)
-    ctx.profile['amp']['model_config'] = 'configs/no_such_model.py'
-    result = gpu_check.run_check(ctx, 'amp')
+def test_a_crashed_worker_is_a_fail_row_with_its_last_line(
+        tmp_path, monkeypatch):
+    # The collection worker (pytest alone: a light subprocess) raises.
+    monkeypatch.setattr(gpu_check, 'cuda_test_files',
+                        lambda: ['tests/no_such_test.py'])
+    result = gpu_check.run_check(_context(tmp_path), 'cuda_tests')
     assert result.status == 'FAIL'
-    assert result.key.startswith('exit 1: ')
-    assert 'no_such_model.py' in result.key
-    assert _check_json(tmp_path, 'amp')['status'] == 'FAIL'
+    assert result.key.startswith('collection: exit 1: RuntimeError: pytest '
+                                 "could not collect ['tests/no_such_test.py']")
+    assert _check_json(tmp_path, 'cuda_tests')['status'] == 'FAIL'
 
 
 def test_no_time_left_is_a_fail_row(tmp_path):
