@@ -53,6 +53,9 @@ class VTAB1kDataset(BaseDataset):
         self.num_classes = num_classes
         self.max_samples = max_samples
         self.subset_seed = subset_seed
+        # A VTAB-1k list is small: sharing it as one serialized buffer
+        # (BaseDataset's default) only costs a gc.collect() per build.
+        kwargs.setdefault('serialize_data', False)
         super().__init__(
             data_root=data_root, ann_file=ann_file or f'{split}.txt', **kwargs)
 
