@@ -172,3 +172,33 @@ def test_tools_train_runs_a_task_config_with_one_data_root(
     assert prompt.shape == (2, 10, 32)
     # validation ran on the fake test split (one image)
     assert 'accuracy/top1' in proc.stdout + proc.stderr
+
+
+def test_vit_b16_hgprompt_is_the_demo_variant_with_val200_selection():
+    """The ViT-B/16 recipe keeps what the CPU demo validated (H-score
+    prior, stage-A losses, optimizer) and leaves lr and weight decay to
+    the protocol's val200 grid."""
+    big = Config.fromfile(osp.join(CFG_DIR, config_name('hgprompt', 'dtd')))
+    demo = Config.fromfile(
+        osp.join(CFG_DIR, 'hgprompt_vit-tiny-p8_vtab-synth-count6.py'))
+    for key in ('init', 'weight_param', 'per_layer_weights', 'loss_gar',
+                'stage_a_ce_weight'):
+        assert big.model[key] == demo.model[key], key
+    assert dict(
+        big.model.loss_h, bank_size=0) == dict(
+            demo.model.loss_h, bank_size=0)
+    stage = {h.type: h for h in big.custom_hooks}['HGPromptStageHook']
+    demo_stage = {h.type: h for h in demo.custom_hooks}['HGPromptStageHook']
+    assert stage.hscore_prior == demo_stage.hscore_prior == 0.05
+    assert stage.switch_epoch == demo_stage.switch_epoch == 10
+    assert big.optim_wrapper.optimizer.type == 'AdamW'
+    assert big.optim_wrapper.paramwise_cfg == demo.optim_wrapper.paramwise_cfg
+    assert big.protocol.lr_grid and big.protocol.wd_grid
+    assert 'HGSourceOverlapHook' in {h.type for h in big.custom_hooks}
+    vpt = Config.fromfile(osp.join(CFG_DIR, config_name('vpt', 'dtd')))
+    # VPT's tune_vtab.py "prompt" grid (per 256 images) and final seeds
+    assert sorted(vpt.protocol.lr_grid) == sorted(
+        [5.0, 2.5, 1.0, 50.0, 25., 10.0, 0.5, 0.25, 0.1, 0.05])
+    assert vpt.protocol.lr_batch_scale == 256
+    assert vpt.protocol.seeds == [42, 44, 82, 100, 800]
+    assert vpt.train_dataloader.batch_size == 128

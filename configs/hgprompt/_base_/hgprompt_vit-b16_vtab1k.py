@@ -16,7 +16,7 @@ _base_ = [
     './schedules/adamw_30e.py'
 ]
 stage_a_epochs = 10
-source_prompts = 'work_dirs/vtab1k/vpt-deep_vit-b16/prompts'
+source_prompts = 'work_dirs/vtab1k/vpt-deep/prompts'
 model = dict(
     init='ensemble',
     source_prompts=source_prompts,

@@ -94,7 +94,7 @@ def render_metafile_block() -> str:
                 '    Architecture:',
                 '    - HGPromptClassifier',
                 '    - VPTPromptedViT',
-                '  Note: no published number; not run here (no GPU, no data)',
+                '  Note: not run here, no GPU and no data',
             ]
     return '\n'.join(lines + [END])
 
