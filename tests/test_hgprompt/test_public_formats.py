@@ -194,3 +194,22 @@ def test_bank_errors_say_directory_or_file(tmp_path):
     save_prompt(str(tmp_path / 'a.pth'), torch.zeros(1, 2, 4), task='a')
     with pytest.raises(FileNotFoundError, match='prompt file not found'):
         load_prompt_bank([str(tmp_path / 'a.pth'), missing + '.pth'])
+
+
+def test_numpy1_prompt_files_load_and_the_allow_list_survives(tmp_path):
+    """VPT wrote its prompts with numpy 1 (``numpy.core.multiarray``);
+    reading one must not shrink the allow-list checkpoints need later."""
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
+    path = str(tmp_path / 'prompt_ep1.pth')
+    module = reconstruct.__module__
+    reconstruct.__module__ = 'numpy.core.multiarray'  # as numpy 1 pickles
+    try:
+        torch.save(dict(shallow_prompt=np.ones((1, 2, 4), np.float32)), path)
+    finally:
+        reconstruct.__module__ = module
+    prompt, fmt, _ = read_foreign_prompt(path)
+    assert fmt == 'VPT prompt file' and torch.equal(prompt, torch.ones(
+        1, 2, 4))
+    later = str(tmp_path / 'checkpoint.pth')
+    torch.save(dict(meta=dict(seed=np.array([3]))), later)
+    assert torch.load(later, weights_only=True)['meta']['seed'][0] == 3

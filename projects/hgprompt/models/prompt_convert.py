@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+import projects.prompthub.compat  # noqa: F401  (numpy/mmengine allow-list)
+
 #: What the converter reads, for its error messages.
 INPUT_FORMATS = (
     "VPT's prompt_ep<N>.pth ({'shallow_prompt': [1, L, d], 'deep_prompt': "
@@ -31,13 +33,11 @@ INPUT_FORMATS = (
     "or [L, d] (.pth or .npy), or a prompt file of this project")
 
 
-def _numpy_globals() -> list:
-    """The numpy objects a pickled array needs, under the names numpy 2
-    and numpy 1 give them."""
+def _numpy1_aliases() -> list:
+    """numpy 1 pickles name ``numpy.core.multiarray._reconstruct``; the
+    project's allow-list (``projects.prompthub.compat``) has numpy 2's."""
     reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
-    return [(reconstruct, 'numpy._core.multiarray._reconstruct'),
-            (reconstruct, 'numpy.core.multiarray._reconstruct'), np.ndarray,
-            np.dtype]
+    return [(reconstruct, 'numpy.core.multiarray._reconstruct')]
 
 
 def _load(path: str) -> Any:
@@ -48,7 +48,9 @@ def _load(path: str) -> Any:
     if path.endswith('.npy'):
         return np.load(path, allow_pickle=False)
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
+        # Only an alias is added (and removed on exit): removing entries
+        # the project registered would break checkpoint loading later.
+        with torch.serialization.safe_globals(_numpy1_aliases()):
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:
         raise ValueError(f'{path} could not be read ({type(err).__name__}: '
