@@ -342,11 +342,11 @@ def update_tables(root: str, check: bool = False) -> List[str]:
     """
     models = load_model_index(root)
     changed = []
-    folders = {osp.dirname(m.get('Config') or '') for m in models}
+    folders = {osp.dirname(m['_metafile']) for m in models}
     for rel, (name, render) in TABLES.items():
         folder = osp.dirname(rel)
         if folder not in ('', 'configs') and folder not in folders:
-            continue  # a method folder's table exists with its configs
+            continue  # a method folder's table exists with its metafile
         path = osp.join(root, rel)
         with open(path, encoding='utf-8') as f:
             text = f.read()
