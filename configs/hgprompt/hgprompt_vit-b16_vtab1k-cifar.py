@@ -1,24 +1,15 @@
-# HGPrompt with ViT-B/16 (ImageNet-21k, local checkpoint) on a real
-# VTAB-1k task in the NOAH layout (data/vtab-1k/<task>); the source bank
-# holds VPT-deep prompts (L=10) trained on other tasks with the same
-# backbone. Stage A 10 epochs, stage B 100 epochs (VPT protocol length).
-_base_ = [
-    './_base_/hg_runtime.py', './_base_/models/vpt-deep_vit-b16.py',
-    './_base_/datasets/vtab1k.py', './_base_/schedules/adamw_30e.py'
-]
-model = dict(
-    num_classes=100,
-    init='ensemble',
-    source_prompts='work_dirs/hgprompt_vtab1k/prompts',
-    loss_h=dict(type='HGHScoreLoss', bank_size=2048),
-    loss_gar=dict(type='HGGradAlignLoss', gar_type='var'))
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-3),
-    paramwise_cfg=dict(
-        custom_keys=dict(weight_logits=dict(lr_mult=10.0, decay_mult=0.0))))
-train_cfg = dict(max_epochs=110, val_interval=110)
-custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(type='HGPromptStageHook', switch_epoch=10),
-    dict(type='HGEnsembleWeightLoggerHook')
-]
+# VTAB-1k cifar (natural; CIFAR-100 object class, 100 classes): HGPrompt,
+# target of leave-one-out transfer from the other tasks. Written by
+# projects/hgprompt/tools/make_vtab_configs.py from
+# projects/hgprompt/datasets/vtab_tasks.py: edit those, not this file.
+_base_ = ['./_base_/hgprompt_vit-b16_vtab1k.py']
+task = 'cifar'
+num_classes = 100
+data_root = 'data/vtab-1k/cifar'
+model = dict(num_classes=num_classes, target_task=task)
+train_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
+val_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
+test_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))

@@ -8,6 +8,7 @@ stage_a_epochs = 10
 model = dict(
     init='ensemble',
     source_prompts={{_base_.source_prompts}},
+    target_task='count6',
     weight_param='softmax',
     per_layer_weights=False,
     loss_h=dict(

@@ -5,4 +5,5 @@ _base_ = ['./vpt-deep_vit-tiny-p8_vtab-synth-count6.py']
 model = dict(
     init='source',
     source_name='count4',
-    source_prompts={{_base_.source_prompts}})
+    source_prompts={{_base_.source_prompts}},
+    target_task='count6')

@@ -12,7 +12,7 @@ registered classes (helpers live in the subpackages).
 """
 from .datasets import HGLoadImage, HGPackClsInputs, VTAB1kDataset
 from .engine import (HGEnsembleWeightLoggerHook, HGPCGradOptimWrapper,
-                     HGPromptStageHook, VPTPromptSaveHook)
+                     HGPromptStageHook, HGSourceOverlapHook, VPTPromptSaveHook)
 from .evaluation import HGAccuracy
 from .models import (HGGradAlignLoss, HGHScoreLoss, HGPromptClassifier,
                      VPTPromptedViT)
@@ -20,6 +20,6 @@ from .models import (HGGradAlignLoss, HGHScoreLoss, HGPromptClassifier,
 __all__ = [
     'HGLoadImage', 'HGPackClsInputs', 'VTAB1kDataset',
     'HGEnsembleWeightLoggerHook', 'HGPCGradOptimWrapper', 'HGPromptStageHook',
-    'VPTPromptSaveHook', 'HGAccuracy', 'HGGradAlignLoss', 'HGHScoreLoss',
-    'HGPromptClassifier', 'VPTPromptedViT'
+    'HGSourceOverlapHook', 'VPTPromptSaveHook', 'HGAccuracy',
+    'HGGradAlignLoss', 'HGHScoreLoss', 'HGPromptClassifier', 'VPTPromptedViT'
 ]

@@ -100,3 +100,49 @@ def test_accuracy_metric_hand_computed():
     out = metric.compute_metrics(metric.results)
     # top-1: samples 0 and 2 right; top-2 adds 1 and 3
     assert out == {'top1': 50.0, 'top2': 100.0}
+
+
+def test_empty_and_malformed_lists_name_the_file(tmp_path):
+    task = tmp_path / 'dtd'
+    task.mkdir()
+    (task / 'train800.txt').write_text('\n\n')
+    with pytest.raises(ValueError, match='lists no image') as err:
+        VTAB1kDataset(data_root=str(task), split='train800')
+    assert str(task / 'train800.txt') in str(err.value)
+    (task / 'val200.txt').write_text('images/val200/000000.jpg 3\n'
+                                     'images/val200/000001.jpg\n')
+    with pytest.raises(ValueError, match='line 2'):
+        VTAB1kDataset(data_root=str(task), split='val200')
+
+
+def test_label_beyond_num_classes_names_the_line(suite):
+    # count4's labels reach 3: num_classes=3 is too small
+    with pytest.raises(ValueError) as err:
+        VTAB1kDataset(
+            data_root=osp.join(suite, 'count4'), split='test', num_classes=3)
+    msg = str(err.value)
+    assert 'test.txt, line' in msg and 'num_classes=3' in msg
+    assert 'vtab_tasks.py' in msg
+
+
+def test_model_refuses_labels_beyond_its_head():
+    from mmengine.structures import BaseDataElement
+
+    from projects.hgprompt.models import HGPromptClassifier
+    model = HGPromptClassifier(
+        backbone=dict(
+            type='VPTPromptedViT',
+            arch='vit_tiny_patch16_224',
+            vit_kwargs=dict(
+                img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2),
+            prompt_length=1),
+        num_classes=4)
+    samples = []
+    for i, label in enumerate((1, 6)):
+        sample = BaseDataElement(metainfo=dict(img_path=f'img{i}.png'))
+        sample.gt_label = torch.tensor(label)
+        samples.append(sample)
+    with pytest.raises(ValueError) as err:
+        model.loss(torch.zeros(2, 3, 16, 16), samples)
+    assert 'label 6 of img1.png' in str(err.value)
+    assert 'model.num_classes=4' in str(err.value)

@@ -159,3 +159,83 @@ def test_gar_ema_is_bias_corrected():
     assert torch.equal(loss._smooth(v1), v1)  # first step: exactly v1
     expected = (0.9 * 0.1 * v1 + 0.1 * v2) / (1 - 0.81)
     torch.testing.assert_close(loss._smooth(v2), expected)
+
+
+def _head_and_sources(gen):
+    """Sources 0 and 1 share their features; source 2's are scaled up,
+    so its per-sample head gradients vary much more."""
+    head = torch.nn.Linear(4, 3).double()
+    y = torch.arange(12) % 3
+    z = torch.randn(12, 4, generator=gen, dtype=torch.float64)
+    return head, y, torch.stack([z, z, 4 * z])
+
+
+def test_gar_var_is_a_fixed_quadratic_of_the_weights():
+    """With frozen features and a detached head, the per-source variances
+    are constants: R(w) = sum_k w_k |v_k|^2 - |sum_k w_k v_k|^2."""
+    gen = torch.Generator().manual_seed(0)
+    head, y, feats = _head_and_sources(gen)
+    loss = HGGradAlignLoss(gar_type='var', ema=0.0)
+    var = per_sample_head_grads(feats, y, head.weight, head.bias).var(
+        1, unbiased=False)
+    for w in ([0.2, 0.3, 0.5], [0.6, 0.3, 0.1]):
+        w = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        value = loss(feats, y, w, head)
+        vbar = (w[:, None] * var).sum(0)
+        expected = (w * var.pow(2).sum(1)).sum() - vbar.pow(2).sum()
+        torch.testing.assert_close(value, expected)
+        value.backward()
+        # d/dw_j = |v_j - vbar|^2, i.e. the quadratic's gradient plus the
+        # same |vbar|^2 for every j: equal on the simplex
+        quadratic = (var.pow(2).sum(1) - 2 * var @ vbar).detach()
+        torch.testing.assert_close(w.grad, (var - vbar).pow(2).sum(1).detach())
+        torch.testing.assert_close(w.grad - quadratic,
+                                   vbar.pow(2).sum().detach().expand(3))
+    # what training changes: the head (stage A trains it by CE)
+    with torch.no_grad():
+        head.weight.mul_(2)
+    moved = per_sample_head_grads(feats, y, head.weight, head.bias).var(
+        1, unbiased=False)
+    assert not torch.allclose(moved, var)
+
+
+def test_gar_var_moves_the_learned_weights_in_a_built_case():
+    """Gradient descent on softmax logits: the alignment term takes weight
+    from the source whose gradient variances disagree with the others;
+    without it (lambda_G = 0) the weights stay uniform."""
+    gen = torch.Generator().manual_seed(0)
+    head, y, feats = _head_and_sources(gen)
+    learned = {}
+    for lam in (0.0, 1.0):
+        loss = HGGradAlignLoss(gar_type='var', ema=0.95, loss_weight=lam)
+        logits = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        optim = torch.optim.SGD([logits], lr=1.0)
+        for _ in range(50):
+            optim.zero_grad()
+            value = loss(feats, y, logits.softmax(0), head)
+            if value.requires_grad:
+                value.backward()
+                optim.step()
+        learned[lam] = logits.detach().softmax(0)
+    torch.testing.assert_close(learned[0.0],
+                               torch.full((3, ), 1 / 3, dtype=torch.float64))
+    w = learned[1.0]
+    assert w[2] < 0.1 < 1 / 3  # the disagreeing source is dropped
+    torch.testing.assert_close(w[0], w[1])  # the identical pair is not
+
+
+def test_fishr_correction_matches_fishrs_moving_average():
+    """``ema_correction='fishr'`` is Fishr's MovingAverage with its
+    1 / (1 - ema) correction; the default is the bias-corrected mean."""
+    ema = 0.9
+    data = [torch.full((2, 3), v) for v in (1.0, 3.0, 2.0)]
+    fishr = HGGradAlignLoss(ema=ema, ema_correction='fishr')
+    bias = HGGradAlignLoss(ema=ema)
+    state = torch.zeros(2, 3)
+    for step, value in enumerate(data, 1):
+        state = ema * state + (1 - ema) * value  # Fishr's update
+        torch.testing.assert_close(fishr._smooth(value), state / (1 - ema))
+        torch.testing.assert_close(
+            bias._smooth(value), state / (1 - ema**step))
+    with pytest.raises(ValueError, match='ema_correction'):
+        HGGradAlignLoss(ema_correction='adam')

@@ -3,8 +3,8 @@
 # checkpoints (the runs are short; the last epoch is saved).
 _base_ = ['../../_base_/default_runtime.py']
 
-# Import the HGPrompt package explicitly (it is also re-exported by
-# projects.prompthub).
+# projects.hgprompt registers the HGPrompt components; projects.prompthub
+# the shared engine (runner, checkpoint and RNG hooks).
 custom_imports = dict(
     imports=['projects.prompthub', 'projects.hgprompt'],
     allow_failed_imports=False)

@@ -53,11 +53,14 @@ class VTAB1kDataset(BaseDataset):
         self.num_classes = num_classes
         self.max_samples = max_samples
         self.subset_seed = subset_seed
+        # A VTAB-1k list is small: sharing it as one serialized buffer
+        # (BaseDataset's default) only costs a gc.collect() per build.
+        kwargs.setdefault('serialize_data', False)
         super().__init__(
             data_root=data_root, ann_file=ann_file or f'{split}.txt', **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """Parse ``<split>.txt``."""
+        """Parse ``<split>.txt``, checking every line and label."""
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(
                 f'VTAB-1k list not found: {self.ann_file} (expected the '
@@ -65,15 +68,16 @@ class VTAB1kDataset(BaseDataset):
                 'projects/hgprompt/tools/make_vtab_suite.py).')
         data_list = []
         with open(self.ann_file) as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 line = line.strip()
-                if not line:
-                    continue
-                rel, label = line.rsplit(' ', 1)
-                data_list.append(
-                    dict(
-                        img_path=osp.join(self.data_root, rel),
-                        gt_label=int(label)))
+                if line:
+                    data_list.append(self._parse_line(line, number))
+        if not data_list:
+            raise ValueError(
+                f'{self.ann_file} lists no image: every line should read '
+                f'"images/{self.split}/<file> <label>". Regenerate the '
+                'list (NOAH\'s get_vtab1k.py, or '
+                'projects/hgprompt/tools/make_vtab_suite.py).')
         if self.max_samples is not None and self.max_samples < len(data_list):
             rng = np.random.default_rng(self.subset_seed)
             keep = np.sort(
@@ -83,6 +87,24 @@ class VTAB1kDataset(BaseDataset):
                                                for d in data_list) + 1)
         self._metainfo['classes'] = tuple(str(i) for i in range(num_classes))
         return data_list
+
+    def _parse_line(self, line: str, number: int) -> dict:
+        """One ``"<path> <label>"`` line; errors name the file and line."""
+        where = f'{self.ann_file}, line {number} ({line!r})'
+        parts = line.rsplit(' ', 1)
+        if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
+            raise ValueError(f'{where}: expected "images/{self.split}/'
+                             '<file> <integer label>".')
+        rel, label = parts[0], int(parts[1])
+        if label < 0 or (self.num_classes is not None
+                         and label >= self.num_classes):
+            raise ValueError(
+                f'{where}: label {label} is outside [0, num_classes) with '
+                f'num_classes={self.num_classes}. Set num_classes (the '
+                'dataset\'s and model.num_classes) to the task\'s class '
+                'count; for VTAB-1k see '
+                'projects/hgprompt/datasets/vtab_tasks.py.')
+        return dict(img_path=osp.join(self.data_root, rel), gt_label=label)
 
 
 @TRANSFORMS.register_module()

@@ -14,6 +14,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from .vtab_tasks import VTAB1K_TASKS, vtab_task
+
 Array = np.ndarray
 
 
@@ -210,6 +212,14 @@ def write_vtab_task(root: str,
         raise KeyError(f'Unknown task {task!r}; known: '
                        f'{sorted(TASK_GENERATORS)}')
     fn, num_classes, random_labels = TASK_GENERATORS[task]
+    return _write_task(root, task, fn, num_classes, random_labels, num_train,
+                       num_val, num_test, size, seed)
+
+
+def _write_task(root: str, task: str, fn: Callable, num_classes: int,
+                random_labels: bool, num_train: int, num_val: int,
+                num_test: int, size: int, seed: int) -> str:
+    """Draw one task's images and write its NOAH folder."""
     rng = np.random.default_rng([seed, zlib.crc32(task.encode())])
     total = num_train + num_val + num_test
     imgs, labels = [], []
@@ -252,3 +262,47 @@ def make_vtab_suite(root: str,
     """
     tasks = list(tasks or TASK_GENERATORS)
     return {t: write_vtab_task(root, t, seed=seed, **kwargs) for t in tasks}
+
+
+def _hue_class(rng: np.random.Generator, size: int,
+               num_classes: int) -> Tuple[Array, int]:
+    """A noisy disc whose hue codes the class (a learnable stand-in)."""
+    label = int(rng.integers(num_classes))
+    hue = 2 * np.pi * label / num_classes
+    col = 0.5 + 0.45 * np.cos(hue -
+                              np.array([0, 2 * np.pi / 3, 4 * np.pi / 3]))
+    img = _canvas(rng, size)
+    _disc(img, *rng.uniform(size / 3, 2 * size / 3, size=2), size / 4, col)
+    return img, label
+
+
+def make_fake_vtab1k(root: str,
+                     tasks: Optional[Sequence[str]] = None,
+                     seed: int = 0,
+                     **kwargs) -> Dict[str, str]:
+    """Write a fake VTAB-1k tree: the real task names and class counts
+    (:mod:`.vtab_tasks`) with drawn images, in the NOAH layout.
+
+    It lets the VTAB-1k configs, the protocol and the aggregator run end to
+    end without the data (the numbers mean nothing).
+
+    Args:
+        root (str): Output root (``<root>/<task>/...``).
+        tasks (Sequence[str], optional): VTAB-1k task names; default all 19.
+        seed (int): Seed of the drawing.
+        **kwargs: Split sizes and image size, as :func:`write_vtab_task`.
+    """
+    sizes = dict(num_train=800, num_val=200, num_test=1000, size=32)
+    sizes.update(kwargs)
+    out = {}
+    for name in tasks or list(VTAB1K_TASKS):
+        classes = vtab_task(name).num_classes
+        out[name] = _write_task(
+            root,
+            name,
+            _make(_hue_class, num_classes=classes),
+            classes,
+            False,
+            seed=seed,
+            **sizes)
+    return out

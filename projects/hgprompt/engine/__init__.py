@@ -1,9 +1,10 @@
 from .grad_surgery import HGPCGradOptimWrapper, pcgrad
 from .hooks import (HGEnsembleWeightLoggerHook, HGPromptStageHook,
-                    VPTPromptSaveHook)
+                    HGSourceOverlapHook, VPTPromptSaveHook)
 from .visualization_hook import HGClsVisualizationHook
 
 __all__ = [
     'HGPCGradOptimWrapper', 'pcgrad', 'HGClsVisualizationHook',
-    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'VPTPromptSaveHook'
+    'HGEnsembleWeightLoggerHook', 'HGPromptStageHook', 'HGSourceOverlapHook',
+    'VPTPromptSaveHook'
 ]

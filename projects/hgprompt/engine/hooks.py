@@ -148,16 +148,30 @@ class HGEnsembleWeightLoggerHook(Hook):
                 indent=1)
 
 
+def _train_data_root(runner) -> Optional[str]:
+    """The absolute folder of the run's training dataset, if it has one."""
+    cfg = runner.cfg.get('train_dataloader') or {}
+    root = (cfg.get('dataset') or {}).get('data_root')
+    return osp.realpath(root) if isinstance(root, str) and root else None
+
+
 @HOOKS.register_module()
 class VPTPromptSaveHook(Hook):
     """Save the trained prompt at the end of training (bank format).
 
+    Besides the prompt, the file records the task and the absolute folder
+    of the training data (``meta['data_root']``), which
+    ``HGSourceOverlapHook`` compares with a target's.
+
     Args:
-        task (str): Task name stored in the file.
+        task (str, optional): Task name stored in the file; default: the
+            name of the training data folder (the task in the NOAH layout).
         out_file (str, optional): Defaults to ``<work_dir>/prompt.pth``.
     """
 
-    def __init__(self, task: str = '', out_file: Optional[str] = None):
+    def __init__(self,
+                 task: Optional[str] = None,
+                 out_file: Optional[str] = None) -> None:
         self.task = task
         self.out_file = out_file
 
@@ -168,12 +182,62 @@ class VPTPromptSaveHook(Hook):
         if prompt is None:
             return
         out = self.out_file or osp.join(runner.work_dir, 'prompt.pth')
+        data_root = _train_data_root(runner)
+        task = self.task or (osp.basename(data_root) if data_root else '')
         backbone = model.backbone
         save_prompt(
             out,
             prompt,
-            task=self.task,
+            task=task,
             deep=backbone.deep,
             backbone=str(backbone.checkpoint),
-            num_classes=model.num_classes)
-        runner.logger.info(f'Prompt saved to {out}')
+            num_classes=model.num_classes,
+            data_root=data_root)
+        runner.logger.info(f'Prompt of task {task!r} saved to {out}')
+
+
+@HOOKS.register_module()
+class HGSourceOverlapHook(Hook):
+    """Refuse source prompts trained on the target's own data.
+
+    Leave-one-out transfer must not feed the target a prompt trained on
+    its images. The model already leaves the target's prompt out by task
+    name (``model.target_task``); this hook also compares the folder each
+    source was trained on (``meta['data_root']``, recorded by
+    ``VPTPromptSaveHook``) with the target's training folder, which
+    catches a prompt saved under another name.
+
+    Args:
+        action (str): ``'error'`` (default) raises before training;
+            ``'warn'`` logs a warning and trains (oracle ablations).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, action: str = 'error') -> None:
+        if action not in ('error', 'warn'):
+            raise ValueError(f"action must be 'error' or 'warn', got "
+                             f'{action!r}')
+        self.action = action
+
+    def before_train(self, runner) -> None:
+        """Compare every source's training folder with the target's."""
+        model = _unwrap(runner.model)
+        target = _train_data_root(runner)
+        if target is None:
+            return
+        clashes = [
+            meta for meta in getattr(model, 'source_meta', []) if
+            meta.get('data_root') and osp.realpath(meta['data_root']) == target
+        ]
+        if not clashes:
+            return
+        names = ', '.join(f"{m['task']!r} ({m['file']})" for m in clashes)
+        msg = (f'source prompt(s) {names} were trained on {target}, the '
+               'target\'s own training data: transfer from them is not '
+               'leave-one-out. Remove them from the bank, set model.sources '
+               'to the other tasks, or set model.target_task to the '
+               "target's task name.")
+        if self.action == 'error':
+            raise ValueError(msg)
+        runner.logger.warning('!' * 20 + ' ' + msg)

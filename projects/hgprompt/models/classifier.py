@@ -43,6 +43,13 @@ class HGPromptClassifier(BaseModel):
         num_classes (int): Target classes.
         source_prompts (str | list[str], optional): Prompt bank files or
             a directory (see ``prompt_bank.py``).
+        target_task (str, optional): The target's task name. The bank's
+            prompt of this task is left out (leave-one-out: it was trained
+            on the target's images); ``HGSourceOverlapHook`` also checks
+            the folders the sources were trained on.
+        sources (list[str], optional): Task names of the bank to use as
+            sources, in this order; default: every prompt of the bank
+            except the target's.
         init (str): One of ``INIT_MODES``. Defaults to ``'random'``.
         source_name (str, optional): Source for ``init='source'``.
         source_index (int, optional): Source index for ``init='source'``.
@@ -75,6 +82,8 @@ class HGPromptClassifier(BaseModel):
                  backbone: dict,
                  num_classes: int,
                  source_prompts: Optional[Union[str, Sequence[str]]] = None,
+                 target_task: Optional[str] = None,
+                 sources: Optional[Sequence[str]] = None,
                  init: str = 'random',
                  source_name: Optional[str] = None,
                  source_index: Optional[int] = None,
@@ -120,10 +129,17 @@ class HGPromptClassifier(BaseModel):
         self.loss_h = MODELS.build(loss_h)
         self.loss_gar = MODELS.build(loss_gar)
 
+        self.target_task = target_task
         self.source_names: List[str] = []
+        # Metadata of each source prompt (file, task, training data_root).
+        self.source_meta: List[dict] = []
         if source_prompts is not None:
-            bank, self.source_names = load_prompt_bank(
-                source_prompts, *self.backbone.prompt_shape)
+            bank, self.source_names, self.source_meta = load_prompt_bank(
+                source_prompts,
+                *self.backbone.prompt_shape,
+                target_task=target_task,
+                sources=sources,
+                return_meta=True)
             self.register_buffer('source_prompts', bank)
         else:
             self.source_prompts = None
@@ -261,10 +277,21 @@ class HGPromptClassifier(BaseModel):
             return self._forward(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}".')
 
-    @staticmethod
-    def _labels(data_samples: list, device) -> Tensor:
-        return torch.as_tensor([int(s.gt_label) for s in data_samples],
-                               device=device)
+    def _labels(self, data_samples: list, device) -> Tensor:
+        """The batch's labels, checked against the head size."""
+        labels = torch.as_tensor([int(s.gt_label) for s in data_samples],
+                                 device=device)
+        bad = ((labels < 0) | (labels >= self.num_classes)).nonzero()
+        if len(bad):
+            sample = data_samples[int(bad[0])]
+            raise ValueError(
+                f'label {int(labels[bad[0]])} of {sample.get("img_path")} '
+                f'is outside [0, model.num_classes={self.num_classes}): the '
+                'head is too small for this data. Set model.num_classes '
+                '(and the datasets\' num_classes) to the task\'s class '
+                'count; for VTAB-1k see '
+                'projects/hgprompt/datasets/vtab_tasks.py.')
+        return labels
 
     def batch_statistic_terms(self) -> List[str]:
         """The active loss terms that are statistics of the whole batch."""

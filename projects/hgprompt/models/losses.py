@@ -237,6 +237,10 @@ def gar_var(variances: Tensor,
     return (weights * sq).sum()
 
 
+#: How the moving average of the gradient variances is corrected.
+EMA_CORRECTIONS = ('bias', 'fishr')
+
+
 @MODELS.register_module()
 class HGGradAlignLoss(nn.Module):
     """Gradient-alignment regulariser (GAR) over the source prompts.
@@ -245,15 +249,33 @@ class HGGradAlignLoss(nn.Module):
     head on the source features ``z(x; P_k)`` are computed in closed form.
 
     - ``gar_type='var'``: v_k is the per-coordinate variance of those
-      gradients over the batch, EMA-smoothed with bias correction
-      (Fishr), and the loss is :func:`gar_var`.
+      gradients over the batch, smoothed over steps by an exponential
+      moving average, and the loss is :func:`gar_var`.
     - ``gar_type='cos'``: m_k is the batch-mean gradient and the loss is
       :func:`gar_cos`.
+
+    What the term depends on: the source features are frozen (cached) and
+    the head is detached, so at each step v_k and m_k are constants and R
+    is a fixed quadratic in w; for ``'var'``,
+    ``R(w) = sum_k w_k ||v_k||^2 - ||sum_k w_k v_k||^2`` (concave: it
+    favours putting the weight on sources whose gradient variances agree).
+    Across steps v_k and m_k change only with the head, which stage A
+    trains by cross-entropy, and with the batch. ``var_ref='composite'``
+    instead takes the reference from the composite prompt's features,
+    which depend on w through the ViT.
 
     Args:
         gar_type (str): ``'var'`` or ``'cos'``. Defaults to ``'var'``.
         grad_wrt (str): ``'head'`` or ``'feature'``.
-        ema (float): EMA factor of the variances (``'var'``). 0 disables.
+        ema (float): EMA factor beta of the variances (``'var'``). 0
+            disables the average.
+        ema_correction (str): ``'bias'`` (default): divide the average by
+            ``1 - beta^t`` (Adam's bias correction), so it is a weighted
+            mean of the batch variances from the first step on.
+            ``'fishr'``: divide by the constant ``1 - beta`` as Fishr's
+            ``MovingAverage`` does, i.e. a sum of the past variances
+            weighted ``beta^(t-s)``, about ``1 / (1 - beta)`` times the
+            variance once warm (R then scales by its square).
         conflict (str): ``'hinge'`` or ``'one_minus_cos'`` (``'cos'``).
         var_ref (str): ``'mean'`` (w-weighted mean of the sources) or
             ``'composite'`` (the composite prompt's variance).
@@ -265,6 +287,7 @@ class HGGradAlignLoss(nn.Module):
                  gar_type: str = 'var',
                  grad_wrt: str = 'head',
                  ema: float = 0.95,
+                 ema_correction: str = 'bias',
                  conflict: str = 'hinge',
                  var_ref: str = 'mean',
                  loss_weight: float = 1.0,
@@ -275,9 +298,13 @@ class HGGradAlignLoss(nn.Module):
                              f'{gar_type!r}')
         if var_ref not in ('mean', 'composite'):
             raise ValueError("var_ref must be 'mean' or 'composite'")
+        if ema_correction not in EMA_CORRECTIONS:
+            raise ValueError(f'ema_correction must be one of '
+                             f'{EMA_CORRECTIONS}, got {ema_correction!r}')
         self.gar_type = gar_type
         self.grad_wrt = grad_wrt
         self.ema = ema
+        self.ema_correction = ema_correction
         self.conflict = conflict
         self.var_ref = var_ref
         self.loss_weight = loss_weight
@@ -291,7 +318,7 @@ class HGGradAlignLoss(nn.Module):
         return self._loss_name
 
     def _smooth(self, var: Tensor) -> Tensor:
-        """EMA with bias correction (Fishr), on detached statistics."""
+        """Moving average of detached variances (see ``ema_correction``)."""
         if self.ema <= 0 or not self.training:
             return var
         if self.ema_var is None or self.ema_var.shape != var.shape:
@@ -300,6 +327,8 @@ class HGGradAlignLoss(nn.Module):
         self.ema_var = (
             self.ema * self.ema_var + (1 - self.ema) * var.detach())
         self.num_updates += 1
+        if self.ema_correction == 'fishr':
+            return self.ema_var / (1 - self.ema)
         return self.ema_var / (1 - self.ema**self.num_updates)
 
     def forward(self,

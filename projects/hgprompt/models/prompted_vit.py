@@ -10,15 +10,26 @@ from torch import Tensor
 
 from projects.hgprompt.registry import MODELS
 
+#: What load_vit_checkpoint reads, for its error messages.
+VIT_FORMATS = (
+    "Google's JAX ViT .npz (ViT-B_16.npz, the ImageNet-21k weights the "
+    'VPT/NOAH code uses; keys embedding/kernel, Transformer/'
+    'encoderblock_<i>/...), a timm/PyTorch state dict .pth (e.g. '
+    'vit_base_patch16_224.orig_in21k), or an MMEngine checkpoint of an '
+    'HGPromptClassifier')
+
 
 def load_vit_checkpoint(vit: torch.nn.Module,
                         path: str,
                         prefix: str = 'backbone.vit.') -> None:
     """Load a local checkpoint into a timm ViT (strictly).
 
-    Accepts a plain timm/PyTorch state dict, or an MMEngine checkpoint of
-    an :class:`HGPromptClassifier` (its ``state_dict`` keys start with
-    ``prefix``, which is stripped).
+    Accepts Google's ``.npz`` (read by timm's own ``.npz`` loader, as
+    ``timm.create_model(..., pretrained=True)`` would), a plain
+    timm/PyTorch state dict, or an MMEngine checkpoint of an
+    :class:`HGPromptClassifier` (its ``state_dict`` keys start with
+    ``prefix``, which is stripped). The classification head is never
+    loaded.
 
     Args:
         vit (nn.Module): The timm VisionTransformer.
@@ -27,15 +38,27 @@ def load_vit_checkpoint(vit: torch.nn.Module,
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is none of the formats, or misses weights
+            of this ViT (the message names the file and the formats).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'ViT checkpoint not found: {path}. Weights are only read from '
-            'a local file (no download); for ViT-B/16 give the path of a '
-            'timm state dict of vit_base_patch16_224.orig_in21k.')
-    state = torch.load(path, map_location='cpu', weights_only=True)
+            f'a local file (no download): {VIT_FORMATS}.')
+    if path.endswith('.npz'):
+        _load_npz(vit, path)
+        return
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:
+        raise ValueError(f'{path} could not be read as a PyTorch state dict '
+                         f'({type(err).__name__}: {err}); expected '
+                         f'{VIT_FORMATS}.') from err
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
+    if not isinstance(state, dict):
+        raise ValueError(f'{path} holds a {type(state).__name__}, not a '
+                         f'state dict; expected {VIT_FORMATS}.')
     if any(k.startswith(prefix) for k in state):
         state = {
             k[len(prefix):]: v
@@ -45,8 +68,31 @@ def load_vit_checkpoint(vit: torch.nn.Module,
     state = {k: v for k, v in state.items() if not k.startswith('head.')}
     missing = [k for k in own if k not in state and not k.startswith('head')]
     if missing:
-        raise KeyError(f'{path} lacks ViT weights {missing[:5]} ...')
+        raise ValueError(f'{path} lacks ViT weights {missing[:5]} ... '
+                         f'(expected {VIT_FORMATS}).')
+    shapes = [
+        f'{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}'
+        for k, v in state.items() if k in own and v.shape != own[k].shape
+    ]
+    if shapes:
+        raise ValueError(f'{path} does not fit this ViT (checkpoint vs '
+                         f'model shapes: {shapes[:3]}); check '
+                         'model.backbone.arch and vit_kwargs.')
     vit.load_state_dict(state, strict=False)
+
+
+def _load_npz(vit: torch.nn.Module, path: str) -> None:
+    """Google's JAX ``.npz`` through timm's loader, with clear errors."""
+    if not hasattr(vit, 'load_pretrained'):
+        raise ValueError(f'{path}: .npz weights need a timm '
+                         'VisionTransformer (load_pretrained).')
+    try:
+        vit.load_pretrained(path)
+    except (KeyError, ValueError, OSError) as err:
+        raise ValueError(
+            f'{path} is not a ViT .npz this model can read '
+            f'({type(err).__name__}: {err}); expected {VIT_FORMATS}, '
+            'with the architecture of model.backbone.arch.') from err
 
 
 @MODELS.register_module()

@@ -14,10 +14,11 @@ checkpoint the config reproduces, mmpretrain's key) and, once measured,
 ``Reproduced.Metrics`` (the published number as this code measures it
 with that checkpoint; the README shows it as "ours").
 
-The configs table of ``configs/README.md`` and the results tables of
-``README.md`` (one per task and data) are generated from the index
-between marker comments (``tools/misc/update_model_index_tables.py``), so
-a number is written once.
+The configs tables of ``configs/README.md`` and
+``configs/hgprompt/README.md`` and the results tables of ``README.md``
+(one per task and data) are generated from the index between marker
+comments (``tools/misc/update_model_index_tables.py``), so a number is
+written once.
 """
 import os
 import os.path as osp
@@ -198,12 +199,16 @@ def _cell(text: str) -> str:
     return str(text).replace('|', '\\|')
 
 
-def render_configs_table(models: List[dict], folder: str) -> str:
+def render_configs_table(
+        models: List[dict],
+        folder: str,
+        number: str = 'published number (mIoU, or MSE)') -> str:
     """The table of ``<folder>/README.md``: one row per model of the
     metafile in ``folder`` (relative to the root), in metafile order, each
-    config named relative to ``folder``."""
+    config named relative to ``folder``, with ``number`` as the heading of
+    the last column."""
     lines = [
-        '| config | purpose | published number (mIoU, or MSE) |',
+        f'| config | purpose | {number} |',
         '|---|---|---|',
     ]
     for model in models:
@@ -298,6 +303,9 @@ TABLES: Dict[str, Tuple[str, Callable[[List[dict]], str]]] = {
     'README.md': ('results', render_results_table),
     osp.join('configs', 'README.md'):
     ('configs', lambda models: render_configs_table(models, 'configs')),
+    osp.join('configs', 'hgprompt', 'README.md'):
+    ('configs', lambda models: render_configs_table(
+        models, 'configs/hgprompt', 'published number (top-1 %)')),
 }
 
 
@@ -334,7 +342,11 @@ def update_tables(root: str, check: bool = False) -> List[str]:
     """
     models = load_model_index(root)
     changed = []
+    folders = {osp.dirname(m['_metafile']) for m in models}
     for rel, (name, render) in TABLES.items():
+        folder = osp.dirname(rel)
+        if folder not in ('', 'configs') and folder not in folders:
+            continue  # a method folder's table exists with its metafile
         path = osp.join(root, rel)
         with open(path, encoding='utf-8') as f:
             text = f.read()

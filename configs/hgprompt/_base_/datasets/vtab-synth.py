@@ -30,3 +30,9 @@ test_dataloader = dict(
 val_dataloader = test_dataloader
 val_evaluator = dict(type='HGAccuracy', topk=(1, ))
 test_evaluator = val_evaluator
+# `--cfg-options data_root=DIR` also sets these keys (the values above were
+# resolved when this file was read).
+cfg_option_links = dict(data_root=[
+    'train_dataloader.dataset.data_root', 'val_dataloader.dataset.data_root',
+    'test_dataloader.dataset.data_root'
+])

@@ -1,6 +1,8 @@
-# ViT-B/16 (timm vit_base_patch16_224, ImageNet-21k weights from a LOCAL
-# file, never downloaded) with VPT-deep prompts of length 10, as VPT.
-backbone_checkpoint = 'checkpoints/vit_base_patch16_224.orig_in21k.pth'
+# ViT-B/16 (timm vit_base_patch16_224) with VPT-deep prompts of length 10,
+# as VPT. ImageNet-21k weights from a LOCAL file, never downloaded: the
+# public ViT-B_16.npz that VPT and NOAH use, or a timm state dict (.pth) of
+# vit_base_patch16_224.orig_in21k.
+backbone_checkpoint = 'checkpoints/ViT-B_16.npz'
 model = dict(
     type='HGPromptClassifier',
     num_classes=100,

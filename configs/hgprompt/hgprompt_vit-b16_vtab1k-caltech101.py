@@ -1,0 +1,15 @@
+# VTAB-1k caltech101 (natural; Caltech-101 object class, 102 classes):
+# HGPrompt, target of leave-one-out transfer from the other tasks. Written by
+# projects/hgprompt/tools/make_vtab_configs.py from
+# projects/hgprompt/datasets/vtab_tasks.py: edit those, not this file.
+_base_ = ['./_base_/hgprompt_vit-b16_vtab1k.py']
+task = 'caltech101'
+num_classes = 102
+data_root = 'data/vtab-1k/caltech101'
+model = dict(num_classes=num_classes, target_task=task)
+train_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
+val_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
+test_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))

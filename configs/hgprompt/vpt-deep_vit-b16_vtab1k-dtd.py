@@ -1,0 +1,15 @@
+# VTAB-1k dtd (natural; DTD texture class, 47 classes): VPT-deep (the source
+# prompt of the bank, saved to prompt.pth). Written by
+# projects/hgprompt/tools/make_vtab_configs.py from
+# projects/hgprompt/datasets/vtab_tasks.py: edit those, not this file.
+_base_ = ['./_base_/vpt-deep_vit-b16_vtab1k.py']
+task = 'dtd'
+num_classes = 47
+data_root = 'data/vtab-1k/dtd'
+model = dict(num_classes=num_classes)
+train_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
+val_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
+test_dataloader = dict(
+    dataset=dict(data_root=data_root, num_classes=num_classes))
