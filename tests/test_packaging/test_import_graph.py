@@ -117,3 +117,18 @@ def test_prompthub_never_imports_hgprompt():
                  if m.startswith('projects.prompthub')
                  and t.startswith('projects.hgprompt'))
     assert bad == []
+
+
+def test_hgprompt_uses_only_prompthubs_shared_runtime():
+    """HGPrompt's tie to PromptHub is the runtime (docs/design.md, import
+    rule 7), never PromptHub's models or data pipeline."""
+    allowed = ('projects.prompthub.engine', 'projects.prompthub.utils',
+               'projects.prompthub.compat',
+               'projects.prompthub.evaluation.prediction_io',
+               'projects.prompthub.datasets.data_check')
+    graph = _graph(_modules())
+    bad = sorted(
+        f'{m} -> {t}' for m, ts in graph.items() for t in ts
+        if m.startswith('projects.hgprompt')
+        and t.startswith('projects.prompthub') and not t.startswith(allowed))
+    assert bad == []

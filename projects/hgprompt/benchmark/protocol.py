@@ -38,7 +38,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from projects.hgprompt.datasets.vtab_tasks import vtab_task
-from projects.prompthub.datasets import check_data_paths
+from projects.prompthub.datasets.data_check import check_data_paths
 from projects.prompthub.utils import apply_cfg_options
 from projects.prompthub.utils.atomic_io import atomic_write
 
