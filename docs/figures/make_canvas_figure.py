@@ -23,8 +23,8 @@ from mmengine.config import Config  # noqa: E402
 
 from projects.prompthub.demo.cpu_demo import build_eval_dataset  # noqa: E402
 from projects.prompthub.demo.scoring import stack_episodes  # noqa: E402
-from projects.prompthub.models.utils.canvas import build_canvas  # noqa: E402
 from projects.prompthub.registry import MODELS  # noqa: E402
+from projects.prompthub.structures import build_canvas  # noqa: E402
 from projects.prompthub.visualization import draw_vicl_grid  # noqa: E402
 
 EPISODE = 0

@@ -29,6 +29,7 @@ from PIL import Image
 
 import projects.prompthub  # noqa: F401
 import projects.prompthub.datasets.holdout  # noqa: F401
+from projects.prompthub.apis import enable_visualization, set_prediction_output
 from projects.prompthub.datasets.coco20i import (COCO_ID_TO_CONTIGUOUS,
                                                  coco_fold_category_ids)
 from projects.prompthub.evaluation.prediction_io import sample_stem
@@ -38,8 +39,6 @@ from projects.prompthub.retrieval import RetrievalIndex
 from projects.prompthub.testing import (make_tiny_coco, make_tiny_imagenet,
                                         make_tiny_voc, make_tiny_voc_stock,
                                         write_reference_json)
-from projects.prompthub.utils import (enable_visualization,
-                                      set_prediction_output)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The entry point configs/prompthub_seg.py and the PromptHub and MAE-VQGAN
