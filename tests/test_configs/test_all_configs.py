@@ -424,8 +424,7 @@ def test_config_recipe(path):
         return
 
     assert cfg.model.type == 'PromptHub'
-    if cfg.model.neck.type != 'PatchwiseFusionNeck':
-        assert cfg.model.neck.sigma == SIGMA[task]
+    assert cfg.model.neck.sigma == SIGMA[task]
     assert cfg.model.neck.dropout == 0.25
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.optimizer == dict(
