@@ -3,6 +3,7 @@ between subpackages (``projects.prompthub.models`` <-> ``...utils``), and
 PromptHub never imports HGPrompt. Function-local imports count too: a
 cycle hidden inside a function is still a cycle of the design."""
 import ast
+import functools
 import os
 import os.path as osp
 from typing import Dict, List, Set
@@ -51,6 +52,12 @@ def _graph(mods: Dict[str, str]) -> Dict[str, Set[str]]:
     return graph
 
 
+@functools.lru_cache(maxsize=None)
+def _project_graph() -> Dict[str, Set[str]]:
+    """The graph of this repository, parsed once for all tests."""
+    return _graph(_modules())
+
+
 def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
     """Strongly connected components with more than one node (Tarjan)."""
     index, low, stack, on_stack, out = {}, {}, [], set(), []
@@ -97,7 +104,7 @@ def _collapse(graph: Dict[str, Set[str]], depth: int) -> dict:
 
 
 def test_no_import_cycles():
-    graph = _graph(_modules())
+    graph = _project_graph()
     assert 'projects.prompthub.models.segmentors.vicl_inpainter' in graph
     assert _cycles(graph) == []
     assert _cycles(_collapse(graph, 3)) == []  # projects.prompthub.<sub>
@@ -112,7 +119,7 @@ def test_cycle_finder_finds_a_cycle():
 
 
 def test_prompthub_never_imports_hgprompt():
-    graph = _graph(_modules())
+    graph = _project_graph()
     bad = sorted(f'{m} -> {t}' for m, ts in graph.items() for t in ts
                  if m.startswith('projects.prompthub')
                  and t.startswith('projects.hgprompt'))
@@ -126,7 +133,7 @@ def test_hgprompt_uses_only_prompthubs_shared_runtime():
                'projects.prompthub.compat',
                'projects.prompthub.evaluation.prediction_io',
                'projects.prompthub.datasets.data_check')
-    graph = _graph(_modules())
+    graph = _project_graph()
     bad = sorted(
         f'{m} -> {t}' for m, ts in graph.items() for t in ts
         if m.startswith('projects.hgprompt')
