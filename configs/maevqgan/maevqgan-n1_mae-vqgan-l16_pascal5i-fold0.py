@@ -12,19 +12,17 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/datasets/pascal5i.py',
 ]
-custom_imports = dict(
-    imports=['projects.prompthub', 'projects.prompthub.datasets.holdout'],
-    allow_failed_imports=False)
-
+num_prompts = 1
+model_selection = None  # nothing is trained
 model = dict(
     type='VICLInpainter',
-    data_preprocessor=dict(type='VICLDataPreprocessor', num_prompts=1),
+    data_preprocessor=dict(
+        type='VICLDataPreprocessor', num_prompts='${num_prompts}'),
     # One image per VQGAN decode, as the reference (bit-equal pastes).
     backbone=dict(type='MAEVQGAN', decode_per_image=True),
     prompt_slot=1,
     binarize='reference')
 
-test_dataloader = dict(dataset=dict(num_prompts=1))
 # Nothing is trained or validated.
 train_dataloader = None
 train_cfg = None

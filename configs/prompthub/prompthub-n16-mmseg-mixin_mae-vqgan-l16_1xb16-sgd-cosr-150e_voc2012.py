@@ -30,9 +30,7 @@
 #   python tools/test.py $CONFIG CHECKPOINT
 _base_ = [
     'mmseg::_base_/datasets/pascal_voc12.py',
-    '../_base_/default_runtime.py',
-    '../_base_/models/prompthub_mae-vqgan-l16.py',
-    '../_base_/schedules/sgd_cosrestart_150e.py',
+    '../_base_/prompthub_recipe.py',
 ]
 # Registers PromptHub's components (StockSegToVICL, LoadVICLPair, ...).
 custom_imports = dict(
@@ -67,8 +65,8 @@ train_dataloader = dict(
         _delete_=True,
         type='RetrievalAugmentedDataset',
         dataset=voc_train,
-        index=train_index,
-        num_prompts=num_prompts,
+        index='${train_index}',
+        num_prompts='${num_prompts}',
         prompt_rule='query_class',
         pipeline=[
             dict(type='PromptReplacement', prob_query=0.1, prob_random=0.2),
@@ -81,24 +79,14 @@ val_dataloader = dict(
         type='RetrievalAugmentedDataset',
         dataset=voc_val,
         prompt_dataset=voc_train,
-        index=test_index,
-        num_prompts=num_prompts,
+        index='${test_index}',
+        num_prompts='${num_prompts}',
         prompt_rule='last',
         test_mode=True,
         pipeline=[dict(type='PackVICLInputs')]))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='VICLIoUMetric', task='segmentation')
 test_evaluator = val_evaluator
-
-model = dict(
-    data_preprocessor=dict(num_prompts=num_prompts),
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='checkpoints/mae_vqgan_mmengine.pth',
-            prefix='backbone.')))
-default_hooks = dict(
-    checkpoint=dict(save_best='vicl/mIoU', rule='greater', max_keep_ckpts=1))
 
 # Prompt retrieval (tools/misc/build_retrieval_index.py): train -> train for
 # training, val -> train (`--key test_retrieval`) for validation and test.
@@ -113,6 +101,6 @@ retrieval = dict(
     topk=50,
     batch_size=16,
     feature_dir='data/retrieval/voc12_features',
-    out=train_index)
+    out='${train_index}')
 test_retrieval = dict(
     retrieval, query_dataset=voc_val, exclude_self=False, out=test_index)

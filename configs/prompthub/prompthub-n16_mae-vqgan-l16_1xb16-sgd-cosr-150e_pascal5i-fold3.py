@@ -1,28 +1,5 @@
-# PromptHub on Pascal-5i, fold 3, N = 16 prompts; otherwise as its
-# `_base_`.
+# PromptHub on Pascal-5i, fold 3, N = 16 prompts; otherwise as the
+# fold-0 config.
 # Reproduces: 46.74 mIoU (README, Seg_K_16_Fold_3).
 _base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py'  # noqa: E501
-
-# The fold-0 config built its datasets with fold 0 (a base is evaluated
-# before the config that inherits it), so the fold and its retrieval
-# indices are set here in each dataset; the N = 1 config of this fold
-# inherits this one.
 fold = 3
-train_index = f'data/retrieval/pascal_fold{fold}_trn_top50.npz'
-test_index = f'data/retrieval/pascal_fold{fold}_val_top50.npz'
-train_dataloader = dict(
-    dataset=dict(index=train_index, dataset=dict(dataset=dict(fold=fold))))
-val_dataloader = dict(
-    dataset=dict(
-        index=train_index,
-        dataset=dict(dataset=dict(fold=fold)),
-        prompt_dataset=dict(dataset=dict(fold=fold))))
-test_dataloader = dict(
-    dataset=dict(
-        index=test_index,
-        dataset=dict(fold=fold),
-        prompt_dataset=dict(fold=fold)))
-retrieval = dict(
-    query_dataset=dict(fold=fold),
-    candidate_dataset=dict(fold=fold),
-    out=train_index)

@@ -1,10 +1,6 @@
-# PromptHub on Pascal-5i, fold 3, N = 1 prompt; otherwise as its
-# `_base_`.
+# PromptHub on Pascal-5i, fold 3, N = 1 prompt; otherwise as the
+# fold-0 N = 16 config.
 # Reproduces: 42.82 mIoU (README, Seg_K_1_Fold_3).
-_base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold3.py'  # noqa: E501
-
+_base_ = './prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py'  # noqa: E501
+fold = 3
 num_prompts = 1
-model = dict(data_preprocessor=dict(num_prompts=num_prompts))
-train_dataloader = dict(dataset=dict(num_prompts=num_prompts))
-val_dataloader = dict(dataset=dict(num_prompts=num_prompts))
-test_dataloader = dict(dataset=dict(num_prompts=num_prompts))

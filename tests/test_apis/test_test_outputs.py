@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 import projects.prompthub  # noqa: F401
 from projects.prompthub.apis import enable_visualization, set_prediction_output
+from projects.prompthub.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'prompthub',
@@ -21,7 +22,7 @@ HG_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'hgprompt', '*.py')))
 
 @pytest.mark.parametrize('path', VICL_CONFIGS, ids=osp.basename)
 def test_every_vicl_config_supports_show_dir_and_out(path):
-    cfg = Config.fromfile(path)
+    cfg = load_config(path)
     enable_visualization(cfg, show_dir='grids')
     hook = cfg.default_hooks.visualization
     assert hook.type == 'VICLVisualizationHook'
@@ -40,7 +41,7 @@ def test_every_vicl_config_supports_show_dir_and_out(path):
 
 @pytest.mark.parametrize('path', HG_CONFIGS, ids=osp.basename)
 def test_every_hgprompt_config_supports_show_dir_and_out(path):
-    cfg = Config.fromfile(path)
+    cfg = load_config(path)
     enable_visualization(cfg, show_dir='drawn')
     hook = cfg.default_hooks.visualization
     assert hook.type == 'HGClsVisualizationHook'
@@ -53,14 +54,14 @@ def test_every_hgprompt_config_supports_show_dir_and_out(path):
 def test_hooks_of_the_other_model_kind_are_refused():
     """VICL episodes cannot be drawn for a classifier, nor classes for a
     VICL model: refused, naming the hook to use."""
-    cfg = Config.fromfile(HG_CONFIGS[0])
+    cfg = load_config(HG_CONFIGS[0])
     cfg.default_hooks.visualization = dict(type='VICLVisualizationHook')
     with pytest.raises(
             RuntimeError,
             match=r'VICLVisualizationHook.*not a VICL model.*'
             r'HGClsVisualizationHook'):
         enable_visualization(cfg, show_dir='grids')
-    cfg = Config.fromfile(TINY)
+    cfg = load_config(TINY)
     cfg.default_hooks.visualization = dict(type='HGClsVisualizationHook')
     with pytest.raises(
             RuntimeError,
@@ -70,7 +71,7 @@ def test_hooks_of_the_other_model_kind_are_refused():
 
 
 def test_config_without_a_visualization_hook_is_refused():
-    cfg = Config.fromfile(TINY)
+    cfg = load_config(TINY)
     del cfg.default_hooks['visualization']
     with pytest.raises(
             RuntimeError,
@@ -82,7 +83,7 @@ def test_config_without_a_visualization_hook_is_refused():
 def test_mmseg_hook_on_a_vicl_model_is_refused():
     """mmseg's SegVisualizationHook paints our S x S pred_sem_seg over the
     image it reads from img_path (the original size): refused."""
-    cfg = Config.fromfile(TINY)
+    cfg = load_config(TINY)
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
     with pytest.raises(
             RuntimeError,
@@ -92,14 +93,14 @@ def test_mmseg_hook_on_a_vicl_model_is_refused():
 
 
 def test_show_and_mmseg_style_hooks():
-    cfg = Config.fromfile(TINY)
+    cfg = load_config(TINY)
     enable_visualization(cfg, show=True, wait_time=3.)
     hook = cfg.default_hooks.visualization
     assert hook.show is True and hook.wait_time == 3.
     assert 'test_out_dir' not in hook
     # A hook without test_out_dir gets mmseg's treatment: the
     # visualizer's save_dir (a non-VICL model may use mmseg's hook).
-    cfg = Config.fromfile(TINY)
+    cfg = load_config(TINY)
     cfg.model = dict(type='EncoderDecoder')
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
     enable_visualization(cfg, show_dir='shown')

@@ -39,6 +39,7 @@ from projects.prompthub.retrieval import RetrievalIndex
 from projects.prompthub.testing import (make_tiny_coco, make_tiny_imagenet,
                                         make_tiny_voc, make_tiny_voc_stock,
                                         write_reference_json)
+from projects.prompthub.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The entry point configs/prompthub_seg.py and the PromptHub and MAE-VQGAN
@@ -208,7 +209,7 @@ def _write_indices(wrappers: List[dict]) -> None:
 
 def tiny_config(path: str, roots: Dict[str, str]) -> dict:
     """The config as a plain dict, shrunk for a CPU test."""
-    cfg = _remap(Config.fromfile(osp.join(REPO, path)).to_dict(), roots)
+    cfg = _remap(load_config(osp.join(REPO, path)).to_dict(), roots)
     model = cfg['model']
     backbone = copy.deepcopy(TINY_MAE_VQGAN_CFG)
     model['backbone'] = backbone
@@ -354,7 +355,7 @@ def test_config_name_states_n_batch_schedule_and_fold(path):
     """What the name says is what the config does: N, the training batch
     and GPUs, the optimizer and length, the backbone and the fold."""
     fields = parse_name(path)
-    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg = load_config(osp.join(REPO, path))
     assert fields['algorithm'] == osp.basename(
         osp.dirname(path)) or path == 'configs/prompthub_seg.py'
     assert _prompt_counts(cfg) == {int(fields['n'])}
@@ -398,7 +399,7 @@ def test_config_name_states_n_batch_schedule_and_fold(path):
 @pytest.mark.parametrize('path', RECIPE)
 def test_config_recipe(path):
     assert _base_depth(osp.join(REPO, path)) <= 3
-    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg = load_config(osp.join(REPO, path))
     fields = parse_name(path)
     name = fields['variant'] or ''
     assert _prompt_counts(cfg) == {int(fields['n'])}

@@ -7,10 +7,10 @@ import glob
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
 
 from projects.prompthub.engine import SafeCheckpointHook
 from projects.prompthub.registry import HOOKS
+from projects.prompthub.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
@@ -26,7 +26,7 @@ def test_all_configs_are_listed():
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_checkpoint_hook_is_the_safe_one(path):
-    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg = load_config(osp.join(REPO, path))
     hook_cfg = cfg.default_hooks.checkpoint
     assert hook_cfg.type == 'SafeCheckpointHook', path
     hook = HOOKS.build(hook_cfg)

@@ -5,11 +5,11 @@ import glob
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
 import projects.prompthub  # noqa: F401
+from projects.prompthub.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
@@ -25,7 +25,7 @@ def _metrics(evaluator) -> list:
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_every_metric_logs_under_a_prefix(path):
-    cfg = Config.fromfile(path)
+    cfg = load_config(path)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     for key in ('val_evaluator', 'test_evaluator'):
         if not cfg.get(key):

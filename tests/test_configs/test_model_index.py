@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 import yaml
-from mmengine.config import Config
 
+from projects.prompthub.utils import load_config
 from projects.prompthub.utils.model_index import (ModelIndexError, _markers,
                                                   check_model_index,
                                                   listed_configs,
@@ -85,7 +85,7 @@ def test_task_n_and_metric_match_the_configs():
     for model in load_model_index(REPO):
         if model['In Collection'] != 'PromptHub':
             continue
-        cfg = Config.fromfile(
+        cfg = load_config(
             osp.join(REPO, model['Config']), import_custom_modules=False)
         assert model['Metadata']['Prompts'] == \
             cfg.model.data_preprocessor.num_prompts, model['Name']

@@ -10,6 +10,7 @@ from PIL import Image
 
 from projects.prompthub.datasets import (LoadVICLPair, PackVICLInputs,
                                          Pascal5iDataset)
+from projects.prompthub.utils import load_config
 
 
 def reference_feature_input(img: Image.Image) -> np.ndarray:
@@ -78,8 +79,7 @@ def test_packed_feature_pairs_reach_the_model(tiny_voc):
     assert packed['feature_pairs'].shape == (2, 2, 3, 111, 111)
 
     init_default_scope('mmseg')
-    from mmengine.config import Config
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join('configs', 'prompthub',
                  'prompthub-n2_tiny-mae-vqgan_1xb4-sgd-2e_synthetic.py')).model
     cfg.data_preprocessor = dict(type='VICLDataPreprocessor')

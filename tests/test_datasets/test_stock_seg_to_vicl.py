@@ -25,6 +25,7 @@ from projects.prompthub.registry import DATASETS
 from projects.prompthub.retrieval import RetrievalIndex, collect_samples
 from projects.prompthub.testing import (TINY_VOC_SEG, make_tiny_voc_stock,
                                         write_reference_json)
+from projects.prompthub.utils import load_config
 from tests.log_capture import logged_messages
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -233,7 +234,7 @@ def test_bad_arguments_are_named(voc):
 def _mixin_cfg(root, retrieval_dir, num_prompts=2):
     """The shipped example config with mmseg's data root and the indices
     pointed at the tiny tree, as --cfg-options would."""
-    cfg = Config.fromfile(MIXIN)
+    cfg = load_config(MIXIN)
 
     def remap(obj):
         if isinstance(obj, dict):
@@ -254,7 +255,7 @@ def _mixin_cfg(root, retrieval_dir, num_prompts=2):
 
 def test_example_config_builds_and_its_data_check_names_missing_paths(
         voc, tmp_path):
-    cfg = Config.fromfile(MIXIN)
+    cfg = load_config(MIXIN)
     # Stock mmseg base, our imports and wrappers.
     assert 'projects.prompthub' in cfg.custom_imports.imports
     test_set = cfg.test_dataloader.dataset

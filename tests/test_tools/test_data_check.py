@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from mmengine.config import Config
 
 from projects.prompthub.datasets import check_data_paths
 from projects.prompthub.testing import make_tiny_voc
+from projects.prompthub.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_CONFIG = osp.join(
@@ -24,7 +24,7 @@ def seg_cfg(tmp_path):
     make_tiny_voc(root)
     index = str(tmp_path / 'index.npz')
     open(index, 'w').close()
-    cfg = Config.fromfile(SEG_CONFIG)
+    cfg = load_config(SEG_CONFIG)
     cfg.merge_from_dict({
         'train_dataloader.dataset.dataset.dataset.data_root':
         root,

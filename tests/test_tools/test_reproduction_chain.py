@@ -20,11 +20,11 @@ import subprocess
 import sys
 
 import torch
-from mmengine.config import Config
 
 from projects.prompthub.models.backbones import MAEVQGAN, TINY_MAE_VQGAN_CFG
 from projects.prompthub.models.necks import LocalityFusionNeck
 from projects.prompthub.testing import make_tiny_voc, write_reference_json
+from projects.prompthub.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEM = 'prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0'
@@ -195,7 +195,7 @@ def test_public_files_to_tools_test(tmp_path):
                         out_cache).group(1).split()
     assert options and all(
         o.endswith('cache_dir=data/pair_cache') for o in options)
-    cfg = Config.fromfile(CONFIG)
+    cfg = load_config(CONFIG)
     cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
     loaders = _find_loaders(cfg.test_dataloader)
     assert loaders and all(t['cache_dir'] == 'data/pair_cache'

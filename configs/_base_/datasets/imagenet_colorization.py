@@ -10,10 +10,15 @@
 # Retrieval indices:
 #   data/retrieval/imagenet_color_train_top50.npz  train -> train
 #   data/retrieval/imagenet_color_test_top50.npz   test -> train
+# A value written '${name}' is the top-level key `name`, filled in when the
+# whole config is loaded (projects/prompthub/utils/config_references.py):
+# a config that inherits this one sets `num_prompts = 1` once
+# and every dataset and the model follow.
 dataset_type = 'ImageNetColorizationDataset'
 data_root = 'data/imagenet'
 num_prompts = 16
 holdout = dict(ratio=0.1, seed=0)
+model_selection = 'holdout'  # see pascal5i.py
 train_index = 'data/retrieval/imagenet_color_train_top50.npz'
 test_index = 'data/retrieval/imagenet_color_test_top50.npz'
 
@@ -50,8 +55,8 @@ train_dataloader = dict(
     dataset=dict(
         type='RetrievalAugmentedDataset',
         dataset=trn_part,
-        index=train_index,
-        num_prompts=num_prompts,
+        index='${train_index}',
+        num_prompts='${num_prompts}',
         skip_unknown_candidates=True,
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -63,8 +68,8 @@ val_dataloader = dict(
         type='RetrievalAugmentedDataset',
         dataset=holdout_part,
         prompt_dataset=trn_part,
-        index=train_index,
-        num_prompts=num_prompts,
+        index='${train_index}',
+        num_prompts='${num_prompts}',
         exclude_self=True,
         skip_unknown_candidates=True,
         test_mode=True,
@@ -78,8 +83,8 @@ test_dataloader = dict(
         type='RetrievalAugmentedDataset',
         dataset=val_set,
         prompt_dataset=trn_set,
-        index=test_index,
-        num_prompts=num_prompts,
+        index='${test_index}',
+        num_prompts='${num_prompts}',
         test_mode=True,
         pipeline=test_pipeline))
 val_evaluator = dict(type='ColorizationMSE')
@@ -117,4 +122,4 @@ retrieval = dict(
     topk=50,
     batch_size=16,
     feature_dir='data/retrieval/features',
-    out=train_index)
+    out='${train_index}')

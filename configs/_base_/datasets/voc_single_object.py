@@ -12,10 +12,15 @@
 # Training queries and prompts: the `train` part of the filtered train list;
 # `val_dataloader`: its held-out 10%; `test_dataloader`: the filtered val
 # list with prompts from the whole filtered train list.
+# A value written '${name}' is the top-level key `name`, filled in when the
+# whole config is loaded (projects/prompthub/utils/config_references.py):
+# a config that inherits this one sets `num_prompts = 1` once
+# and every dataset and the model follow.
 dataset_type = 'VOCSingleObjectDataset'
 data_root = 'data/VOCdevkit'
 num_prompts = 16
 holdout = dict(ratio=0.1, seed=0)
+model_selection = 'holdout'  # see pascal5i.py
 train_index = 'data/retrieval/voc_det_train_top50.npz'
 test_index = 'data/retrieval/voc_det_val_top50.npz'
 
@@ -49,8 +54,8 @@ train_dataloader = dict(
     dataset=dict(
         type='RetrievalAugmentedDataset',
         dataset=trn_part,
-        index=train_index,
-        num_prompts=num_prompts,
+        index='${train_index}',
+        num_prompts='${num_prompts}',
         skip_unknown_candidates=True,
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -62,8 +67,8 @@ val_dataloader = dict(
         type='RetrievalAugmentedDataset',
         dataset=holdout_part,
         prompt_dataset=trn_part,
-        index=train_index,
-        num_prompts=num_prompts,
+        index='${train_index}',
+        num_prompts='${num_prompts}',
         exclude_self=True,
         skip_unknown_candidates=True,
         test_mode=True,
@@ -77,8 +82,8 @@ test_dataloader = dict(
         type='RetrievalAugmentedDataset',
         dataset=val_set,
         prompt_dataset=trn_set,
-        index=test_index,
-        num_prompts=num_prompts,
+        index='${test_index}',
+        num_prompts='${num_prompts}',
         test_mode=True,
         pipeline=test_pipeline))
 val_evaluator = dict(type='VICLIoUMetric', task='detection')
@@ -98,4 +103,4 @@ retrieval = dict(
     topk=50,
     batch_size=16,
     feature_dir='data/retrieval/features',
-    out=train_index)
+    out='${train_index}')

@@ -33,6 +33,8 @@ from projects.prompthub.models.utils.strict_load import (ALLOW_KEY,
                                                          load_model_checkpoint)
 from projects.prompthub.registry import MODELS
 from projects.prompthub.structures import cell_size
+from projects.prompthub.utils.config_references import \
+    resolve_config_references
 from projects.prompthub.visualization import draw_vicl_grid, fused_prompt_cells
 from .inference_io import (ImageLike, Prompt, load_candidates, output_stems,
                            write_image)
@@ -158,6 +160,7 @@ class PromptHubInferencer(BaseInferencer):
             cfg = copy.deepcopy(model)
         else:
             cfg = Config(copy.deepcopy(dict(model)))
+        resolve_config_references(cfg)
         if cfg.get('custom_imports'):
             import_modules_from_strings(**cfg.custom_imports)
         scope = cfg.get('default_scope', scope)

@@ -5,6 +5,7 @@ from typing import List
 from mmseg.datasets import BaseSegDataset
 
 from projects.prompthub.registry import DATASETS
+from projects.prompthub.utils.config_references import unresolved_hint
 from .mask_check import warn_if_masks_lack_foreground
 from .split_files import (add_feature_fg_values, check_dir,
                           check_image_and_mask_files, read_split_lines,
@@ -29,7 +30,7 @@ def fold_class_ids(fold: int) -> List[int]:
     """0-based VOC class ids of a Pascal-5i fold (5k .. 5k+4)."""
     if fold not in range(NUM_FOLDS):
         raise ValueError(f'fold must be one of 0..{NUM_FOLDS - 1}, '
-                         f'got {fold!r}')
+                         f'got {fold!r}{unresolved_hint(fold)}')
     start = fold * CLASSES_PER_FOLD
     return list(range(start, start + CLASSES_PER_FOLD))
 

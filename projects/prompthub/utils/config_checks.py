@@ -44,6 +44,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from .config_references import resolve_config_references
 from .validation import is_real_number
 
 #: Prefix of a ``--cfg-options`` key that is merged without the check.
@@ -482,7 +483,9 @@ def apply_cfg_options(cfg: Config,
     """Merge ``--cfg-options`` into ``cfg`` after checking them.
 
     The tools' one call: :func:`check_cfg_options` (unknown keys raise,
-    ``+key`` adds a key unchecked), ``cfg.merge_from_dict``, then
+    ``+key`` adds a key unchecked), ``cfg.merge_from_dict``, the config's
+    ``${name}`` references resolved (:mod:`.config_references`, so
+    ``--cfg-options fold=1`` reaches every dataset), then
     :func:`check_optimizer_values` (also when ``options`` is empty: a
     config file can hold a bad number too).
 
@@ -494,6 +497,7 @@ def apply_cfg_options(cfg: Config,
     merged = check_cfg_options(cfg, options, schemas)
     if merged:
         cfg.merge_from_dict(dict(merged, **linked_options(cfg, merged)))
+    resolve_config_references(cfg)
     check_optimizer_values(cfg)
 
 
@@ -526,3 +530,20 @@ def linked_options(cfg: Config, options: dict) -> dict:
             if target not in options:
                 derived[target] = options[key]
     return derived
+
+
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                **fromfile_kwargs) -> Config:
+    """``Config.fromfile`` with checked ``--cfg-options`` and resolved
+    references: the config exactly as the tools run it.
+
+    Args:
+        path (str): The config file.
+        cfg_options (dict, optional): Parsed ``--cfg-options``.
+        **fromfile_kwargs: Passed to ``Config.fromfile`` (e.g.
+            ``import_custom_modules=False``).
+    """
+    cfg = Config.fromfile(path, **fromfile_kwargs)
+    apply_cfg_options(cfg, cfg_options)
+    return cfg

@@ -10,6 +10,8 @@ import math
 import numbers
 from typing import Any
 
+from .config_references import unresolved_hint
+
 
 def is_real_number(value: Any) -> bool:
     """Whether ``value`` is a finite real number (``bool`` is not)."""
@@ -39,7 +41,7 @@ def check_count(value: Any, name: str, owner: str, minimum: int = 1) -> int:
         raise ValueError(
             f'{owner}: {name} must be an integer >= {minimum}, got '
             f'{value!r}. Set {name} to a whole number >= {minimum} in the '
-            'config.')
+            f'config.{unresolved_hint(value)}')
     return int(value)
 
 

@@ -1,6 +1,8 @@
 """A Runner whose ``load_from`` and ``resume`` load checkpoints exactly."""
+import copy
 from typing import Any
 
+from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
@@ -8,6 +10,8 @@ from projects.prompthub.models.utils.strict_load import (
     ALLOW_KEY, DEFAULT_REVISE_KEYS, load_state_dict_exactly, parse_load_allow,
     read_checkpoint)
 from projects.prompthub.registry import RUNNERS
+from projects.prompthub.utils.config_references import \
+    resolve_config_references
 
 
 @RUNNERS.register_module()
@@ -24,7 +28,23 @@ class StrictLoadRunner(Runner):
     names (see :mod:`projects.prompthub.models.utils.strict_load`). Files
     that cannot be read raise an error naming the file. ``resume`` loads
     through the same method (a resumed checkpoint holds the whole model).
+
+    It also resolves the config's ``${name}`` references before building
+    anything, so that a config run by another tool (e.g. mmseg's
+    ``tools/train.py``) gets the same datasets as with ours.
     """
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'StrictLoadRunner':
+        """Build the runner from ``cfg`` with its references resolved.
+
+        Args:
+            cfg (Config): The config; not modified.
+        """
+        cfg = copy.deepcopy(cfg)
+        if not isinstance(cfg, Config):
+            cfg = Config(cfg)
+        return super().from_cfg(resolve_config_references(cfg))
 
     def load_checkpoint(self,
                         filename: str,
