@@ -313,9 +313,12 @@ def build_model(cfg_path: str,
 def describe_model(model) -> dict:
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     bb = model.backbone
+    # The MAE-VQGAN's target network is its VQGAN; a backbone that is its
+    # own target network (pixel targets) has no separate tokenizer.
+    target = bb.target_network()
     return dict(
         backbone_params=count(bb),
-        vqgan_params=count(bb.vae) if hasattr(bb, 'vae') else 0,
+        vqgan_params=count(target) if target is not bb else 0,
         neck_params=count(model.neck),
         embed_dim=bb.embed_dim)
 

@@ -44,14 +44,8 @@ def check_files_exist(paths: Iterable[str], what: str, hint: str) -> None:
     The message also counts the other missing files, so that a partly
     extracted dataset is reported once rather than file by file.
     """
-    missing = []
-    seen = set()
-    for path in paths:
-        if path in seen:
-            continue
-        seen.add(path)
-        if not osp.isfile(path):
-            missing.append(path)
+    # ``dict.fromkeys`` checks each path once, in the order given.
+    missing = [path for path in dict.fromkeys(paths) if not osp.isfile(path)]
     if missing:
         more = (f' (and {len(missing) - 1} more missing)'
                 if len(missing) > 1 else '')

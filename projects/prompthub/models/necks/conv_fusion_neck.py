@@ -1,6 +1,4 @@
 """Convolution-based fusion (the reference's ``PromptGeneratorConv``)."""
-from typing import Optional, Union
-
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -21,50 +19,30 @@ class ConvFusionNeck(LocalityFusionNeck):
     :class:`LocalityFusionNeck` may be combined with the convolutions.
 
     Args:
-        embed_dims (int): Token width D. Defaults to 1024.
-        num_heads (int): Attention heads. Defaults to 8.
-        dropout (float): Attention dropout. Defaults to 0.25.
         kernel_size (int): Odd convolution size: the neighbourhood each
             prompt token mixes. Defaults to 3.
-        grid (int): Token block side. Defaults to 7.
         locality (str): Cross-attention locality, see
             :class:`LocalityFusionNeck`. Defaults to ``'patchwise'`` (the
             convolutions already give the locality).
-        sigma (float): Locality scale for the Gaussian-type kinds.
-            Defaults to 0.65.
-        cut_threshold (float): Cut level. Defaults to 0.01.
-        init_cfg (dict | list[dict], optional): MMEngine init config.
-            Defaults to None.
+        **kwargs: The other arguments of :class:`LocalityFusionNeck`
+            (``embed_dims``, ``num_heads``, ``dropout``, ``sigma``, ``grid``,
+            ``cut_threshold``, ``label_keys``, ``init_cfg``), with its
+            defaults.
     """
 
     def __init__(self,
-                 embed_dims: int = 1024,
-                 num_heads: int = 8,
-                 dropout: float = 0.25,
+                 *,
                  kernel_size: int = 3,
-                 grid: int = 7,
                  locality: str = 'patchwise',
-                 sigma: float = 0.65,
-                 cut_threshold: float = 0.01,
-                 init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(
-            embed_dims=embed_dims,
-            num_heads=num_heads,
-            dropout=dropout,
-            sigma=sigma,
-            grid=grid,
-            locality=locality,
-            cut_threshold=cut_threshold,
-            init_cfg=init_cfg)
+                 **kwargs) -> None:
+        super().__init__(locality=locality, **kwargs)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f'kernel_size must be a positive odd number '
-                             f'(to keep the {grid}x{grid} grid), got '
-                             f'{kernel_size!r}.')
-        padding = (kernel_size - 1) // 2
-        self.img_conv = nn.Conv2d(
-            embed_dims, embed_dims, kernel_size, padding=padding)
-        self.label_conv = nn.Conv2d(
-            embed_dims, embed_dims, kernel_size, padding=padding)
+                             f'(to keep the {self.grid}x{self.grid} grid), '
+                             f'got {kernel_size!r}.')
+        dims, padding = self.embed_dims, (kernel_size - 1) // 2
+        self.img_conv = nn.Conv2d(dims, dims, kernel_size, padding=padding)
+        self.label_conv = nn.Conv2d(dims, dims, kernel_size, padding=padding)
 
     @staticmethod
     def _conv_tokens(conv: nn.Conv2d, tokens: Tensor) -> Tensor:

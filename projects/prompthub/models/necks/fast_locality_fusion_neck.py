@@ -1,7 +1,5 @@
 """The locality fusion neck without its prompt alignment (not the
 reference; for speed)."""
-from typing import Optional, Union
-
 from projects.prompthub.registry import MODELS
 from .locality_fusion_neck import LocalityFusionNeck
 
@@ -26,41 +24,16 @@ class FastLocalityFusionNeck(LocalityFusionNeck):
     do not load into it.
 
     Args:
-        embed_dims (int): Token width D. Defaults to 1024.
-        num_heads (int): Attention heads. Defaults to 8.
-        dropout (float): Attention dropout. Defaults to 0.25.
-        sigma (float): Locality scale, see :class:`LocalityFusionNeck`.
-            Defaults to 0.65.
-        grid (int): Token block side. Defaults to 7.
-        locality (str): Locality kind, see :class:`LocalityFusionNeck`.
-            Defaults to ``'gaussian'``.
-        cut_threshold (float): Cut level. Defaults to 0.01.
         label_keys (bool): Keys that see their label token. Without them
             (and without the alignment) the keys ignore the prompts' labels,
             so keep the default unless that is what is measured.
             Defaults to True.
-        init_cfg (dict | list[dict], optional): MMEngine init config.
-            Defaults to None.
+        **kwargs: The other arguments of :class:`LocalityFusionNeck`
+            (``embed_dims``, ``num_heads``, ``dropout``, ``sigma``, ``grid``,
+            ``locality``, ``cut_threshold``, ``init_cfg``), with its
+            defaults.
     """
 
-    def __init__(self,
-                 embed_dims: int = 1024,
-                 num_heads: int = 8,
-                 dropout: float = 0.25,
-                 sigma: float = 0.65,
-                 grid: int = 7,
-                 locality: str = 'gaussian',
-                 cut_threshold: float = 0.01,
-                 label_keys: bool = True,
-                 init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(
-            embed_dims=embed_dims,
-            num_heads=num_heads,
-            dropout=dropout,
-            sigma=sigma,
-            grid=grid,
-            locality=locality,
-            cut_threshold=cut_threshold,
-            label_keys=label_keys,
-            init_cfg=init_cfg)
+    def __init__(self, *, label_keys: bool = True, **kwargs) -> None:
+        super().__init__(label_keys=label_keys, **kwargs)
         self.prompt_align = None
