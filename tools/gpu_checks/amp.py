@@ -6,8 +6,8 @@ import math
 import os.path as osp
 import time
 
-from .context import FAIL, PASS, Context, Result
-from .process import REPO, run_worker
+from .context import FAIL, PASS, Context, Result, run_worker
+from .process import REPO
 from .profiles import TINY_CONFIG
 
 NAME = 'amp'

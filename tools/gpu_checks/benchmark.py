@@ -4,8 +4,7 @@ the GPU); its JSON and tables are kept as they are."""
 import math
 from typing import List, Tuple
 
-from .context import FAIL, PASS, Context, Result
-from .process import run_worker
+from .context import FAIL, PASS, Context, Result, run_worker
 
 NAME = 'benchmark'
 

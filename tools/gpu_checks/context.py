@@ -1,13 +1,14 @@
-"""What the checks share (output folder, mode, settings, clock, probe) and
-what each returns (a row of the summary)."""
+"""What the checks share (output folder, mode, settings, clock, probe), what
+each returns (a row of the summary), and how they run a worker."""
+import json
 import os
 import os.path as osp
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
-from .process import REPO, run_worker
+from .process import REPO, last_line, run_logged
 from .profiles import profile
 
 PASS, FAIL, SKIP = 'PASS', 'FAIL', 'SKIP'
@@ -107,3 +108,26 @@ class Context:
             p for p in (REPO, env.get('PYTHONPATH')) if p)
         env['PYTHON'] = self.python()  # for the launch scripts
         return env
+
+
+def run_worker(ctx: Context, worker: str, params: dict, log: str,
+               timeout: float) -> Tuple[Optional[dict], str]:
+    """Run ``worker`` (a name in :data:`.worker.WORKERS`) in the project's
+    interpreter.
+
+    Returns:
+        tuple: The worker's result dict (None when it did not finish) and,
+        when it did not, why (one line).
+    """
+    result = osp.join(ctx.work, f'{worker}_{time.monotonic_ns()}.json')
+    cmd = [
+        ctx.python(), '-m', 'tools.gpu_checks.worker', worker, '--params',
+        json.dumps(params), '--result', result
+    ]
+    rc, timed_out = run_logged(cmd, log, timeout, ctx.env())
+    if timed_out:
+        return None, f'timed out after {timeout:.0f} s'
+    if rc != 0 or not osp.exists(result):
+        return None, f'exit {rc}: {last_line(log)}'
+    with open(result) as f:
+        return json.load(f), ''

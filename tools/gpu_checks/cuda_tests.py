@@ -6,8 +6,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Dict, List
 
-from .context import FAIL, PASS, SKIP, Context, Result
-from .process import REPO, run_logged, run_worker
+from .context import FAIL, PASS, SKIP, Context, Result, run_worker
+from .process import REPO, run_logged
 
 NAME = 'cuda_tests'
 

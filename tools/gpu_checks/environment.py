@@ -6,8 +6,8 @@ import os
 import subprocess
 from typing import Optional
 
-from .context import FAIL, PASS, Context, Result
-from .process import run_logged, run_worker
+from .context import FAIL, PASS, Context, Result, run_worker
+from .process import run_logged
 
 NAME = 'setup'
 

@@ -1,18 +1,13 @@
 """Subprocesses of the checks: each in a process group of its own, killed
 whole at its time limit, its output appended to the check's log."""
 import contextlib
-import json
 import os
 import os.path as osp
 import shlex
 import signal
 import socket
 import subprocess
-import time
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
-
-if TYPE_CHECKING:
-    from .context import Context
+from typing import Sequence, Tuple
 
 #: The repository: the working directory of every subprocess.
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -56,29 +51,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def run_worker(ctx: 'Context', worker: str, params: dict, log: str,
-               timeout: float) -> Tuple[Optional[dict], str]:
-    """Run ``worker`` (a name in :data:`.worker.WORKERS`) in the project's
-    interpreter.
-
-    Returns:
-        tuple: The worker's result dict (None when it did not finish) and,
-        when it did not, why (one line).
-    """
-    result = osp.join(ctx.work, f'{worker}_{time.monotonic_ns()}.json')
-    cmd = [
-        ctx.python(), '-m', 'tools.gpu_checks.worker', worker, '--params',
-        json.dumps(params), '--result', result
-    ]
-    rc, timed_out = run_logged(cmd, log, timeout, ctx.env())
-    if timed_out:
-        return None, f'timed out after {timeout:.0f} s'
-    if rc != 0 or not osp.exists(result):
-        return None, f'exit {rc}: {last_line(log)}'
-    with open(result) as f:
-        return json.load(f), ''
 
 
 def last_line(log: str) -> str:

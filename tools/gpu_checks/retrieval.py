@@ -4,8 +4,7 @@ time left, with the tool's scaling to COCO-train."""
 import json
 import time
 
-from .context import FAIL, PASS, Context, Result
-from .process import run_worker
+from .context import FAIL, PASS, Context, Result, run_worker
 
 NAME = 'retrieval'
 

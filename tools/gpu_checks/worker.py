@@ -2,7 +2,7 @@
 
     python -m tools.gpu_checks.worker NAME --params JSON --result PATH
 
-The checks start it (:func:`.process.run_worker`) from the repository, so
+The checks start it (:func:`.context.run_worker`) from the repository, so
 that torch and the project are imported here and never by the checks."""
 import argparse
 import json
