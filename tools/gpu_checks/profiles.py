@@ -71,7 +71,3 @@ def profile(dry_run: bool) -> dict:
         return copy.deepcopy(value[int(dry_run)])
 
     return pick(SETTINGS)
-
-
-GPU_PROFILE = profile(dry_run=False)
-DRY_PROFILE = profile(dry_run=True)
