@@ -1,4 +1,5 @@
-"""tools/gpu_check.py: its dry run end to end on CPU, and its verdicts."""
+"""tools/gpu_check.py: its dry run end to end on CPU, and the verdicts of
+its checks (tools/gpu_checks/)."""
 import json
 import os
 import os.path as osp
@@ -7,7 +8,10 @@ import sys
 
 import pytest
 
-from tools import gpu_check
+from tools.gpu_checks import amp, benchmark, cuda_tests, dist, environment
+from tools.gpu_checks.context import Context, Result
+from tools.gpu_checks.runner import run_check
+from tools.gpu_checks.summary import format_table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -116,23 +120,27 @@ def test_a_check_over_its_time_limit_fails_the_run(tmp_path):
 
 
 # -- verdicts on given measurements (no subprocess) --------------------------
-def _context(tmp_path, dry_run=True) -> gpu_check.Context:
-    return gpu_check.Context(
+def _context(tmp_path, dry_run=True) -> Context:
+    return Context(
         str(tmp_path), dry_run, budget=60, timeouts={}, overrides={})
 
 
-AMP_MEASURED = dict(
-    optim_wrapper='AmpOptimWrapper',
-    amp_dtype='float16',
-    iters=20,
-    losses_finite=True,
-    loss_first5=7.0,
-    loss_last5=6.5,
-    amp_logits_dtype='float16',
-    logit_diff_rel=0.01,
-    code_agreement=0.999,
-    level_diff=0.5,
-    pixel_diff=0.2)
+def _amp_measured(prof: dict, **change) -> dict:
+    """What the AMP worker measures: a run inside the GPU profile's
+    tolerances (``prof``), with ``change``."""
+    measured = dict(
+        optim_wrapper=prof['optim_wrapper'],
+        amp_dtype=prof['amp_dtype'],
+        iters=prof['iters'],
+        amp_logits_dtype=prof['amp_dtype'],
+        logit_diff_rel=prof['max_logit_diff_rel'] / 2,
+        code_agreement=(1 + prof['min_code_agreement']) / 2,
+        level_diff=prof['max_level_diff'] / 4,
+        losses_finite=True,
+        loss_first5=7.0,
+        loss_last5=6.5,
+        pixel_diff=0.2)
+    return dict(measured, **change)
 
 
 @pytest.mark.parametrize('change, failure', [
@@ -146,10 +154,11 @@ AMP_MEASURED = dict(
     (dict(level_diff=2.5), 'AMP predictions differ from fp32'),
 ])
 def test_amp_verdict(tmp_path, monkeypatch, change, failure):
-    measured = dict(AMP_MEASURED, **change)
-    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+    ctx = _context(tmp_path, dry_run=False)
+    measured = _amp_measured(ctx.profile['amp'], **change)
+    monkeypatch.setattr(amp, 'run_worker', lambda *a, **k:
                         (dict(measured), ''))
-    result = gpu_check.check_amp(_context(tmp_path, dry_run=False))
+    result = amp.check(ctx)
     if failure is None:
         assert result.status == 'PASS', result.key
         assert result.details['failures'] == []
@@ -162,9 +171,9 @@ def test_amp_verdict(tmp_path, monkeypatch, change, failure):
 def test_a_crashed_worker_is_a_fail_row_with_its_last_line(
         tmp_path, monkeypatch):
     # The collection worker (pytest alone: a light subprocess) raises.
-    monkeypatch.setattr(gpu_check, 'cuda_test_files',
+    monkeypatch.setattr(cuda_tests, 'cuda_test_files',
                         lambda: ['tests/no_such_test.py'])
-    result = gpu_check.run_check(_context(tmp_path), 'cuda_tests')
+    result = run_check(_context(tmp_path), 'cuda_tests')
     assert result.status == 'FAIL'
     assert result.key.startswith('collection: exit 1: RuntimeError: pytest '
                                  "could not collect ['tests/no_such_test.py']")
@@ -172,9 +181,8 @@ def test_a_crashed_worker_is_a_fail_row_with_its_last_line(
 
 
 def test_no_time_left_is_a_fail_row(tmp_path):
-    ctx = gpu_check.Context(
-        str(tmp_path), True, budget=1, timeouts={}, overrides={})
-    result = gpu_check.run_check(ctx, 'benchmark')
+    ctx = Context(str(tmp_path), True, budget=1, timeouts={}, overrides={})
+    result = run_check(ctx, 'benchmark')
     assert result.status == 'FAIL'
     assert result.key.startswith('not run: ')
 
@@ -183,30 +191,30 @@ def test_log_parsers(tmp_path):
     log = ('Epoch(train) [1][ 3/4]  lr: 3e-02\n'
            'resumed epoch: 1, iter: 4\n'
            'Epoch(train) [2][4/4]  lr: 3e-02\n')
-    assert gpu_check._last_iter(log) == 8
-    assert gpu_check._resumed_at(log) == (1, 4)
-    assert gpu_check._last_iter('nothing') is None
-    assert gpu_check._resumed_at('nothing') is None
+    assert dist._last_iter(log) == 8
+    assert dist._resumed_at(log) == (1, 4)
+    assert dist._last_iter('nothing') is None
+    assert dist._resumed_at('nothing') is None
     xml = tmp_path / 'r.xml'
     xml.write_text('<testsuites><testsuite tests="3" failures="1" '
                    'errors="0" skipped="1"/></testsuites>')
-    assert gpu_check.junit_counts(str(xml)) == dict(
+    assert cuda_tests.junit_counts(str(xml)) == dict(
         passed=1, failed=1, errors=0, skipped=1)
-    assert gpu_check.junit_counts(str(tmp_path / 'missing.xml')) == {}
-    assert gpu_check._grid(
+    assert cuda_tests.junit_counts(str(tmp_path / 'missing.xml')) == {}
+    assert benchmark._grid(
         ['cfg', '--batch-sizes', '16', '--num-prompts', '1', '4',
          '--amp']) == [(16, 1), (16, 4)]
 
 
 def test_summary_table_formats():
     results = [
-        gpu_check.Result('setup', 'PASS', 1.25, 'ready'),
-        gpu_check.Result('amp', 'FAIL', 10.0, 'a | b'),
+        Result('setup', 'PASS', 1.25, 'ready'),
+        Result('amp', 'FAIL', 10.0, 'a | b'),
     ]
-    text = gpu_check.format_table(results, markdown=False).splitlines()
+    text = format_table(results, markdown=False).splitlines()
     assert text[0].split() == ['check', 'status', 'seconds', 'key', 'numbers']
     assert text[1].split() == ['setup', 'PASS', '1.2', 'ready']
-    md = gpu_check.format_table(results, markdown=True).splitlines()
+    md = format_table(results, markdown=True).splitlines()
     assert md[0] == '| check | status | seconds | key numbers |'
     assert md[3] == '| amp | FAIL | 10.0 | a \\| b |'
 
@@ -230,16 +238,16 @@ def test_setup_runs_setup_env_with_the_device_arch(tmp_path, monkeypatch):
             mmcv_cuda='13.0'),
     ])
     calls = []
-    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+    monkeypatch.setattr(environment, 'run_worker', lambda *a, **k:
                         (next(probes), ''))
 
     def run_logged(cmd, log, timeout, env):
         calls.append((cmd, env['FORCE_CUDA'], env['TORCH_CUDA_ARCH_LIST']))
         return 0, False
 
-    monkeypatch.setattr(gpu_check, 'run_logged', run_logged)
+    monkeypatch.setattr(environment, 'run_logged', run_logged)
     ctx = _context(tmp_path, dry_run=False)
-    result = gpu_check.run_check(ctx, 'setup')
+    result = run_check(ctx, 'setup')
     assert calls == [(['bash', 'tools/setup_env.sh'], '1', '9.0')]
     assert result.status == 'PASS', result.key
     assert result.key.endswith('setup_env.sh ran')
@@ -249,11 +257,11 @@ def test_setup_runs_setup_env_with_the_device_arch(tmp_path, monkeypatch):
 
 def test_setup_failure_names_what_is_missing(tmp_path, monkeypatch):
     probe = dict(ready=False, errors=['torch sees no CUDA device'])
-    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+    monkeypatch.setattr(environment, 'run_worker', lambda *a, **k:
                         (dict(probe), ''))
-    monkeypatch.setattr(gpu_check, 'run_logged', lambda *a, **k: (1, False))
-    monkeypatch.setattr(gpu_check, '_cuda_arch', lambda probe: None)
-    result = gpu_check.run_check(_context(tmp_path, dry_run=False), 'setup')
+    monkeypatch.setattr(environment, 'run_logged', lambda *a, **k: (1, False))
+    monkeypatch.setattr(environment, '_cuda_arch', lambda probe: None)
+    result = run_check(_context(tmp_path, dry_run=False), 'setup')
     assert result.status == 'FAIL'
     assert result.key == 'torch sees no CUDA device (setup_env.sh: exit 1)'
 
@@ -263,7 +271,7 @@ def test_setup_failure_names_what_is_missing(tmp_path, monkeypatch):
 def test_cuda_tests_pass_only_when_all_ran(tmp_path, monkeypatch, tests,
                                            skipped, status):
     ids = ['tests/a.py::test_x', 'tests/b.py::test_y']
-    monkeypatch.setattr(gpu_check, 'run_worker', lambda *a, **k:
+    monkeypatch.setattr(cuda_tests, 'run_worker', lambda *a, **k:
                         (dict(node_ids=ids), ''))
     ran = []
 
@@ -274,10 +282,10 @@ def test_cuda_tests_pass_only_when_all_ran(tmp_path, monkeypatch, tests,
             f'errors="0" skipped="{skipped}"/></testsuites>')
         return 0, False
 
-    monkeypatch.setattr(gpu_check, 'run_logged', run_logged)
+    monkeypatch.setattr(cuda_tests, 'run_logged', run_logged)
     ctx = _context(tmp_path, dry_run=False)
     ctx.probe = dict(cuda_available=True)
-    result = gpu_check.run_check(ctx, 'cuda_tests')
+    result = run_check(ctx, 'cuda_tests')
     assert ran[0][-2:] == ids and '-m' in ran[0] and 'pytest' in ran[0]
     assert result.status == status, result.key
     assert result.details['counts']['skipped'] == skipped
