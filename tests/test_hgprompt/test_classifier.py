@@ -6,14 +6,7 @@ from mmengine.structures import BaseDataElement
 from projects.hgprompt.engine import HGPCGradOptimWrapper
 from projects.hgprompt.models import (HGPromptClassifier, load_prompt_bank,
                                       save_prompt)
-
-BACKBONE = dict(
-    type='VPTPromptedViT',
-    arch='vit_tiny_patch16_224',
-    vit_kwargs=dict(
-        img_size=16, patch_size=8, embed_dim=32, depth=2, num_heads=2),
-    prompt_length=2,
-    deep=True)
+from ._helpers import TINY_BACKBONE, tiny_classifier
 
 
 @pytest.fixture
@@ -25,13 +18,6 @@ def bank(tmp_path):
             torch.randn(2, 2, 32, generator=gen),
             task=f'src{k}')
     return str(tmp_path)
-
-
-def _model(bank, **kwargs):
-    torch.manual_seed(0)
-    kwargs.setdefault('init', 'ensemble')
-    return HGPromptClassifier(
-        backbone=BACKBONE, num_classes=3, source_prompts=bank, **kwargs)
 
 
 def _batch(n=12):
@@ -62,32 +48,32 @@ def test_bank_roundtrip_and_shape_errors(bank, tmp_path):
     with pytest.raises(ValueError, match='embedding dim'):
         HGPromptClassifier(
             backbone=dict(
-                BACKBONE,
-                vit_kwargs=dict(BACKBONE['vit_kwargs'], embed_dim=16)),
+                TINY_BACKBONE,
+                vit_kwargs=dict(TINY_BACKBONE['vit_kwargs'], embed_dim=16)),
             num_classes=3,
             source_prompts=bank,
             init='uniform')
 
 
 def test_onehot_weights_reproduce_single_source(bank):
-    model = _model(bank)
+    model = tiny_classifier(bank)
     x, _ = _batch(4)
     with torch.no_grad():
         model.weight_logits.copy_(torch.tensor([-1e4, 1e4, -1e4]))
         torch.testing.assert_close(model.composed_prompt(),
                                    model.source_prompts[1])
-        single = _model(bank, init='source', source_name='src1')
+        single = tiny_classifier(bank, init='source', source_name='src1')
         single.head.load_state_dict(model.head.state_dict())
         torch.testing.assert_close(model(x), single(x))
         # uniform logits = uniform average init
         model.weight_logits.zero_()
-        uniform = _model(bank, init='uniform')
+        uniform = tiny_classifier(bank, init='uniform')
         torch.testing.assert_close(model.composed_prompt(),
                                    uniform.target_prompt.data)
 
 
 def test_per_layer_and_affine_weights(bank):
-    model = _model(bank, per_layer_weights=True)
+    model = tiny_classifier(bank, per_layer_weights=True)
     assert model.ensemble_weights().shape == (2, 3)
     with torch.no_grad():
         model.weight_logits.copy_(
@@ -95,7 +81,7 @@ def test_per_layer_and_affine_weights(bank):
     prompt = model.composed_prompt()
     torch.testing.assert_close(prompt[0], model.source_prompts[0, 0])
     torch.testing.assert_close(prompt[1], model.source_prompts[2, 1])
-    affine = _model(bank, weight_param='affine')
+    affine = tiny_classifier(bank, weight_param='affine')
     torch.testing.assert_close(affine.ensemble_weights(),
                                torch.full((3, ), 1 / 3))
 
@@ -112,7 +98,7 @@ def _step(model, optim, x, samples):
 
 
 def test_two_stages_train_only_what_they_should(bank):
-    model = _model(bank)
+    model = tiny_classifier(bank)
     model.train()
     optim = torch.optim.Adam(model.parameters(), lr=0.1)
     frozen = {k: v.clone() for k, v in model.backbone.state_dict().items()}
@@ -145,7 +131,7 @@ def test_two_stages_train_only_what_they_should(bank):
         assert torch.equal(v, frozen[k]), k
     assert torch.equal(model.source_prompts, sources)
     # the stage survives a state-dict round trip (resume / test.py)
-    fresh = _model(bank)
+    fresh = tiny_classifier(bank)
     fresh.load_state_dict(model.state_dict())
     assert fresh.stage == 'B'
     with torch.no_grad():
@@ -153,7 +139,7 @@ def test_two_stages_train_only_what_they_should(bank):
 
 
 def test_predict_and_source_cache(bank):
-    model = _model(bank, init='uniform')
+    model = tiny_classifier(bank, init='uniform')
     x, samples = _batch(4)
     out = model.predict(x, samples)
     assert out[0].pred_score.shape == (3, )
@@ -166,9 +152,10 @@ def test_predict_and_source_cache(bank):
 
 def test_init_errors(bank):
     with pytest.raises(ValueError, match='needs source_prompts'):
-        HGPromptClassifier(backbone=BACKBONE, num_classes=3, init='ensemble')
+        HGPromptClassifier(
+            backbone=TINY_BACKBONE, num_classes=3, init='ensemble')
     with pytest.raises(ValueError, match='Unknown source'):
-        _model(bank, init='source', source_name='nope')
+        tiny_classifier(bank, init='source', source_name='nope')
 
 
 def test_stage_hook_hscore_prior_and_switch(bank):
@@ -177,7 +164,7 @@ def test_stage_hook_hscore_prior_and_switch(bank):
     from projects.hgprompt.engine import HGPromptStageHook
     from projects.hgprompt.models import h_score
 
-    model = _model(bank)
+    model = tiny_classifier(bank)
     x, samples = _batch(12)
     loader = [
         dict(inputs=list(x[:6].byte()), data_samples=samples[:6]),
@@ -216,7 +203,7 @@ def test_stage_hook_hscore_prior_and_switch(bank):
 def test_stage_a_with_pcgrad(bank):
     """PCGrad over the per-source losses trains the weights and the head
     only, and needs its own optimizer wrapper."""
-    model = _model(
+    model = tiny_classifier(
         bank,
         loss_gar=dict(type='HGGradAlignLoss', loss_weight=0.0),
         grad_surgery='pcgrad')
@@ -244,7 +231,7 @@ def test_stage_a_with_pcgrad(bank):
         model.train_step(
             data, OptimWrapper(torch.optim.SGD([model.weight_logits], lr=0.1)))
     with pytest.raises(ValueError, match='grad_surgery'):
-        _model(bank, grad_surgery='cagrad')
+        tiny_classifier(bank, grad_surgery='cagrad')
 
 
 def test_batch_statistic_terms_fail_under_ddp(bank, monkeypatch):
@@ -253,7 +240,7 @@ def test_batch_statistic_terms_fail_under_ddp(bank, monkeypatch):
     from projects.prompthub.utils import distributed
     monkeypatch.setattr(distributed, 'get_world_size', lambda: 2)
     x, samples = _batch(6)
-    model = _model(bank)
+    model = tiny_classifier(bank)
     model.train()
     with pytest.raises(RuntimeError) as err:
         model.loss(x, samples)
@@ -262,7 +249,7 @@ def test_batch_statistic_terms_fail_under_ddp(bank, monkeypatch):
         in msg
     assert '2 DDP processes' in msg and 'python tools/train.py' in msg
     with pytest.raises(RuntimeError, match="grad_surgery='pcgrad'"):
-        _model(
+        tiny_classifier(
             bank,
             grad_surgery='pcgrad',
             loss_gar=dict(type='HGGradAlignLoss',
@@ -274,4 +261,5 @@ def test_batch_statistic_terms_fail_under_ddp(bank, monkeypatch):
     model.stage_b_h_weight = 0.1
     with pytest.raises(RuntimeError, match='stage_b_h_weight'):
         model.loss(x, samples)
-    assert set(_model(bank, init='random').loss(x, samples)) == {'loss_ce'}
+    assert set(tiny_classifier(bank,
+                               init='random').loss(x, samples)) == {'loss_ce'}

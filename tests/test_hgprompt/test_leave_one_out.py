@@ -9,16 +9,9 @@ import torch
 from mmengine.config import Config
 
 from projects.hgprompt.engine import HGSourceOverlapHook
-from projects.hgprompt.models import (HGPromptClassifier, load_prompt_bank,
-                                      prompt_bank, save_prompt)
+from projects.hgprompt.models import load_prompt_bank, prompt_bank, save_prompt
+from ._helpers import tiny_classifier
 
-BACKBONE = dict(
-    type='VPTPromptedViT',
-    arch='vit_tiny_patch16_224',
-    vit_kwargs=dict(
-        img_size=16, patch_size=8, embed_dim=32, depth=2, num_heads=2),
-    prompt_length=2,
-    deep=True)
 TASKS = ('dtd', 'eurosat', 'svhn')
 
 
@@ -39,12 +32,7 @@ def test_target_prompt_is_left_out_by_name(bank):
     full, _ = load_prompt_bank(bank)
     assert names == ['dtd', 'svhn']
     assert torch.equal(prompts, full[[0, 2]])
-    model = HGPromptClassifier(
-        backbone=BACKBONE,
-        num_classes=3,
-        source_prompts=bank,
-        target_task='svhn',
-        init='ensemble')
+    model = tiny_classifier(bank, target_task='svhn')
     assert model.source_names == ['dtd', 'eurosat']
     assert model.weight_logits.shape == (2, )
     assert [m['task'] for m in model.source_meta] == ['dtd', 'eurosat']
@@ -102,12 +90,7 @@ def test_overlap_hook_refuses_a_source_trained_on_the_target_folder(
         torch.zeros(2, 2, 32),
         task='renamed',
         data_root=str(tmp_path / 'data' / 'dtd'))
-    model = HGPromptClassifier(
-        backbone=BACKBONE,
-        num_classes=3,
-        source_prompts=bank,
-        target_task='dtd',
-        init='uniform')
+    model = tiny_classifier(bank, target_task='dtd', init='uniform')
     assert 'dtd' not in model.source_names  # excluded by name ...
     runner, messages = _runner(model, str(tmp_path / 'data' / 'dtd'))
     with pytest.raises(ValueError) as err:  # ... the copy by its folder

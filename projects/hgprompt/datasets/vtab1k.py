@@ -10,6 +10,7 @@ from PIL import Image
 
 from projects.hgprompt.registry import DATASETS, TRANSFORMS
 from projects.prompthub.utils.image_io import read_image
+from projects.prompthub.utils.validation import check_choice
 
 VTAB_SPLITS = ('train800', 'val200', 'train800val200', 'test')
 
@@ -46,9 +47,7 @@ class VTAB1kDataset(BaseDataset):
                  max_samples: Optional[int] = None,
                  subset_seed: int = 0,
                  **kwargs) -> None:
-        if split not in VTAB_SPLITS:
-            raise ValueError(f'split must be one of {VTAB_SPLITS}, got '
-                             f'{split!r}')
+        check_choice(split, 'split', VTAB_SPLITS, type(self).__name__)
         self.split = split
         self.num_classes = num_classes
         self.max_samples = max_samples

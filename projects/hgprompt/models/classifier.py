@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from projects.hgprompt.registry import MODELS
 from projects.prompthub.utils.distributed import require_single_process
+from projects.prompthub.utils.validation import check_choice
 from .prompt_bank import load_prompt, load_prompt_bank
 
 INIT_MODES = ('random', 'uniform', 'source', 'file', 'ensemble', 'none')
@@ -106,14 +107,11 @@ class HGPromptClassifier(BaseModel):
                 std=[58.395, 57.12, 57.375])
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if init not in INIT_MODES:
-            raise ValueError(f'init must be one of {INIT_MODES}, got '
-                             f'{init!r}')
-        if grad_surgery not in (None, 'pcgrad'):
-            raise ValueError("grad_surgery must be None or 'pcgrad', got "
-                             f'{grad_surgery!r}')
-        if weight_param not in ('softmax', 'affine'):
-            raise ValueError("weight_param must be 'softmax' or 'affine'")
+        owner = type(self).__name__
+        check_choice(init, 'init', INIT_MODES, owner)
+        check_choice(grad_surgery, 'grad_surgery', (None, 'pcgrad'), owner)
+        check_choice(weight_param, 'weight_param', ('softmax', 'affine'),
+                     owner)
         self.backbone = MODELS.build(backbone)
         self.init_mode = init
         self.num_classes = num_classes

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from projects.hgprompt.registry import MODELS
+from projects.prompthub.utils.validation import check_choice
 
 H_ESTIMATORS = ('shrinkage', 'ridge', 'trace_ratio', 'pinv')
 
@@ -52,9 +53,7 @@ def h_score(feats: Tensor,
     Returns:
         Tensor: A scalar.
     """
-    if estimator not in H_ESTIMATORS:
-        raise ValueError(f'estimator must be one of {H_ESTIMATORS}, '
-                         f'got {estimator!r}')
+    check_choice(estimator, 'estimator', H_ESTIMATORS, 'h_score')
     if feats.dim() != 2 or feats.shape[0] != labels.shape[0]:
         raise ValueError('feats must be [n, d] with n labels, got '
                          f'{tuple(feats.shape)} and {tuple(labels.shape)}')
@@ -109,8 +108,7 @@ class HGHScoreLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_h') -> None:
         super().__init__()
-        if estimator not in H_ESTIMATORS:
-            raise ValueError(f'estimator must be one of {H_ESTIMATORS}')
+        check_choice(estimator, 'estimator', H_ESTIMATORS, type(self).__name__)
         self.estimator = estimator
         self.alpha = alpha
         self.eps = eps
@@ -293,14 +291,10 @@ class HGGradAlignLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_gar') -> None:
         super().__init__()
-        if gar_type not in ('var', 'cos'):
-            raise ValueError(f"gar_type must be 'var' or 'cos', got "
-                             f'{gar_type!r}')
-        if var_ref not in ('mean', 'composite'):
-            raise ValueError("var_ref must be 'mean' or 'composite'")
-        if ema_correction not in EMA_CORRECTIONS:
-            raise ValueError(f'ema_correction must be one of '
-                             f'{EMA_CORRECTIONS}, got {ema_correction!r}')
+        owner = type(self).__name__
+        check_choice(gar_type, 'gar_type', ('var', 'cos'), owner)
+        check_choice(var_ref, 'var_ref', ('mean', 'composite'), owner)
+        check_choice(ema_correction, 'ema_correction', EMA_CORRECTIONS, owner)
         self.gar_type = gar_type
         self.grad_wrt = grad_wrt
         self.ema = ema

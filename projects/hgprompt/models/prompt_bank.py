@@ -37,6 +37,12 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
+from .torch_file import load_torch_file
+
+#: The meta keys of the prompt's ``[D, L, d]`` sizes, in that order;
+#: :func:`save_prompt` writes them from the tensor itself.
+PROMPT_SHAPE_KEYS = ('num_layers', 'prompt_length', 'embed_dim')
+
 
 def save_prompt(path: str,
                 prompt: Tensor,
@@ -55,13 +61,8 @@ def save_prompt(path: str,
     if prompt.dim() != 3:
         raise ValueError('A prompt must have shape [D, L, d], got '
                          f'{tuple(prompt.shape)}.')
-    num_layers, length, dim = prompt.shape
-    info = dict(
-        task=task,
-        deep=deep,
-        prompt_length=length,
-        embed_dim=dim,
-        num_layers=num_layers)
+    info = dict(task=task, deep=deep)
+    info.update(zip(PROMPT_SHAPE_KEYS, prompt.shape))
     info.update(meta)
     dirname = osp.dirname(osp.abspath(path))
     os.makedirs(dirname, exist_ok=True)
@@ -92,12 +93,7 @@ def load_prompt(path: str) -> Tuple[Tensor, dict]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'Source prompt file not found: {path} '
                                 f'(expected {PROMPT_FORMAT}).')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise ValueError(f'{path} could not be read as a prompt file '
-                         f'({type(err).__name__}: {err}); expected '
-                         f'{PROMPT_FORMAT}.') from err
+    obj = load_torch_file(path, PROMPT_FORMAT, 'a prompt file')
     if not isinstance(obj, dict) or 'prompt' not in obj:
         raise ValueError(f'{path} is not a prompt file: expected '
                          f'{PROMPT_FORMAT}.')

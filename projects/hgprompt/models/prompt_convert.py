@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 import projects.prompthub.compat  # noqa: F401  (numpy/mmengine allow-list)
+from .torch_file import load_torch_file
 
 #: What the converter reads, for its error messages.
 INPUT_FORMATS = (
@@ -47,14 +48,8 @@ def _load(path: str) -> Any:
                                 f'(expected {INPUT_FORMATS}).')
     if path.endswith('.npy'):
         return np.load(path, allow_pickle=False)
-    try:
-        # Only an alias is added (and removed on exit): removing entries
-        # the project registered would break checkpoint loading later.
-        with torch.serialization.safe_globals(_numpy1_aliases()):
-            return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise ValueError(f'{path} could not be read ({type(err).__name__}: '
-                         f'{err}); expected {INPUT_FORMATS}.') from err
+    return load_torch_file(
+        path, INPUT_FORMATS, allowed_globals=_numpy1_aliases())
 
 
 def _tensor(value: Any, path: str, key: str) -> Tensor:

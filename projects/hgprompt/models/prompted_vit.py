@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from projects.hgprompt.registry import MODELS
+from .torch_file import load_torch_file
 
 #: What load_vit_checkpoint reads, for its error messages.
 VIT_FORMATS = (
@@ -48,12 +49,7 @@ def load_vit_checkpoint(vit: torch.nn.Module,
     if path.endswith('.npz'):
         _load_npz(vit, path)
         return
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise ValueError(f'{path} could not be read as a PyTorch state dict '
-                         f'({type(err).__name__}: {err}); expected '
-                         f'{VIT_FORMATS}.') from err
+    state = load_torch_file(path, VIT_FORMATS, 'a PyTorch state dict')
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
     if not isinstance(state, dict):

@@ -21,7 +21,8 @@ import sys
 sys.path.insert(0,
                 osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..')))
 
-from projects.hgprompt.models.prompt_bank import save_prompt  # noqa: E402
+from projects.hgprompt.models.prompt_bank import (  # noqa: E402
+    PROMPT_SHAPE_KEYS, save_prompt)
 from projects.hgprompt.models.prompt_convert import \
     read_foreign_prompt  # noqa: E402
 
@@ -51,7 +52,7 @@ def main(argv=None) -> None:
         source_format=fmt)
     if args.data_root:
         meta['data_root'] = osp.realpath(args.data_root)
-    for key in ('prompt_length', 'embed_dim', 'num_layers'):
+    for key in PROMPT_SHAPE_KEYS:
         meta.pop(key, None)  # save_prompt writes them from the tensor
     save_prompt(args.out, prompt, **meta)
     print(f'{args.src} ({fmt}) -> {args.out}: task {args.task!r}, prompt '

@@ -33,13 +33,16 @@ def main(argv=None) -> int:
         '--root', default=ROOT, help='repository root (default: this one)')
     args = parser.parse_args(argv)
     changed = write_vtab_configs(args.root, check=args.check)
-    if args.check and changed:
+    if not changed:
+        print('up to date')
+    elif not args.check:
+        print(f'written: {", ".join(changed)}')
+    else:
         print(
             f'out of date with the task table: {", ".join(changed)}; run '
             'python projects/hgprompt/tools/make_vtab_configs.py',
             file=sys.stderr)
         return 1
-    print(('written: ' if changed else 'up to date') + ', '.join(changed))
     return 0
 
 

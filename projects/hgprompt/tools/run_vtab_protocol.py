@@ -40,7 +40,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--work-dir', required=True, help='protocol root (one folder/task)')
     parser.add_argument(
         '--data-root',
-        default=None,
         help='VTAB-1k root holding <task>/ (default: the configs\' paths)')
     parser.add_argument(
         '--tasks',
@@ -70,21 +69,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     """Run the protocol; returns task -> summary."""
-    args = parse_args(argv)
+    # Every option is named after the run_protocol / run_task / run_once
+    # argument it sets.
     return protocol.run_protocol(
-        args.config_template,
-        args.tasks,
-        args.work_dir,
-        data_root=args.data_root,
-        lrs=args.lrs,
-        wds=args.wds,
-        seeds=args.seeds,
-        cfg_options=args.cfg_options,
-        metric=args.metric,
-        save_checkpoints=args.save_checkpoints,
-        rerun=args.rerun,
-        log_level=args.log_level,
-        report=lambda line: print(line, flush=True))
+        **vars(parse_args(argv)), report=lambda line: print(line, flush=True))
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ value fails where it is used, with the owner and the key in the message.
 """
 import math
 import numbers
-from typing import Any
+from typing import Any, Collection
 
 from .config_references import unresolved_hint
 
@@ -68,3 +68,28 @@ def check_probability(value: Any, name: str, owner: str) -> float:
             f'{value!r}. Set {name} to a number between 0 and 1 in the '
             'config.')
     return float(value)
+
+
+def check_choice(value: Any, name: str, choices: Collection,
+                 owner: str) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise.
+
+    A mode string with a typo (``'fisher'`` for ``'fishr'``) would
+    otherwise reach an ``if``/``else`` and quietly pick another branch.
+
+    Args:
+        value: The argument.
+        name (str): Its parameter name, e.g. ``'split'``.
+        choices (Collection): The accepted values, listed in the message.
+        owner (str): The class (or function) it belongs to.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ValueError: ``value`` is not in ``choices``.
+    """
+    if value not in choices:
+        raise ValueError(f'{owner}: {name} must be one of {tuple(choices)}, '
+                         f'got {value!r}. Set {name} to one of them.')
+    return value
