@@ -11,8 +11,6 @@ model = dict(
     num_classes=14,
     init='none',
     backbone=dict(checkpoint=None, prompt_length=0, frozen=False))
-train_dataloader = dict(batch_size=128, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=128)
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.05))
 train_cfg = dict(max_epochs=12, val_interval=12)

@@ -5,11 +5,3 @@
 _base_ = ['./_base_/vpt-deep_vit-b16_vtab1k.py']
 task = 'clevr_count'
 num_classes = 8
-data_root = 'data/vtab-1k/clevr_count'
-model = dict(num_classes=num_classes)
-train_dataloader = dict(
-    dataset=dict(data_root=data_root, num_classes=num_classes))
-val_dataloader = dict(
-    dataset=dict(data_root=data_root, num_classes=num_classes))
-test_dataloader = dict(
-    dataset=dict(data_root=data_root, num_classes=num_classes))

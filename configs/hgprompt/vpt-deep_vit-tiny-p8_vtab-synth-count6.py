@@ -8,8 +8,5 @@ _base_ = [
 data_root = 'work_dirs/hgprompt_demo/vtab_suite/count6'
 source_prompts = 'work_dirs/hgprompt_demo/prompts'
 model = dict(num_classes=6, init='random')
-train_dataloader = dict(
-    dataset=dict(data_root=data_root, max_samples=200, subset_seed=0))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
+train_dataloader = dict(dataset=dict(max_samples=200, subset_seed=0))
 train_cfg = dict(max_epochs=25, val_interval=25)

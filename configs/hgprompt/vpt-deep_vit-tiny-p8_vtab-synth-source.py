@@ -12,11 +12,9 @@ _base_ = [
     './_base_/datasets/vtab-synth.py', './_base_/schedules/adamw_30e.py'
 ]
 task = 'count4'
-data_root = 'work_dirs/hgprompt_demo/vtab_suite/' + task
+data_root = 'work_dirs/hgprompt_demo/vtab_suite/${task}'
 model = dict(num_classes=4, init='random')
-train_dataloader = dict(batch_size=50, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=50)
 optim_wrapper = dict(optimizer=dict(lr=3e-2))
 train_cfg = dict(max_epochs=24, val_interval=24)
 custom_hooks = [dict(type='RNGStateHook'), dict(type='VPTPromptSaveHook')]

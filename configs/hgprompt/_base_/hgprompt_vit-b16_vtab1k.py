@@ -19,6 +19,7 @@ stage_a_epochs = 10
 source_prompts = 'work_dirs/vtab1k/vpt-deep/prompts'
 model = dict(
     init='ensemble',
+    target_task='${task}',
     source_prompts=source_prompts,
     weight_param='softmax',
     per_layer_weights=False,

@@ -50,15 +50,9 @@ def config_name(method: str, task: str) -> str:
 
 
 def render_config(method: str, task: VTABTask) -> str:
-    """The text of one leaf config."""
+    """The text of one leaf config: the task and its class count; the
+    bases refer to them as ``'${task}'`` and ``'${num_classes}'``."""
     _, recipe, purpose = METHODS[method]
-    model = ('dict(num_classes=num_classes, target_task=task)'
-             if method == 'hgprompt' else 'dict(num_classes=num_classes)')
-    loaders = ''.join(
-        f'{loader} = dict(\n'
-        '    dataset=dict(data_root=data_root, num_classes=num_classes))\n'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader'))
     header = textwrap.wrap(
         f'VTAB-1k {task.name} ({task.group}; {task.description}, '
         f'{task.num_classes} classes): {purpose}. Written by {GENERATOR} '
@@ -68,9 +62,7 @@ def render_config(method: str, task: VTABTask) -> str:
     return (''.join(f'# {line}\n'
                     for line in header) + f"_base_ = ['./_base_/{recipe}']\n"
             f"task = '{task.name}'\n"
-            f'num_classes = {task.num_classes}\n'
-            f"data_root = 'data/vtab-1k/{task.name}'\n"
-            f'model = {model}\n' + loaders)
+            f'num_classes = {task.num_classes}\n')
 
 
 def render_metafile_block() -> str:

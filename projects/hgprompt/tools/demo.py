@@ -43,6 +43,7 @@ import projects.hgprompt  # noqa: E402,F401
 from projects.hgprompt.datasets import make_vtab_suite  # noqa
 from projects.hgprompt.models import h_score  # noqa: E402
 from projects.hgprompt.registry import DATASETS, MODELS  # noqa: E402
+from projects.prompthub.utils import load_config  # noqa: E402
 
 CFG = osp.join(ROOT, 'configs', 'hgprompt')
 SOURCES = ('count4', 'count4_randlabel', 'stripe_ori', 'loc_x', 'bar_ori',
@@ -125,7 +126,7 @@ def last_val_top1(work_dir: str) -> float:
 
 def build_target_cfg(method: str, seed: int, args, paths: dict) -> Config:
     """The target config of one method and seed."""
-    cfg = Config.fromfile(osp.join(CFG, METHOD_CFGS[method]))
+    cfg = load_config(osp.join(CFG, METHOD_CFGS[method]))
     root = osp.join(paths['suite'], TARGET)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = root
@@ -145,7 +146,7 @@ def build_target_cfg(method: str, seed: int, args, paths: dict) -> Config:
 def rank_sources_by_hscore(seed: int, paths: dict) -> dict:
     """Shrinkage H-score of each source prompt's features on the target
     training subset (SPoT-style source selection)."""
-    cfg = Config.fromfile(osp.join(CFG, METHOD_CFGS['uniform']))
+    cfg = load_config(osp.join(CFG, METHOD_CFGS['uniform']))
     cfg.model.backbone.checkpoint = paths['backbone']
     cfg.model.source_prompts = paths['prompts']
     model = MODELS.build(cfg.model).eval()

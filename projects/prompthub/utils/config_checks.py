@@ -21,13 +21,6 @@ merges the options only after every key passed :func:`check_cfg_options`:
 A key prefixed with ``+`` (``+model.neck.my_flag=1``) is merged without
 the check, for a key read by code this module cannot see.
 
-A config may declare shorthand keys in ``cfg_option_links``, e.g.
-``cfg_option_links = dict(data_root=['train_dataloader.dataset.data_root',
-...])``: the config's own values were resolved when it was parsed, so
-``--cfg-options data_root=DIR`` alone would change nothing else;
-:func:`apply_cfg_options` also sets every linked key that the options do
-not set themselves.
-
 :func:`apply_cfg_options` then runs :func:`check_optimizer_values`: every
 numeric hyper-parameter of the optimizer (``lr``, ``momentum``, ``betas``,
 ...) must be a finite real number, so ``lr=abc``, ``lr=nan`` or
@@ -49,9 +42,6 @@ from .validation import is_real_number
 
 #: Prefix of a ``--cfg-options`` key that is merged without the check.
 NEW_KEY_PREFIX = '+'
-#: Top-level config key: shorthand key -> the dotted keys it also sets.
-LINKS_KEY = 'cfg_option_links'
-_MISSING = object()
 
 #: What accepts the keys of a dict: callables (their parameters) and names.
 Schema = Sequence[Union[Callable, str]]
@@ -496,40 +486,9 @@ def apply_cfg_options(cfg: Config,
     """
     merged = check_cfg_options(cfg, options, schemas)
     if merged:
-        cfg.merge_from_dict(dict(merged, **linked_options(cfg, merged)))
+        cfg.merge_from_dict(merged)
     resolve_config_references(cfg)
     check_optimizer_values(cfg)
-
-
-def linked_options(cfg: Config, options: dict) -> dict:
-    """The keys that the config's ``cfg_option_links`` derive from
-    ``options``, except those ``options`` set explicitly.
-
-    Args:
-        cfg (Config): The loaded config.
-        options (dict): Checked ``--cfg-options``.
-
-    Raises:
-        CfgOptionError: A link names a key the config does not have.
-    """
-    links = cfg.get(LINKS_KEY) or {}
-    derived = {}
-    for key, targets in links.items():
-        if key not in options:
-            continue
-        for target in targets:
-            node: Any = cfg
-            for part in target.split('.'):
-                node = node.get(part,
-                                _MISSING) if _is_mapping(node) else _MISSING
-            if node is _MISSING:
-                raise CfgOptionError(
-                    f'{LINKS_KEY}.{key} of {cfg.filename} names {target}, '
-                    'which the config does not have; fix the link in the '
-                    f'config, or set {target} with --cfg-options.')
-            if target not in options:
-                derived[target] = options[key]
-    return derived
 
 
 def load_config(path: str,

@@ -1,5 +1,7 @@
 # The generated VTAB-like suite (projects/hgprompt/tools/make_vtab_suite.py):
-# 32x32 images in the NOAH layout. Override ``data_root`` per task.
+# 32x32 images in the NOAH layout. Set ``data_root`` per task: the loaders
+# refer to it as '${data_root}' (see
+# projects/prompthub/utils/config_references.py).
 data_root = 'work_dirs/hgprompt_demo/vtab_suite/count6'
 train_pipeline = [
     dict(type='HGLoadImage', size=32),
@@ -13,7 +15,7 @@ train_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type='VTAB1kDataset',
-        data_root=data_root,
+        data_root='${data_root}',
         split='train800val200',
         pipeline=train_pipeline))
 test_dataloader = dict(
@@ -23,16 +25,10 @@ test_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type='VTAB1kDataset',
-        data_root=data_root,
+        data_root='${data_root}',
         split='test',
         test_mode=True,
         pipeline=test_pipeline))
 val_dataloader = test_dataloader
 val_evaluator = dict(type='HGAccuracy', topk=(1, ))
 test_evaluator = val_evaluator
-# `--cfg-options data_root=DIR` also sets these keys (the values above were
-# resolved when this file was read).
-cfg_option_links = dict(data_root=[
-    'train_dataloader.dataset.data_root', 'val_dataloader.dataset.data_root',
-    'test_dataloader.dataset.data_root'
-])

@@ -5,7 +5,7 @@
 backbone_checkpoint = 'checkpoints/ViT-B_16.npz'
 model = dict(
     type='HGPromptClassifier',
-    num_classes=100,
+    num_classes='${num_classes}',
     init='random',
     backbone=dict(
         type='VPTPromptedViT',
