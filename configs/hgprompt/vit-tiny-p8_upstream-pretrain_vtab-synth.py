@@ -2,10 +2,7 @@
 # upstream task (shape / colour / y-position / texture, 14 classes); the
 # demo's stand-in for ImageNet-21k pretraining. The demo converts the last
 # checkpoint into the backbone file the other configs load.
-_base_ = [
-    './_base_/hg_runtime.py', './_base_/models/vpt-deep_vit-tiny-p8.py',
-    './_base_/datasets/vtab-synth.py', './_base_/schedules/adamw_30e.py'
-]
+_base_ = ['./_base_/vpt-deep_vit-tiny-p8_vtab-synth.py']
 data_root = 'work_dirs/hgprompt_demo/vtab_suite/upstream'
 model = dict(
     num_classes=14,

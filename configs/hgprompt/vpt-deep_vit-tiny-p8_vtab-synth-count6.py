@@ -1,10 +1,7 @@
 # Plain VPT-deep from scratch on the held-out target (count6, 1-6 discs):
 # 200 labelled images (a seeded subset of train800val200), 25 epochs of
 # batch 50 (100 steps). The stage-B budget every demo method shares.
-_base_ = [
-    './_base_/hg_runtime.py', './_base_/models/vpt-deep_vit-tiny-p8.py',
-    './_base_/datasets/vtab-synth.py', './_base_/schedules/adamw_30e.py'
-]
+_base_ = ['./_base_/vpt-deep_vit-tiny-p8_vtab-synth.py']
 data_root = 'work_dirs/hgprompt_demo/vtab_suite/count6'
 source_prompts = 'work_dirs/hgprompt_demo/prompts'
 model = dict(num_classes=6, init='random')

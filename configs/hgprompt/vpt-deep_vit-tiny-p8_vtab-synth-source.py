@@ -7,10 +7,7 @@
 # x 24 epochs, twice the steps): prompts trained with 240 steps were
 # under-trained and transferred no better than a fresh prompt (see
 # configs/hgprompt/README.md).
-_base_ = [
-    './_base_/hg_runtime.py', './_base_/models/vpt-deep_vit-tiny-p8.py',
-    './_base_/datasets/vtab-synth.py', './_base_/schedules/adamw_30e.py'
-]
+_base_ = ['./_base_/vpt-deep_vit-tiny-p8_vtab-synth.py']
 task = 'count4'
 data_root = 'work_dirs/hgprompt_demo/vtab_suite/${task}'
 model = dict(num_classes=4, init='random')

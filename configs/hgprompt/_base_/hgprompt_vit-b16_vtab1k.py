@@ -13,40 +13,19 @@
 # The leaf configs hgprompt_vit-b16_vtab1k-<task>.py set the target.
 _base_ = [
     './hg_runtime.py', './models/vpt-deep_vit-b16.py', './datasets/vtab1k.py',
-    './schedules/adamw_30e.py'
+    './schedules/adamw_30e.py', './hgprompt_method.py'
 ]
-stage_a_epochs = 10
 source_prompts = 'work_dirs/vtab1k/vpt-deep/prompts'
 model = dict(
-    init='ensemble',
-    target_task='${task}',
+    _base_.hgprompt_model,
     source_prompts=source_prompts,
-    weight_param='softmax',
-    per_layer_weights=False,
-    loss_h=dict(
-        type='HGHScoreLoss',
-        estimator='shrinkage',
-        alpha=0.5,
-        standardize=True,
-        bank_size=2048,
-        loss_weight=1.0),
-    loss_gar=dict(
-        type='HGGradAlignLoss', gar_type='var', ema=0.95, loss_weight=1.0),
-    stage_a_ce_weight=1.0)
+    target_task='${task}',
+    loss_h=dict(_base_.hgprompt_model.loss_h, bank_size=2048))
 optim_wrapper = dict(
     optimizer=dict(lr=1e-2, weight_decay=0.0),
-    paramwise_cfg=dict(
-        custom_keys=dict(weight_logits=dict(lr_mult=5.0, decay_mult=0.0))))
+    paramwise_cfg=_base_.hgprompt_paramwise_cfg)
 train_cfg = dict(max_epochs=110, val_interval=110)
-custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(
-        type='HGPromptStageHook',
-        switch_epoch=stage_a_epochs,
-        hscore_prior=0.05),
-    dict(type='HGEnsembleWeightLoggerHook'),
-    dict(type='HGSourceOverlapHook')
-]
+custom_hooks = _base_.hgprompt_hooks + [dict(type='HGSourceOverlapHook')]
 # Read by projects/hgprompt/tools/run_vtab_protocol.py (its options win):
 # our grid around the demo's lr 1e-2 (no published one), VPT's seeds.
 protocol = dict(
