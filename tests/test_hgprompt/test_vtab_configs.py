@@ -26,26 +26,27 @@ CFG_DIR = osp.join(REPO, 'configs', 'hgprompt')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 TINY_VIT = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
 # VPT's tune_vtab.py DATA2CLS, by NOAH folder name.
-VPT_CLASSES = dict(
-    caltech101=102,
-    cifar=100,
-    dtd=47,
-    oxford_flowers102=102,
-    oxford_iiit_pet=37,
-    patch_camelyon=2,
-    sun397=397,
-    svhn=10,
-    resisc45=45,
-    eurosat=10,
-    dmlab=6,
-    kitti=4,
-    smallnorb_azi=18,
-    smallnorb_ele=9,
-    dsprites_loc=16,
-    dsprites_ori=16,
-    clevr_dist=6,
-    clevr_count=8,
-    diabetic_retinopathy=5)
+VPT_CLASSES = {
+    'caltech101': 102,
+    'cifar': 100,
+    'dtd': 47,
+    'oxford_flowers102': 102,
+    'oxford_iiit_pet': 37,
+    'patch_camelyon': 2,
+    'sun397': 397,
+    'svhn': 10,
+    'resisc45': 45,
+    'eurosat': 10,
+    'dmlab': 6,
+    'kitti': 4,
+    'smallnorb_azi': 18,
+    'smallnorb_ele': 9,
+    'dsprites_loc': 16,
+    'dsprites_ori': 16,
+    'clevr_dist': 6,
+    'clevr_count': 8,
+    'diabetic_retinopathy': 5,
+}
 
 
 def test_task_table_matches_vpt_and_noah():

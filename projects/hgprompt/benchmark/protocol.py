@@ -242,20 +242,22 @@ def run_once(config: str,
         raise KeyError(f'{run_dir}: the run reported {metrics}, without '
                        f'{metric!r}; check val_evaluator / test_evaluator '
                        'or pass --metric.')
-    result = dict(
-        phase=phase,
-        task=task,
-        lr=lr,
-        lr_used=lr_used,
-        wd=wd,
-        seed=seed,
-        train_split=train_split,
-        eval_split=eval_split,
+    # The record of result.json, in this key order.
+    result = {
+        'phase': phase,
+        'task': task,
+        'lr': lr,
+        'lr_used': lr_used,
+        'wd': wd,
+        'seed': seed,
+        'train_split': train_split,
+        'eval_split': eval_split,
         **sizes,
-        metric=metric,
-        value=float(metrics[metric]),
-        seconds=round(time.time() - start, 1),
-        work_dir=run_dir)
+        'metric': metric,
+        'value': float(metrics[metric]),
+        'seconds': round(time.time() - start, 1),
+        'work_dir': run_dir,
+    }
     atomic_write(result_file, json.dumps(result, indent=1))
     return result
 

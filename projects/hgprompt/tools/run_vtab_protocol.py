@@ -44,7 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--tasks',
         nargs='+',
+        choices=list(VTAB1K_TASKS),
         default=list(VTAB1K_TASKS),
+        metavar='TASK',
         help='tasks (default: the 19 VTAB-1k tasks)')
     parser.add_argument(
         '--lrs', type=float, nargs='+', help='lr grid (config units)')
