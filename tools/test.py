@@ -20,6 +20,7 @@ from projects.prompthub.apis import enable_visualization  # noqa: E402
 from projects.prompthub.apis import set_prediction_output  # noqa: E402
 from projects.prompthub.datasets import check_data_paths  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
+from projects.prompthub.utils import close_distributed  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 
 
@@ -88,6 +89,7 @@ def main() -> None:
         Runner.from_cfg(cfg)
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

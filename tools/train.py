@@ -22,6 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from projects.prompthub.datasets import check_data_paths  # noqa: E402
 from projects.prompthub.utils import apply_cfg_options  # noqa: E402
+from projects.prompthub.utils import close_distributed  # noqa: E402
 from projects.prompthub.utils import setup_cpu_distributed  # noqa: E402
 from projects.prompthub.utils import split_global_batch  # noqa: E402
 
@@ -106,6 +107,7 @@ def main() -> None:
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
     split_global_batch(runner)  # the config's batch is the global one
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

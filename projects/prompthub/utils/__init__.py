@@ -5,7 +5,8 @@ from .config_checks import (CfgOptionError, apply_cfg_options,
                             check_cfg_options, check_optimizer_values,
                             load_config)
 from .config_references import ConfigReferenceError, resolve_config_references
-from .distributed import global_batch_size, setup_cpu_distributed
+from .distributed import (close_distributed, global_batch_size,
+                          setup_cpu_distributed)
 from .global_batch import split_global_batch
 from .validation import check_choice, check_count, check_probability
 
@@ -14,5 +15,6 @@ __all__ = [
     'apply_cfg_options', 'check_cfg_options', 'check_optimizer_values',
     'ConfigReferenceError', 'load_config', 'resolve_config_references',
     'check_choice', 'check_count', 'check_probability',
-    'setup_cpu_distributed', 'global_batch_size', 'split_global_batch'
+    'setup_cpu_distributed', 'close_distributed', 'global_batch_size',
+    'split_global_batch'
 ]

@@ -44,6 +44,19 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     return True
 
 
+def close_distributed() -> None:
+    """End the process group, if any, once every process got here.
+
+    A process that exits with its gloo group still alive may abort in
+    the group's threads at interpreter shutdown ("terminate called
+    without an active exception"), failing a run that finished; the
+    tools call this after ``runner.train()``/``runner.test()``.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def global_batch_size(local: int,
                       device: Optional[torch.device] = None) -> int:
     """Sum of the batch sizes of all processes; ``local`` on one process.
