@@ -89,6 +89,7 @@ def main() -> None:
         Runner.from_cfg(cfg)
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.test()
+    del runner  # frees its DDP wrapper, which holds the process group
     close_distributed()
 
 

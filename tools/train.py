@@ -107,6 +107,7 @@ def main() -> None:
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
     split_global_batch(runner)  # the config's batch is the global one
     runner.train()
+    del runner  # frees its DDP wrapper, which holds the process group
     close_distributed()
 
 

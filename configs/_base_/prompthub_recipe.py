@@ -18,7 +18,7 @@ model = dict(
     backbone=dict(
         init_cfg=dict(
             type='Pretrained',
-            checkpoint=backbone_checkpoint,
+            checkpoint='${backbone_checkpoint}',
             prefix='backbone.')))
 
 default_hooks = dict(

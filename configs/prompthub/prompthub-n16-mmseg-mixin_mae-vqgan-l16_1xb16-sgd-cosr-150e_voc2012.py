@@ -103,4 +103,7 @@ retrieval = dict(
     feature_dir='data/retrieval/voc12_features',
     out='${train_index}')
 test_retrieval = dict(
-    retrieval, query_dataset=voc_val, exclude_self=False, out=test_index)
+    retrieval,
+    query_dataset=voc_val,
+    exclude_self=False,
+    out='${test_index}')

@@ -3,10 +3,10 @@ and the frozen backbone given one raw prompt."""
 import os.path as osp
 
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from projects.prompthub.demo.cpu_demo import score_rows, set_iters
+from projects.prompthub.utils import load_config
 
 CONFIG = osp.join(
     'configs', 'prompthub',
@@ -20,7 +20,7 @@ BACKBONE_MARGIN = 0.03
 
 def test_short_fusion_training_beats_untrained_fusion(tmp_path):
     torch.manual_seed(0)
-    cfg = Config.fromfile(CONFIG)
+    cfg = load_config(CONFIG)
     assert osp.isfile(cfg.model.backbone.checkpoint), \
         'the committed tiny backbone checkpoint is missing'
     cfg.work_dir = str(tmp_path)

@@ -10,8 +10,9 @@ from mmengine.config import Config
 import projects.prompthub  # noqa: F401
 from projects.prompthub.datasets.pascal5i import fold_class_ids
 from projects.prompthub.registry import RUNNERS
-from projects.prompthub.utils import (ConfigReferenceError, apply_cfg_options,
-                                      load_config, resolve_config_references)
+from projects.prompthub.utils import (CfgOptionError, ConfigReferenceError,
+                                      apply_cfg_options, load_config,
+                                      resolve_config_references)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG = ('configs/prompthub/prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_'
@@ -132,3 +133,45 @@ def test_the_runner_resolves_a_config_loaded_by_another_tool(tmp_path):
     assert runner.cfg.train_cfg.max_epochs == 1
     assert runner.train_loop.max_epochs == 1
     assert cfg.train_cfg.max_epochs == '${epochs}'  # the caller's copy
+
+
+@pytest.mark.parametrize(
+    'value', ['${model.num_classes}', '${ fold }', '${1x}', 'a_${fold'])
+def test_a_malformed_reference_is_refused(value):
+    with pytest.raises(ConfigReferenceError, match='is not a reference'):
+        resolve_config_references(_cfg(fold=1, a=dict(b=value)))
+
+
+def test_a_top_level_variable_nothing_reads_is_refused():
+    """``data_root = ...`` of a base that writes ``data_root=data_root``
+    was copied when the file was read: setting it would change nothing,
+    so it is refused, naming where the value went."""
+    cfg = Config.fromfile(osp.join(REPO, SEG.format(0)))
+    with pytest.raises(CfgOptionError) as err:
+        apply_cfg_options(cfg, {'trn_set.fold': 2})
+    assert '`trn_set` is a top-level variable' in str(err.value)
+    assert "'${trn_set}'" in str(err.value)
+    assert '+trn_set.fold=2' in str(err.value)
+    # With the config resolved, `fold` is such a variable too: a second
+    # merge cannot silently miss the datasets.
+    resolved = load_config(osp.join(REPO, SEG.format(0)))
+    with pytest.raises(CfgOptionError) as err:
+        apply_cfg_options(resolved, {'fold': 2})
+    assert '`fold` is a top-level variable' in str(err.value)
+    # Keys that something reads merge as before.
+    apply_cfg_options(resolved, {'randomness.seed': 3, '+trn_set.fold': 2})
+    assert (resolved.randomness.seed, resolved.trn_set.fold) == (3, 2)
+
+
+def test_a_copied_value_names_where_it_went(tmp_path):
+    child = tmp_path / 'child.py'
+    child.write_text(
+        textwrap.dedent("""\
+        root = 'data/some/root'
+        loader = dict(dataset=dict(data_root=root))
+        train_dataloader = dict(dataset=dict(data_root=root))
+        """))
+    with pytest.raises(CfgOptionError) as err:
+        apply_cfg_options(Config.fromfile(str(child)), {'root': '/x'})
+    assert ('copied to train_dataloader.dataset.data_root; set those keys '
+            'instead') in str(err.value)

@@ -258,6 +258,12 @@ def run_config_case(config: str, prefix: str, args: argparse.Namespace,
     from mmengine.runner import Runner, set_random_seed
 
     cfg = Config.fromfile(config)
+    try:  # '${name}' values; a version from before them has none
+        from projects.prompthub.utils import resolve_config_references
+    except ImportError:
+        pass
+    else:
+        resolve_config_references(cfg)
     with tempfile.TemporaryDirectory() as work_dir:
         cfg.work_dir = work_dir
         cfg.log_level = 'WARNING'

@@ -34,13 +34,13 @@ test_pipeline = [dict(type='PackVICLInputs')]
 
 trn_set = dict(
     type=coco_type,
-    data_root=coco_root,
+    data_root='${coco_root}',
     fold='${fold}',
     split='trn',
     pipeline=load_pipeline)
 val_set = dict(
     type=pascal_type,
-    data_root=pascal_root,
+    data_root='${pascal_root}',
     fold='${fold}',
     split='val',
     test_mode=True,
@@ -106,12 +106,12 @@ test_evaluator = val_evaluator
 retrieval = dict(
     query_dataset=dict(
         type=coco_type,
-        data_root=coco_root,
+        data_root='${coco_root}',
         fold='${fold}',
         split='trn',
         data_prefix=dict(img_path='trn2014', seg_map_path='Coco_Trainlabel')),
     candidate_dataset=dict(
-        type=coco_type, data_root=coco_root, fold='${fold}', split='trn'),
+        type=coco_type, data_root='${coco_root}', fold='${fold}', split='trn'),
     exclude_self=True,
     model='vit_large_patch14_clip_224.laion2b',
     weights='checkpoints/open_clip_vit_large_patch14_laion2b.bin',

@@ -1,5 +1,6 @@
 # Look-alike synthetic VICL data (rendered on the fly, no download):
 # fold 0 trains on 9 colour classes and tests on 3 held-out ones.
+# '${name}' values are the top-level keys (configs/README.md, "Folds and N").
 num_prompts = 4
 fold = 0
 train_pipeline = [dict(type='PackVICLInputs')]
@@ -11,8 +12,8 @@ train_dataloader = dict(
     dataset=dict(
         type='LookalikeVICLDataset',
         num_samples=20000,
-        num_prompts=num_prompts,
-        fold=fold,
+        num_prompts='${num_prompts}',
+        fold='${fold}',
         split='train',
         seed=0,
         pipeline=train_pipeline))
@@ -23,8 +24,8 @@ val_dataloader = dict(
     dataset=dict(
         type='LookalikeVICLDataset',
         num_samples=300,
-        num_prompts=num_prompts,
-        fold=fold,
+        num_prompts='${num_prompts}',
+        fold='${fold}',
         split='test',
         seed=1,
         test_mode=True,

@@ -41,13 +41,13 @@ test_pipeline = [dict(type='PackVICLInputs')]
 
 trn_set = dict(
     type=dataset_type,
-    data_root=data_root,
+    data_root='${data_root}',
     fold='${fold}',
     split='trn',
     pipeline=load_pipeline)
 val_set = dict(
     type=dataset_type,
-    data_root=data_root,
+    data_root='${data_root}',
     fold='${fold}',
     split='val',
     test_mode=True,
@@ -111,9 +111,15 @@ test_evaluator = val_evaluator
 # cached in `feature_dir` and shared by the two runs.
 retrieval = dict(
     query_dataset=dict(
-        type=dataset_type, data_root=data_root, fold='${fold}', split='trn'),
+        type=dataset_type,
+        data_root='${data_root}',
+        fold='${fold}',
+        split='trn'),
     candidate_dataset=dict(
-        type=dataset_type, data_root=data_root, fold='${fold}', split='trn'),
+        type=dataset_type,
+        data_root='${data_root}',
+        fold='${fold}',
+        split='trn'),
     exclude_self=True,
     model='vit_large_patch14_clip_224.laion2b',
     weights='checkpoints/open_clip_vit_large_patch14_laion2b.bin',

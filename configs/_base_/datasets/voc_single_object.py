@@ -33,12 +33,12 @@ test_pipeline = [dict(type='PackVICLInputs')]
 
 trn_set = dict(
     type=dataset_type,
-    data_root=data_root,
+    data_root='${data_root}',
     split='train',
     pipeline=load_pipeline)
 val_set = dict(
     type=dataset_type,
-    data_root=data_root,
+    data_root='${data_root}',
     split='val',
     test_mode=True,
     pipeline=load_pipeline)
@@ -93,9 +93,10 @@ test_evaluator = val_evaluator
 #   --cfg-options retrieval.query_dataset.split=val \
 #       retrieval.exclude_self=False retrieval.out=<test_index>
 retrieval = dict(
-    query_dataset=dict(type=dataset_type, data_root=data_root, split='train'),
+    query_dataset=dict(
+        type=dataset_type, data_root='${data_root}', split='train'),
     candidate_dataset=dict(
-        type=dataset_type, data_root=data_root, split='train'),
+        type=dataset_type, data_root='${data_root}', split='train'),
     exclude_self=True,
     model='vit_large_patch14_clip_224.laion2b',
     weights='checkpoints/open_clip_vit_large_patch14_laion2b.bin',

@@ -7,6 +7,8 @@
 # fresh head with CE. The keys are not `model`/`custom_hooks` themselves
 # (a config cannot take the same key from two bases): a config merges them
 # with `model = dict(_base_.hgprompt_model, ...)`.
+# A config that changes `stage_a_epochs` changes `train_cfg.max_epochs`
+# (stage A + stage B) with it.
 stage_a_epochs = 10
 hgprompt_model = dict(
     init='ensemble',

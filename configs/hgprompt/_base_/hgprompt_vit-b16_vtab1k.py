@@ -18,7 +18,7 @@ _base_ = [
 source_prompts = 'work_dirs/vtab1k/vpt-deep/prompts'
 model = dict(
     _base_.hgprompt_model,
-    source_prompts=source_prompts,
+    source_prompts='${source_prompts}',
     target_task='${task}',
     loss_h=dict(_base_.hgprompt_model.loss_h, bank_size=2048))
 optim_wrapper = dict(

@@ -9,6 +9,7 @@ from mmengine.structures import BaseDataElement
 from PIL import Image
 
 from projects.hgprompt.registry import DATASETS, TRANSFORMS
+from projects.prompthub.utils.config_references import unresolved_hint
 from projects.prompthub.utils.image_io import read_image
 from projects.prompthub.utils.validation import check_choice
 
@@ -64,7 +65,8 @@ class VTAB1kDataset(BaseDataset):
             raise FileNotFoundError(
                 f'VTAB-1k list not found: {self.ann_file} (expected the '
                 'NOAH layout, see '
-                'projects/hgprompt/tools/make_vtab_suite.py).')
+                'projects/hgprompt/tools/make_vtab_suite.py)'
+                f'{unresolved_hint(self.data_root)}.')
         data_list = []
         with open(self.ann_file) as f:
             for number, line in enumerate(f, 1):

@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 
 from projects.prompthub.registry import DATASETS
 from projects.prompthub.structures.record_contract import record_value
+from projects.prompthub.utils.config_references import unresolved_hint
 from projects.prompthub.utils.validation import check_count
 
 PROMPT_RULES = ('query_class', 'last')
@@ -226,7 +227,7 @@ class RetrievalAugmentedDataset:
             raise FileNotFoundError(
                 f'Retrieval index not found: {index!r}. Build it with '
                 'tools/misc/build_retrieval_index.py or pass the reference '
-                'top-50 JSON.')
+                f'top-50 JSON.{unresolved_hint(index)}')
         # Imported here: the retrieval package pulls in timm and torch
         # feature code that plain dataset users do not need.
         from projects.prompthub.retrieval.index import RetrievalIndex

@@ -7,6 +7,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 
 from projects.prompthub.registry import DATASETS
+from projects.prompthub.utils.config_references import unresolved_hint
 from projects.prompthub.utils.validation import check_count
 
 SHAPES = ('circle', 'square', 'triangle', 'cross', 'ring', 'bar')
@@ -253,8 +254,9 @@ def lookalike_hue(class_id: int, look: int) -> float:
 
 def lookalike_fold_classes(fold: int) -> List[int]:
     """Held-out classes of a fold (Pascal-5i style, 4 folds of 3)."""
-    if not 0 <= fold < 4:
-        raise ValueError(f'fold must be in 0..3, got {fold}')
+    if fold not in range(4):
+        raise ValueError(
+            f'fold must be in 0..3, got {fold!r}{unresolved_hint(fold)}')
     return [fold, fold + 4, fold + 8]
 
 

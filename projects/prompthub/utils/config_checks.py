@@ -16,7 +16,11 @@ merges the options only after every key passed :func:`check_cfg_options`:
   it, unless the parameter's default is a non-empty dict, which the new
   dict would replace (refused);
 - anything else raises :class:`CfgOptionError` naming the key, the
-  closest existing keys and the fix, before any component is built.
+  closest existing keys and the fix, before any component is built;
+- so does a top-level variable that nothing reads (``data_root = ...``
+  copied into the datasets when the file was read): only a key that a
+  ``'${name}'`` reference, the Runner, or a tool reads
+  (:data:`READ_TOP_LEVEL`) may be set at the top level.
 
 A key prefixed with ``+`` (``+model.neck.my_flag=1``) is merged without
 the check, for a key read by code this module cannot see.
@@ -37,11 +41,20 @@ from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .config_references import resolve_config_references
+from .config_references import referenced_names, resolve_config_references
 from .validation import is_real_number
 
 #: Prefix of a ``--cfg-options`` key that is merged without the check.
 NEW_KEY_PREFIX = '+'
+#: Top-level keys that code reads from the config (besides the Runner's
+#: parameters and the ``'${name}'`` references): mmengine's Runner and
+#: our runner, the tools (``retrieval``, HGPrompt's ``protocol``), mmseg.
+READ_TOP_LEVEL = frozenset({
+    'runner_type', 'load_from_allow', 'model_wrapper_cfg',
+    'find_unused_parameters', 'compile', 'strategy', 'custom_imports',
+    'launcher', 'retrieval', 'test_retrieval', 'protocol', 'tta_model',
+    'tta_pipeline'
+})
 
 #: What accepts the keys of a dict: callables (their parameters) and names.
 Schema = Sequence[Union[Callable, str]]
@@ -334,6 +347,51 @@ def _check_key(cfg: Config, key: str, value: Any, scope: Optional[str],
     return None
 
 
+def _read_top_level(cfg: Config, schemas: Optional[Dict[str,
+                                                        Schema]]) -> Set[str]:
+    """The top-level keys something reads: the Runner's parameters,
+    :data:`READ_TOP_LEVEL`, the tool's ``schemas`` and the names the
+    config's ``'${name}'`` references use."""
+    from mmengine.runner import Runner
+    names = set(inspect.signature(Runner.__init__).parameters)
+    names |= READ_TOP_LEVEL | {key.split('.')[0] for key in schemas or {}}
+    return names | referenced_names(cfg.to_dict())
+
+
+def _uses(node: Any, value: Any, path: str = '') -> List[str]:
+    """Dotted paths below ``node`` that hold ``value`` (a scalar)."""
+    if _is_mapping(node):
+        items = [(f'{path}.{k}' if path else str(k), v)
+                 for k, v in node.items()]
+    elif isinstance(node, (list, tuple)):
+        items = [(f'{path}.{i}', v) for i, v in enumerate(node)]
+    else:
+        return [path] if path.count('.') and node == value else []
+    return [p for sub, v in items for p in _uses(v, value, sub)]
+
+
+def _unread_message(cfg: Config, option: str, top: str) -> str:
+    """Why setting the top-level variable ``top`` would change nothing."""
+    value, read = cfg[top], _read_top_level(cfg, None)
+    # Where the value reappears, for a path or a number (a short word such
+    # as 'holdout' reappears by coincidence).
+    telling = (isinstance(value, str)
+               and '/' in value) or (isinstance(value, (int, float))
+                                     and not isinstance(value, bool))
+    uses = [p for p in _uses(cfg, value)
+            if p.split('.')[0] in read] if telling else []
+    where = (f' It was copied to {", ".join(uses[:3])}'
+             f'{" ..." if len(uses) > 3 else ""}; set those keys instead,'
+             if uses else ' Set the keys that use it instead,')
+    source = cfg.filename or 'the config'
+    return (f'{option}: `{top}` is a top-level variable of {source}, '
+            'copied where the file used it when it was read, so changing '
+            f'it changes nothing.{where} or write '
+            f"'${{{top}}}' where the config uses it. To merge it anyway "
+            f'(for code these checks cannot see), write '
+            f'{NEW_KEY_PREFIX}{option}')
+
+
 def _message(option: str, where: str, part: str, close: List[str],
              parts: List[str], i: int, reason: str) -> str:
     """The error line of one key: what is missing, the closest existing
@@ -377,17 +435,23 @@ def check_cfg_options(cfg: Config,
         for key, value in options.items() if key.split('.')[-1] == 'type'
     }
     merged, problems = {}, []
+    read = _read_top_level(cfg, schemas)
     for key, value in options.items():
         if key.startswith(NEW_KEY_PREFIX):
             merged[key[len(NEW_KEY_PREFIX):]] = value
             continue
-        problem = _check_key(cfg, key, value, scope, schemas, new_types)
+        top = key.split('.')[0]
+        if top in cfg and top not in read:
+            problem = _unread_message(cfg, f'{key}={_format_value(value)}',
+                                      top)
+        else:
+            problem = _check_key(cfg, key, value, scope, schemas, new_types)
         if problem:
             problems.append(problem)
         merged[key] = value
     if problems:
         raise CfgOptionError(
-            f'{len(problems)} --cfg-options key(s) not found; nothing was '
+            f'{len(problems)} --cfg-options key(s) refused; nothing was '
             'merged or run:\n  ' + '\n  '.join(problems))
     return merged
 

@@ -24,6 +24,8 @@ from mmengine.config import Config
 
 #: ``${name}``: ``name`` is a top-level key of the config.
 REFERENCE = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
+#: Any ``${...}``, well-formed or not.
+_ANY_REFERENCE = re.compile(r'\$\{[^}]*\}?')
 #: What may be pasted into a longer string.
 _SCALARS = (str, int, float, bool)
 
@@ -35,6 +37,17 @@ class ConfigReferenceError(ValueError):
 def has_reference(value: Any) -> bool:
     """Whether ``value`` is a string holding a ``${name}`` reference."""
     return isinstance(value, str) and REFERENCE.search(value) is not None
+
+
+def referenced_names(node: Any) -> set:
+    """The top-level names that the strings in ``node`` refer to."""
+    if isinstance(node, str):
+        return set(REFERENCE.findall(node))
+    if isinstance(node, dict):
+        node = list(node.values())
+    if isinstance(node, (list, tuple)):
+        return set().union(*map(referenced_names, node)) if node else set()
+    return set()
 
 
 def unresolved_hint(value: Any) -> str:
@@ -79,6 +92,12 @@ class _Resolver:
         return resolved
 
     def string(self, value: str, path: str) -> Any:
+        for found in _ANY_REFERENCE.findall(value):
+            if not REFERENCE.fullmatch(found):
+                raise ConfigReferenceError(
+                    f'{self.where}: {path}={value!r} holds {found!r}, which '
+                    'is not a reference: write ${name} with `name` a '
+                    'top-level key of the config (letters, digits, _).')
         whole = REFERENCE.fullmatch(value)
         if whole:
             return copy.deepcopy(self.top(whole.group(1), path, value))
@@ -100,7 +119,7 @@ class _Resolver:
         """``node`` with its references resolved; dicts and lists in
         place (a ConfigDict keeps its type), tuples rebuilt."""
         if isinstance(node, str):
-            return self.string(node, path) if has_reference(node) else node
+            return self.string(node, path) if '${' in node else node
         if isinstance(node, dict):
             for key in list(node.keys()):
                 node[key] = self.walk(node[key], f'{path}.{key}')

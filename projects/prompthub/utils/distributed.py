@@ -1,4 +1,5 @@
 """Distributed set-up for machines without CUDA, and the global batch."""
+import gc
 from typing import Optional
 
 import torch
@@ -47,11 +48,15 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 def close_distributed() -> None:
     """End the process group, if any, once every process got here.
 
-    A process that exits with its gloo group still alive may abort in
-    the group's threads at interpreter shutdown ("terminate called
-    without an active exception"), failing a run that finished; the
-    tools call this after ``runner.train()``/``runner.test()``.
+    A process that exits with its gloo group still alive, or still held by
+    a runner's DDP wrapper, may abort at interpreter shutdown ("terminate
+    called without an active exception"), failing a run that finished. The
+    tools drop their runner and call this after ``runner.train()`` /
+    ``runner.test()``. A rank that failed never gets here; the others then
+    stop at the barrier's timeout, as they would at the run's next
+    collective.
     """
+    gc.collect()  # what still holds the group (a freed runner's cycles)
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
