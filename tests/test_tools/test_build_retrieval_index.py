@@ -194,3 +194,31 @@ def test_reference_json_gives_same_neighbours(setup, capsys):
     imported = RetrievalIndex.load(out)
     for q in index.query_names:
         assert imported.neighbours(q, 4) == index.neighbours(q, 4)
+
+
+def test_missing_dataset_paths_are_named_before_any_feature(tmp_path):
+    """The Pascal-5i config's `retrieval` datasets point nowhere: one error
+    names both config keys and the data docs; nothing is written."""
+    seg_config = osp.join(
+        REPO, 'configs', 'prompthub',
+        'prompthub-n16_mae-vqgan-l16_1xb16-sgd-cosr-150e_pascal5i-fold0.py')
+    gone = str(tmp_path / 'no_voc_here')
+    out = str(tmp_path / 'index.npz')
+    with pytest.raises(FileNotFoundError) as err:
+        _tool().main(
+            [seg_config, '--out', out, '--cfg-options', f'data_root={gone}'])
+    msg = str(err.value)
+    assert repr(gone) in msg and '1 missing' in msg
+    for key in ('retrieval.query_dataset.data_root',
+                'retrieval.candidate_dataset.data_root'):
+        assert key in msg, msg
+    assert 'docs/reproduction.md' in msg
+    assert not osp.exists(out)
+
+
+def test_missing_reference_json_is_named(tmp_path):
+    ref = str(tmp_path / 'folder0_top_50-similarity.json')
+    with pytest.raises(FileNotFoundError) as err:
+        _tool().main(['--from-json', ref])
+    assert repr(ref) in str(err.value)
+    assert 'docs/reproduction.md' in str(err.value)

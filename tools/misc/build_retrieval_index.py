@@ -94,9 +94,16 @@ def main(argv=None) -> None:
 
     # Imported here so that the config's custom_imports ran first.
     import projects.prompthub  # noqa: F401 registers the datasets
+    from projects.prompthub.datasets import check_dataset_paths
     from projects.prompthub.retrieval import (RetrievalIndex,
                                               build_retrieval_index,
                                               datasets_fingerprint)
+    if cfg is not None:  # every missing path at once, before any feature
+        check_dataset_paths(
+            cfg, {
+                f'{args.key}.{name}': retrieval.get(name)
+                for name in ('query_dataset', 'candidate_dataset')
+            })
 
     cfg_out = retrieval.pop('out', None)
     cfg_device = retrieval.pop('device', None)

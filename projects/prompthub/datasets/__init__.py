@@ -1,7 +1,7 @@
 """Datasets, the retrieval wrapper and data transforms of PromptHub."""
 from projects.prompthub.structures.record_contract import MissingRecordKeyError
 from .coco20i import Coco20iDataset
-from .data_check import check_data_paths
+from .data_check import check_data_paths, check_dataset_paths
 from .holdout import HoldoutSubset, holdout_names
 from .imagenet_colorization import ImageNetColorizationDataset
 from .pascal5i import Pascal5iDataset
@@ -18,5 +18,5 @@ __all__ = [
     'PackVICLInputs', 'Pascal5iDataset', 'PromptReplacement',
     'RetrievalAugmentedDataset', 'StockSegToVICL', 'LookalikeVICLDataset',
     'SyntheticVICLDataset', 'VOCSingleObjectDataset', 'check_data_paths',
-    'holdout_names'
+    'check_dataset_paths', 'holdout_names'
 ]

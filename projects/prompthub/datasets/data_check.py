@@ -136,6 +136,14 @@ def _walk(cfg: Any, key: str, scope: str, missing: _Missing) -> None:
             _walk(cfg[field], f'{key}.{field}', scope, missing)
 
 
+def _missing(datasets: Dict[str, Any], scope: Any) -> _Missing:
+    """The missing paths of dataset configs given by their config keys."""
+    missing: _Missing = []
+    for key, dataset in datasets.items():
+        _walk(dataset, key, scope, missing)
+    return missing
+
+
 def missing_data_paths(cfg: Config, dataloaders: Sequence[str]) -> _Missing:
     """The missing data paths of some dataloaders of a config.
 
@@ -148,13 +156,12 @@ def missing_data_paths(cfg: Config, dataloaders: Sequence[str]) -> _Missing:
         list[tuple[str, str, str]]: ``(config key, path, what)`` of each
         missing path, in config order.
     """
-    missing: _Missing = []
-    scope = cfg.get('default_scope')
+    datasets = {}
     for name in dataloaders:
         loader = cfg.get(name)
         if loader and loader.get('dataset') is not None:
-            _walk(loader['dataset'], f'{name}.dataset', scope, missing)
-    return missing
+            datasets[f'{name}.dataset'] = loader['dataset']
+    return _missing(datasets, cfg.get('default_scope'))
 
 
 def check_data_paths(cfg: Config, run: str) -> None:
@@ -172,7 +179,28 @@ def check_data_paths(cfg: Config, run: str) -> None:
         FileNotFoundError: Listing each missing path once with the config
             keys that name it, and pointing to ``docs/reproduction.md``.
     """
-    missing = missing_data_paths(cfg, RUN_DATALOADERS[run])
+    _raise_if_missing(missing_data_paths(cfg, RUN_DATALOADERS[run]))
+
+
+def check_dataset_paths(cfg: Config, datasets: Dict[str, Any]) -> None:
+    """Like :func:`check_data_paths`, for dataset configs outside the
+    dataloaders (e.g. the ``retrieval`` dict's ``query_dataset``).
+
+    Args:
+        cfg (Config): The config (its ``default_scope`` resolves types).
+        datasets (dict): Dataset configs by their config key, e.g.
+            ``{'retrieval.query_dataset': cfg.retrieval.query_dataset}``;
+            None values are skipped.
+
+    Raises:
+        FileNotFoundError: As :func:`check_data_paths`.
+    """
+    datasets = {k: v for k, v in datasets.items() if v is not None}
+    _raise_if_missing(_missing(datasets, cfg.get('default_scope')))
+
+
+def _raise_if_missing(missing: _Missing) -> None:
+    """One error listing each missing path once, with its config keys."""
     if not missing:
         return
     by_path: Dict[str, List[Tuple[str, str]]] = {}

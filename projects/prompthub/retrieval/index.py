@@ -274,7 +274,17 @@ class RetrievalIndex:
 
         Returns:
             RetrievalIndex: The index.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If it is not a ``{query_name: [names]}`` JSON.
         """
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'Retrieval JSON {path!r} not found. The reference top-50 '
+                'lists (folder{k}_top_50-similarity.json) come with the '
+                'PromptHub data release; where to put them: '
+                'docs/reproduction.md, section 1.')
         try:
             with open(path, encoding='utf-8') as f:
                 lists = json.load(f)
