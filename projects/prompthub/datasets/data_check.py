@@ -136,12 +136,21 @@ def _walk(cfg: Any, key: str, scope: str, missing: _Missing) -> None:
             _walk(cfg[field], f'{key}.{field}', scope, missing)
 
 
-def _missing(datasets: Dict[str, Any], scope: Any) -> _Missing:
-    """The missing paths of dataset configs given by their config keys."""
+def _missing(cfg: Config, datasets: Dict[str, Any]) -> _Missing:
+    """The missing paths of dataset configs given by their config keys
+    (``_walk`` passes over None and anything that is not a config)."""
     missing: _Missing = []
     for key, dataset in datasets.items():
-        _walk(dataset, key, scope, missing)
+        _walk(dataset, key, cfg.get('default_scope'), missing)
     return missing
+
+
+def _loader_datasets(cfg: Config, dataloaders: Sequence[str]) -> dict:
+    """The dataset configs of some dataloaders, by config key."""
+    return {
+        f'{name}.dataset': (cfg.get(name) or {}).get('dataset')
+        for name in dataloaders
+    }
 
 
 def missing_data_paths(cfg: Config, dataloaders: Sequence[str]) -> _Missing:
@@ -156,12 +165,7 @@ def missing_data_paths(cfg: Config, dataloaders: Sequence[str]) -> _Missing:
         list[tuple[str, str, str]]: ``(config key, path, what)`` of each
         missing path, in config order.
     """
-    datasets = {}
-    for name in dataloaders:
-        loader = cfg.get(name)
-        if loader and loader.get('dataset') is not None:
-            datasets[f'{name}.dataset'] = loader['dataset']
-    return _missing(datasets, cfg.get('default_scope'))
+    return _missing(cfg, _loader_datasets(cfg, dataloaders))
 
 
 def check_data_paths(cfg: Config, run: str) -> None:
@@ -179,7 +183,7 @@ def check_data_paths(cfg: Config, run: str) -> None:
         FileNotFoundError: Listing each missing path once with the config
             keys that name it, and pointing to ``docs/reproduction.md``.
     """
-    _raise_if_missing(missing_data_paths(cfg, RUN_DATALOADERS[run]))
+    check_dataset_paths(cfg, _loader_datasets(cfg, RUN_DATALOADERS[run]))
 
 
 def check_dataset_paths(cfg: Config, datasets: Dict[str, Any]) -> None:
@@ -195,12 +199,7 @@ def check_dataset_paths(cfg: Config, datasets: Dict[str, Any]) -> None:
     Raises:
         FileNotFoundError: As :func:`check_data_paths`.
     """
-    datasets = {k: v for k, v in datasets.items() if v is not None}
-    _raise_if_missing(_missing(datasets, cfg.get('default_scope')))
-
-
-def _raise_if_missing(missing: _Missing) -> None:
-    """One error listing each missing path once, with its config keys."""
+    missing = _missing(cfg, datasets)
     if not missing:
         return
     by_path: Dict[str, List[Tuple[str, str]]] = {}

@@ -279,15 +279,15 @@ class RetrievalIndex:
             FileNotFoundError: If ``path`` does not exist.
             ValueError: If it is not a ``{query_name: [names]}`` JSON.
         """
-        if not osp.isfile(path):
+        try:
+            with open(path, encoding='utf-8') as f:
+                lists = json.load(f)
+        except FileNotFoundError as e:
             raise FileNotFoundError(
                 f'Retrieval JSON {path!r} not found. The reference top-50 '
                 'lists (folder{k}_top_50-similarity.json) come with the '
                 'PromptHub data release; where to put them: '
-                'docs/reproduction.md, section 1.')
-        try:
-            with open(path, encoding='utf-8') as f:
-                lists = json.load(f)
+                'docs/reproduction.md, section 1.') from e
         except ValueError as e:
             raise ValueError(
                 f'Retrieval JSON {path!r} is not valid JSON ({e}); it may be '
